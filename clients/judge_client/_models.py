@@ -1,0 +1,95 @@
+"""Pydantic models mirroring the judge-server v1 wire contract.
+
+Request models forbid unknown fields so typos fail on the client; response models allow
+them so that a newer server does not break an older client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+__all__ = ["ItemResult", "Message", "RubricRef", "ScoreItem", "ScoreResponse"]
+
+
+class Message(BaseModel):
+    """One chat message of a prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str
+    content: str
+
+
+class ScoreItem(BaseModel):
+    """One (prompt, response) pair to judge.
+
+    ``id`` may be left out: the client then uses the item's position in the batch
+    (``"0"``, ``"1"``, ...). Ids must be unique within one ``score`` call.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = None
+    prompt: str | list[Message]
+    response: str
+    reference: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _int_id_as_text(cls, value: Any) -> Any:
+        # Trainers often key samples by integer index; the server accepts those too.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class RubricRef(BaseModel):
+    """The rubric a response was scored with; ``version`` is a content hash."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    version: str
+
+
+class ItemResult(BaseModel):
+    """The verdict on one item.
+
+    ``status`` is one of ``ok``, ``invalid_input``, ``judge_error``, ``timeout`` (kept a
+    plain string so new statuses do not break parsing). ``reward`` is ``None`` unless
+    the item was judged; a failure is never reported as a reward of 0.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    status: str
+    reward: float | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    cached: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.reward is not None
+
+
+class ScoreResponse(BaseModel):
+    """The answer to ``score``, results in the order the items were given.
+
+    ``retries`` is client-side bookkeeping, not part of the wire format: the number of
+    retried HTTP requests this response took, summed over all chunks.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    rubric: RubricRef
+    model: str
+    results: list[ItemResult]
+
+    _retries: int = PrivateAttr(default=0)
+
+    @property
+    def retries(self) -> int:
+        return self._retries

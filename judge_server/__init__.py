@@ -1,0 +1,3 @@
+"""judge-server: an LLM-as-judge reward server on vLLM."""
+
+__version__ = "0.1.0"

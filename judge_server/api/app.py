@@ -1,0 +1,97 @@
+"""The app factory. The engine is injected: the CLI passes the vLLM adapter, unit tests a fake.
+
+The lifespan owns the engine's lifetime. The engine loads in the background so that /health
+answers at once and /ready reports progress; scoring answers 503 (with Retry-After) until then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from judge_server import __version__
+from judge_server.api import routes_health, routes_rubrics, routes_score
+from judge_server.api.errors import install_error_handlers
+from judge_server.api.state import AppState
+from judge_server.engines.base import JudgeEngine
+from judge_server.metrics import Metrics
+from judge_server.rubrics.registry import RubricRegistry
+from judge_server.scoring import Scorer
+from judge_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def _start_engine(state: AppState) -> None:
+    started = time.monotonic()
+    try:
+        await state.engine.start()
+    except Exception as exc:
+        state.engine_error = f"engine failed to start: {type(exc).__name__}: {exc}"
+        log.exception("judge engine failed to start")
+        if state.on_fatal is not None:
+            state.on_fatal()
+        return
+    log.info("judge engine up in %.1f s", time.monotonic() - started)
+
+
+def create_app(
+    settings: Settings,
+    engine: JudgeEngine,
+    *,
+    registry: RubricRegistry | None = None,
+    on_fatal: Callable[[], None] | None = None,
+) -> FastAPI:
+    metrics = Metrics()
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        registry=registry or RubricRegistry(),
+        metrics=metrics,
+        scorer=Scorer(engine, metrics),
+        on_fatal=on_fatal,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not state.registry.current:
+            report = state.registry.load_dir(settings.rubrics_dir)
+            log.info("rubrics loaded from %s: %s", settings.rubrics_dir, ", ".join(report.loaded))
+        starter = None if engine.ready else asyncio.create_task(_start_engine(state))
+        try:
+            yield
+        finally:
+            if starter is not None and not starter.done():
+                starter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starter
+            await engine.shutdown()
+
+    app = FastAPI(title="judge-server", version=__version__, lifespan=lifespan)
+    app.state.judge = state
+    install_error_handlers(app)
+    app.include_router(routes_health.router)
+    app.include_router(routes_rubrics.router)
+    app.include_router(routes_score.router)
+
+    @app.middleware("http")
+    async def record(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        metrics.request_latency.labels(path).observe(time.perf_counter() - started)
+        if response.status_code >= 400:
+            metrics.errors.labels(f"http_{response.status_code}").inc()
+        return response
+
+    return app

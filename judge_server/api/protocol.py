@@ -1,0 +1,110 @@
+"""Wire models of API v1 (see DESIGN.md, "Wire contract")."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from judge_server.engines.base import ChatMessage
+from judge_server.judges.base import JudgeItem
+
+Status = Literal["ok", "invalid_input", "judge_error", "timeout"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Message(_In):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ScoreItemIn(_In):
+    id: str | None = Field(None, description="Echoed in the result; defaults to the position.")
+    prompt: str | list[Message] = Field(description="The policy's prompt: text or chat messages.")
+    response: str = Field(description="The policy's response to judge.")
+    reference: str | None = Field(None, description="A reference answer, for rubrics that use one.")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        # Trainers often key samples by integer index.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    def to_item(self, default_id: str) -> JudgeItem:
+        prompt: str | list[ChatMessage] = (
+            self.prompt
+            if isinstance(self.prompt, str)
+            else [ChatMessage(role=m.role, content=m.content) for m in self.prompt]
+        )
+        return JudgeItem(
+            id=self.id if self.id is not None else default_id,
+            prompt=prompt,
+            response=self.response,
+            reference=self.reference,
+            metadata=self.metadata,
+        )
+
+
+class ScoreOptions(_In):
+    timeout_s: float | None = Field(
+        None, gt=0, le=3600, description="Per-item deadline; late items get status 'timeout'."
+    )
+    cache: bool = Field(True, description="Allow cached results (reserved for the result cache).")
+
+
+class ScoreRequest(_In):
+    rubric: str | dict[str, Any] = Field(
+        description="A rubric name, 'name@version' to pin a version, or an inline definition."
+    )
+    items: list[ScoreItemIn] = Field(min_length=1)
+    options: ScoreOptions = Field(default_factory=ScoreOptions)
+
+
+class RubricRef(BaseModel):
+    name: str
+    version: str
+
+
+class ItemResultOut(BaseModel):
+    id: str
+    status: Status
+    reward: float | None
+    details: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    cached: bool = False
+
+
+class ScoreResponse(BaseModel):
+    rubric: RubricRef
+    model: str
+    results: list[ItemResultOut]
+
+
+class RubricSummary(BaseModel):
+    name: str
+    version: str
+    mode: str
+    description: str
+
+
+class RubricList(BaseModel):
+    rubrics: list[RubricSummary]
+
+
+class RubricDetail(RubricSummary):
+    definition: dict[str, Any]
+    history: list[str] = Field(description="Known versions, oldest first; each can be pinned.")
+
+
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+    param: str | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,129 @@
+"""The engine seam: the few primitives every judge is built from.
+
+Judges never see vLLM. They render chat messages to a prompt string with the judge model's
+chat template and then ask for one of three things:
+
+- ``next_token_logprobs``: one forward pass (``max_tokens=1``) returning the log-probabilities of
+  a few candidate tokens at the next position (verdict tokens, score digits);
+- ``generate``: text generation (reasoning-first judges);
+- ``continuation_logprobs``: the log-probability of each token of a continuation given a prefix
+  (likelihood rewards, from ``prompt_logprobs``).
+
+Errors are split the way vLLM splits them: a per-request problem (``PromptTooLongError``) is the
+caller's item's fault and leaves the engine healthy; ``EngineDeadError`` means nothing more can be
+served.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+
+class ChatMessage(TypedDict):
+    role: str
+    content: str
+
+
+class EngineError(Exception):
+    """The engine could not produce a result for this request."""
+
+
+class PromptTooLongError(EngineError):
+    """The prompt does not fit the model's context window (the item's fault, not the engine's)."""
+
+    def __init__(self, num_tokens: int, limit: int) -> None:
+        super().__init__(f"prompt has {num_tokens} tokens, the judge model accepts at most {limit}")
+        self.num_tokens = num_tokens
+        self.limit = limit
+
+
+class EngineDeadError(EngineError):
+    """The engine process died; no further request can be served."""
+
+
+@dataclass(frozen=True)
+class NextTokenLogprobs:
+    """Log-probabilities of candidate tokens at the position right after the prompt."""
+
+    logprobs: dict[str, float]
+    """Candidate surface string -> natural-log probability under the full vocabulary."""
+    num_prompt_tokens: int
+    num_cached_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    num_prompt_tokens: int
+    num_cached_tokens: int = 0
+    finish_reason: str | None = None
+
+
+@dataclass
+class EngineStats:
+    """Counters an engine keeps for /metrics (prefix-cache hits above all)."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+class JudgeEngine(abc.ABC):
+    """What a judge needs from a language model. Adapters: vLLM in-process (default)."""
+
+    #: the id every response names, so a reward is traceable to the model that produced it
+    model_id: str
+    max_model_len: int
+
+    def __init__(self) -> None:
+        self.stats = EngineStats()
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Load the model. Slow (tens of seconds); call once."""
+
+    @abc.abstractmethod
+    async def shutdown(self) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def ready(self) -> bool: ...
+
+    @abc.abstractmethod
+    def render_chat(
+        self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True
+    ) -> str:
+        """Apply the judge model's chat template."""
+
+    @abc.abstractmethod
+    def single_token_id(self, text: str) -> int | None:
+        """The token id if ``text`` is exactly one token of this model's vocabulary, else None."""
+
+    @abc.abstractmethod
+    async def next_token_logprobs(
+        self, prompt: str, candidates: Sequence[str]
+    ) -> NextTokenLogprobs: ...
+
+    @abc.abstractmethod
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Generation: ...
+
+    @abc.abstractmethod
+    async def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:
+        """Log-probability of each token of ``continuation`` given ``prompt``."""
+
+    def _count(self, kind: str, prompt_tokens: int, cached_tokens: int) -> None:
+        self.stats.requests += 1
+        self.stats.prompt_tokens += prompt_tokens
+        self.stats.cached_prompt_tokens += cached_tokens
+        self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1

@@ -1,0 +1,99 @@
+"""Reading a verdict off the judge model's next-token probabilities.
+
+The prompt ends exactly where the verdict token goes (the start of the judge's answer), so one
+forward pass gives the probability of every allowed answer. Probabilities are renormalised over the
+valid tokens; the mass that fell on them is kept as a confidence signal. When the verdict follows
+generated reasoning, the second step continues the same conversation, so vLLM's prefix cache
+reuses everything up to the reasoning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from judge_server.engines.base import ChatMessage, JudgeEngine
+from judge_server.judges.base import JudgeFailure
+from judge_server.rubrics.models import Reasoning
+
+
+@dataclass(frozen=True)
+class VerdictRead:
+    distribution: dict[str, float]
+    """Label -> probability, renormalised over the valid labels (sums to 1)."""
+    valid_mass: float
+    """Probability the judge put on any valid token, before renormalising."""
+    reasoning: str | None = None
+    num_prompt_tokens: int = 0
+    num_cached_tokens: int = 0
+
+    @property
+    def argmax(self) -> str:
+        return max(self.distribution, key=lambda k: self.distribution[k])
+
+
+def label_distribution(
+    logprobs: Mapping[str, float], labels: Mapping[str, Sequence[str]]
+) -> tuple[dict[str, float], float]:
+    """Sum each label's surface forms, then renormalise. Returns (distribution, valid mass)."""
+    raw = {
+        label: sum(math.exp(logprobs[s]) for s in forms if s in logprobs)
+        for label, forms in labels.items()
+    }
+    mass = sum(raw.values())
+    if mass <= 0.0:
+        return {label: 0.0 for label in labels}, 0.0
+    return {label: p / mass for label, p in raw.items()}, mass
+
+
+def usable_forms(engine: JudgeEngine, labels: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Keep the surface forms that are single tokens of this model; every label needs one."""
+    usable: dict[str, list[str]] = {}
+    for label, forms in labels.items():
+        kept = [f for f in forms if engine.single_token_id(f) is not None]
+        if not kept:
+            raise JudgeFailure(
+                f"none of {list(forms)} is a single token of {engine.model_id}; "
+                "the rubric's verdict tokens do not fit this judge model"
+            )
+        usable[label] = kept
+    return usable
+
+
+async def read_verdict(
+    engine: JudgeEngine,
+    messages: list[ChatMessage],
+    labels: Mapping[str, Sequence[str]],
+    *,
+    reasoning: Reasoning,
+    default_verdict_prompt: str,
+    min_valid_mass: float,
+) -> VerdictRead:
+    forms = usable_forms(engine, labels)
+    candidates = [f for fs in forms.values() for f in fs]
+    thought: str | None = None
+    if reasoning.enabled:
+        first = engine.render_chat(messages)
+        gen = await engine.generate(first, max_tokens=reasoning.max_tokens)
+        thought = gen.text.strip()
+        messages = [
+            *messages,
+            {"role": "assistant", "content": thought},
+            {"role": "user", "content": reasoning.verdict_prompt or default_verdict_prompt},
+        ]
+    prompt = engine.render_chat(messages)
+    out = await engine.next_token_logprobs(prompt, candidates)
+    distribution, mass = label_distribution(out.logprobs, forms)
+    if mass < min_valid_mass:
+        raise JudgeFailure(
+            f"the judge put only {mass:.2e} probability on valid answers "
+            f"(minimum {min_valid_mass:.0e}); no verdict"
+        )
+    return VerdictRead(
+        distribution=distribution,
+        valid_mass=mass,
+        reasoning=thought,
+        num_prompt_tokens=out.num_prompt_tokens,
+        num_cached_tokens=out.num_cached_tokens,
+    )

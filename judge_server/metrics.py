@@ -1,0 +1,71 @@
+"""Prometheus metrics, all prefixed ``judge_``. One registry per app so tests can build many."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "judge_requests",
+            "HTTP requests by route and status code",
+            ["route", "code"],
+            registry=r,
+        )
+        self.request_latency = Histogram(
+            "judge_request_latency_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.items = Counter(
+            "judge_items",
+            "Scored items by rubric, mode and result status",
+            ["rubric", "mode", "status"],
+            registry=r,
+        )
+        self.item_latency = Histogram(
+            "judge_item_latency_seconds",
+            "Time to judge one item",
+            ["mode"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter(
+            "judge_errors",
+            "Errors by type (error envelopes and failed items)",
+            ["type"],
+            registry=r,
+        )
+        self.engine_prompt_tokens = Gauge(
+            "judge_engine_prompt_tokens", "Prompt tokens sent to the engine", registry=r
+        )
+        self.engine_cached_tokens = Gauge(
+            "judge_engine_cached_prompt_tokens",
+            "Prompt tokens served from the engine's prefix cache",
+            registry=r,
+        )
+        self.engine_requests = Gauge(
+            "judge_engine_requests", "Requests sent to the engine", registry=r
+        )
+        self.rubrics_loaded = Gauge(
+            "judge_rubrics_loaded", "Rubrics in the live snapshot", registry=r
+        )
+        self.ready = Gauge(
+            "judge_ready", "1 when the engine is up and rubrics are loaded", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

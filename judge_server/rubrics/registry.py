@@ -1,0 +1,126 @@
+"""Versioned rubric registry.
+
+The registry holds an immutable snapshot (name -> Rubric) that is replaced whole, never edited:
+a request resolves its rubric once and keeps that object, so it finishes on the version it
+started with even if a reload lands meanwhile. Old versions stay in a bounded history so that
+``name@version`` pins keep resolving after an edit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import yaml
+
+from judge_server.rubrics.models import Rubric, RubricError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HISTORY = 32
+RUBRIC_SUFFIXES = (".yaml", ".yml")
+
+
+class RubricNotFoundError(LookupError):
+    def __init__(self, ref: str, known: Iterable[str]) -> None:
+        names = ", ".join(sorted(known)) or "none loaded"
+        super().__init__(f"unknown rubric {ref!r} (available: {names})")
+        self.ref = ref
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    loaded: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    """File path -> why it was refused (the last good version of that rubric keeps serving)."""
+
+
+def read_rubric_file(path: Path) -> Rubric:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RubricError(f"{path.name}: cannot read YAML: {exc}") from exc
+    if isinstance(data, dict) and "name" not in data:
+        data = {"name": path.stem, **data}
+    rubric = Rubric.parse(data, source=path.name)
+    if rubric.name != path.stem:
+        raise RubricError(f"{path.name}: name {rubric.name!r} must match the file name")
+    return rubric
+
+
+class RubricRegistry:
+    def __init__(self, history_size: int = DEFAULT_HISTORY) -> None:
+        self._lock = threading.Lock()
+        self._current: Mapping[str, Rubric] = MappingProxyType({})
+        self._history: dict[str, OrderedDict[str, Rubric]] = {}
+        self._history_size = history_size
+
+    @property
+    def current(self) -> Mapping[str, Rubric]:
+        """The live snapshot: an immutable mapping, replaced whole on every change."""
+        return self._current
+
+    def resolve(self, ref: str) -> Rubric:
+        """``name`` (the live version) or ``name@version`` (a pinned, possibly older version)."""
+        name, _, version = ref.partition("@")
+        if not version:
+            rubric = self._current.get(name)
+            if rubric is None:
+                raise RubricNotFoundError(ref, self._current)
+            return rubric
+        versions = self._history.get(name)
+        pinned = versions.get(version) if versions is not None else None
+        if pinned is None:
+            raise RubricNotFoundError(ref, self._current)
+        return pinned
+
+    def history(self, name: str) -> list[str]:
+        """Known versions of ``name``, oldest first."""
+        return list(self._history.get(name, {}))
+
+    def replace_all(self, rubrics: Iterable[Rubric]) -> None:
+        new = {r.name: r for r in rubrics}
+        with self._lock:
+            for rubric in new.values():
+                self._remember(rubric)
+            self._current = MappingProxyType(new)
+
+    def _remember(self, rubric: Rubric) -> None:
+        versions = self._history.setdefault(rubric.name, OrderedDict())
+        versions[rubric.version] = rubric
+        versions.move_to_end(rubric.version)
+        while len(versions) > self._history_size:
+            versions.popitem(last=False)
+
+    def load_dir(self, directory: Path) -> LoadReport:
+        """Validate every rubric file, then swap the snapshot once.
+
+        A file that fails validation is reported and its rubric's last good version (if any)
+        keeps serving; it never takes the other rubrics down with it.
+        """
+        report = LoadReport()
+        if not directory.is_dir():
+            report.errors[str(directory)] = "rubrics directory does not exist"
+            return report
+        fresh: dict[str, Rubric] = {}
+        refused: set[str] = set()
+        for path in sorted(p for p in directory.iterdir() if p.suffix in RUBRIC_SUFFIXES):
+            try:
+                rubric = read_rubric_file(path)
+            except RubricError as exc:
+                report.errors[str(path)] = str(exc)
+                refused.add(path.stem)
+                log.error("rubric refused: %s", exc)
+                continue
+            fresh[rubric.name] = rubric
+            report.loaded.append(rubric.name)
+        for name in refused:
+            if name not in fresh and name in self._current:
+                fresh[name] = self._current[name]
+        self.replace_all(fresh.values())
+        return report

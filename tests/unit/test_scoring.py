@@ -1,0 +1,49 @@
+from judge_server.judges import JudgeItem
+from judge_server.rubrics.models import Rubric
+from judge_server.scoring import Scorer
+from tests.fakes import ScriptedEngine
+
+RUBRIC = Rubric.parse(
+    {
+        "name": "vd",
+        "mode": "verdict",
+        "template": "{prompt}|{response}|{reference}",
+        "requires_reference": True,
+    }
+)
+
+
+def item(
+    i: str, response: str = "ok", reference: str | None = "ref", prompt: str = "p"
+) -> JudgeItem:
+    return JudgeItem(id=i, prompt=prompt, response=response, reference=reference)
+
+
+async def test_each_failure_is_a_status_with_null_reward_and_others_still_score() -> None:
+    engine = ScriptedEngine(max_model_len=200)
+    await engine.start()
+    items = [
+        item("good"),
+        item("no-ref", reference=None),
+        item("too-long", response="x" * 500),
+        item("broken", response="ENGINE-FAIL"),
+        item("slow", response="SLOW"),
+        item("good2"),
+    ]
+    results = await Scorer(engine).score(RUBRIC, items, timeout_s=0.2)
+    by_id = {r.id: r for r in results}
+    assert [r.id for r in results] == [i.id for i in items]  # in order
+    assert by_id["good"].status == "ok" and by_id["good"].reward == 0.5
+    assert by_id["good2"].status == "ok"
+    expected = {
+        "no-ref": "invalid_input",
+        "too-long": "invalid_input",
+        "broken": "judge_error",
+        "slow": "timeout",
+    }
+    for key, status in expected.items():
+        assert by_id[key].status == status, by_id[key]
+        assert by_id[key].reward is None
+        assert by_id[key].error
+    assert "reference" in (by_id["no-ref"].error or "")
+    assert "tokens" in (by_id["too-long"].error or "")
