@@ -1,0 +1,82 @@
+"""What every result cache shares: the cached value, the interface, the counters.
+
+Only ``ok`` results are ever cached. A failure (``invalid_input``, ``judge_error``, ``timeout``)
+must be recomputed on the next request, never replayed: an engine hiccup or a timeout under load
+says nothing about the item. The API enforces this by shape: a ``CachedResult`` has a finite
+``reward: float``, never ``None``, so there is no way to store a failure.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class CacheError(RuntimeError):
+    """A cache backend could not be read or written (I/O, connection, closed cache)."""
+
+
+@dataclass(frozen=True)
+class CachedResult:
+    """The part of an ``ok`` result worth replaying: its reward and its evidence."""
+
+    reward: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # bool is an int subclass; a True reward is a bug upstream, not a score.
+        if isinstance(self.reward, bool) or not isinstance(self.reward, int | float):
+            raise TypeError(f"reward must be a number, got {type(self.reward).__name__}")
+        if not math.isfinite(self.reward):
+            raise ValueError(f"reward must be finite, got {self.reward}")
+        if not isinstance(self.details, dict):
+            raise TypeError(f"details must be a dict, got {type(self.details).__name__}")
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"reward": self.reward, "details": self.details},
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CachedResult:
+        """Parse a stored value. Raises ValueError (or TypeError) on anything malformed."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"cached value must be an object, got {type(data).__name__}")
+        if "reward" not in data:
+            raise ValueError("cached value has no reward")
+        return cls(reward=data["reward"], details=data.get("details", {}))
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    puts: int = 0
+    evictions: int = 0
+    #: backend failures and unreadable values, each served as a miss
+    errors: int = 0
+
+
+class ResultCache(abc.ABC):
+    """Key -> ``CachedResult``. Keys come from ``judge_server.cache.keys.cache_key``."""
+
+    def __init__(self) -> None:
+        self.stats = CacheStats()
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> CachedResult | None:
+        """The cached result, or None on a miss (an unreadable value is a miss)."""
+
+    @abc.abstractmethod
+    async def put(self, key: str, value: CachedResult) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections and threads. Idempotent."""

@@ -1,0 +1,56 @@
+"""In-process LRU: the front tier, O(1) per operation."""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+
+from judge_server.cache.base import CachedResult, ResultCache
+
+DEFAULT_MEMORY_ENTRIES = 100_000
+
+
+class MemoryCache(ResultCache):
+    """Least-recently-used eviction over at most ``max_entries`` results (0 stores nothing).
+
+    Values are copied in and out, so a caller that edits a result's details never edits the cache.
+    """
+
+    def __init__(self, max_entries: int = DEFAULT_MEMORY_ENTRIES) -> None:
+        super().__init__()
+        if max_entries < 0:
+            raise ValueError(f"max_entries must be >= 0, got {max_entries}")
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, CachedResult] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    async def get(self, key: str) -> CachedResult | None:
+        value = self._entries.get(key)
+        if value is None:
+            self.stats.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.stats.hits += 1
+        return _copy(value)
+
+    async def put(self, key: str, value: CachedResult) -> None:
+        self.stats.puts += 1
+        if self.max_entries == 0:
+            return
+        self._entries[key] = _copy(value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+            self.stats.evictions += 1
+
+    async def close(self) -> None:
+        self._entries.clear()
+
+
+def _copy(value: CachedResult) -> CachedResult:
+    return CachedResult(value.reward, copy.deepcopy(value.details))

@@ -1,0 +1,171 @@
+"""Persistent cache in one SQLite file: embedded, survives restarts, no server to run.
+
+sqlite3 blocks, so every call runs on one dedicated worker thread that owns the connection;
+the event loop only awaits. WAL mode lets readers in other processes (a second server, the
+``score`` CLI) proceed while this one writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from judge_server.cache.base import CachedResult, CacheError, ResultCache
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_created ON results (created);
+"""
+#: Other processes sharing the file make our row count drift; recount this often.
+_RECOUNT_EVERY = 1024
+
+
+class SQLiteCache(ResultCache):
+    """``key -> value`` in the table ``results``; with ``max_entries``, the oldest writes go first.
+
+    Age is the time of the last write, not of the last read: recency of reads is the memory
+    tier's job, and writing on every hit would cost more than it saves.
+    """
+
+    def __init__(self, path: Path, *, max_entries: int | None = None) -> None:
+        super().__init__()
+        if max_entries is not None and max_entries < 1:
+            raise ValueError(f"max_entries must be >= 1 or None, got {max_entries}")
+        self.path = path
+        self.max_entries = max_entries
+        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="judge-cache-sqlite"
+        )
+        self._conn: sqlite3.Connection | None = None
+        self._count = 0
+        self._puts_since_recount = 0
+        try:
+            # Opened on the worker thread, which then owns the connection.
+            self._executor.submit(self._open).result()
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+            raise
+
+    def _open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(f"cannot open result cache {self.path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # A cache may lose its last writes on power loss; it must never lose consistency.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.executescript(_SCHEMA)
+            self._count = conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        except sqlite3.Error as exc:
+            conn.close()
+            raise CacheError(f"cannot open result cache {self.path}: {exc}") from exc
+        self._conn = conn
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        executor = self._executor
+        if executor is None:
+            raise CacheError(f"result cache {self.path} is closed")
+        return await asyncio.get_running_loop().run_in_executor(executor, self._with_conn, fn)
+
+    def _with_conn(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            raise CacheError(f"result cache {self.path} is closed")
+        try:
+            return fn(self._conn)
+        except sqlite3.Error as exc:
+            raise CacheError(f"result cache {self.path}: {exc}") from exc
+
+    async def get(self, key: str) -> CachedResult | None:
+        try:
+            row = await self._call(
+                lambda conn: conn.execute(
+                    "SELECT value FROM results WHERE key = ?", (key,)
+                ).fetchone()
+            )
+        except CacheError as exc:
+            if self._executor is None:
+                raise
+            log.warning("result cache read failed, treating as a miss: %s", exc)
+            self.stats.errors += 1
+            row = None
+        if row is None:
+            self.stats.misses += 1
+            return None
+        try:
+            value = CachedResult.from_json(row[0])
+        except (ValueError, TypeError) as exc:
+            log.warning("unreadable result cache entry %s, treating as a miss: %s", key, exc)
+            self.stats.errors += 1
+            self.stats.misses += 1
+            return None
+        self.stats.hits += 1
+        return value
+
+    async def put(self, key: str, value: CachedResult) -> None:
+        text = value.to_json()
+        evicted = await self._call(lambda conn: self._put(conn, key, text))
+        self.stats.puts += 1
+        self.stats.evictions += evicted
+
+    def _put(self, conn: sqlite3.Connection, key: str, text: str) -> int:
+        """Upsert one row on the worker thread; return how many old rows were evicted."""
+        # One transaction, so the upsert and its eviction land together.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            known = conn.execute("SELECT 1 FROM results WHERE key = ?", (key,)).fetchone()
+            conn.execute(
+                "INSERT INTO results (key, value, created) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE "
+                "SET value = excluded.value, created = excluded.created",
+                (key, text, time.time()),
+            )
+            count = self._count + (known is None)
+            deleted = 0
+            if self.max_entries is not None:
+                self._puts_since_recount += 1
+                if self._puts_since_recount >= _RECOUNT_EVERY:
+                    self._puts_since_recount = 0
+                    count = conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+                if count > self.max_entries:
+                    deleted = conn.execute(
+                        "DELETE FROM results WHERE key IN "
+                        "(SELECT key FROM results ORDER BY created, rowid LIMIT ?)",
+                        (count - self.max_entries,),
+                    ).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._count = count - deleted
+        return deleted
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(executor, self._close_conn)
+        executor.shutdown(wait=True)
+
+    def _close_conn(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
