@@ -60,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--rubric", required=True, help="rubric name or name@version")
     score.add_argument("--batch-size", type=int, default=64, help="items per engine batch")
     _engine_flags(score)
+
+    rubrics = sub.add_parser("rubrics", help="tools for rubric authors")
+    rsub = rubrics.add_subparsers(dest="rubrics_command", required=True)
+    validate = rsub.add_parser("validate", help="validate rubric files (a file or a directory)")
+    validate.add_argument("path", type=Path)
+    render = rsub.add_parser("render", help="print the exact prompts the judge sees for an item")
+    render.add_argument("name", help="rubric name or name@version")
+    render.add_argument("--item", type=Path, required=True, help="JSON file with one item")
+    render.add_argument("--rubrics-dir", type=Path, help="directory of rubric YAML files")
+    render.add_argument("--model", help="model whose chat template renders the prompts")
+    render.add_argument("--messages", action="store_true", help="print chat messages only")
+    rsub.add_parser("schema", help="print the rubric JSON schema")
     return parser
 
 
@@ -72,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if args.command == "serve":
         serve(settings)
+    elif args.command == "rubrics":
+        sys.exit(rubrics_command(args, settings))
     elif args.command == "score":
         sys.exit(
             asyncio.run(score_file(settings, args.rubric, args.input, args.output, args.batch_size))
@@ -100,6 +114,16 @@ def serve(settings: Settings) -> None:
         sys.exit(f"judge-server: {app.state.judge.engine_error}")
 
 
+def rubrics_command(args: argparse.Namespace, settings: Settings) -> int:
+    from judge_server.rubrics import authoring
+
+    if args.rubrics_command == "validate":
+        return authoring.validate(args.path)
+    if args.rubrics_command == "schema":
+        return authoring.schema()
+    return authoring.render(settings, args.name, args.item, with_template=not args.messages)
+
+
 async def score_file(
     settings: Settings, rubric_ref: str, src: Path, dst: Path, batch_size: int
 ) -> int:
@@ -107,6 +131,7 @@ async def score_file(
 
     from judge_server.batch import read_items, result_record
     from judge_server.engines.vllm_engine import VllmEngine
+    from judge_server.judges import judge_for
     from judge_server.rubrics.registry import RubricNotFoundError, RubricRegistry
     from judge_server.scoring import Scorer
 
@@ -127,6 +152,7 @@ async def score_file(
     engine = VllmEngine(settings)
     await engine.start()
     scorer = Scorer(engine)
+    judge = judge_for(rubric, registry.resolve)
     counts: dict[str, int] = {}
     try:
         with (
@@ -136,9 +162,7 @@ async def score_file(
             for start in range(0, len(parsed), batch_size):
                 chunk = parsed[start : start + batch_size]
                 good = [p.item for p in chunk if p.item is not None]
-                scored = iter(
-                    await scorer.score(rubric, good, timeout_s=settings.default_timeout_s)
-                )
+                scored = iter(await scorer.score(judge, good, timeout_s=settings.default_timeout_s))
                 for p in chunk:
                     result = next(scored) if p.item is not None else p.error_result()
                     counts[result.status] = counts.get(result.status, 0) + 1

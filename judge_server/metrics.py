@@ -63,6 +63,17 @@ class Metrics:
         self.rubrics_loaded = Gauge(
             "judge_rubrics_loaded", "Rubrics in the live snapshot", registry=r
         )
+        self.rubric_reloads = Counter(
+            "judge_rubric_reloads",
+            "Rubric directory reloads that changed the snapshot",
+            registry=r,
+        )
+        self.rubric_reload_errors = Counter(
+            "judge_rubric_reload_errors",
+            "Rubric files refused on reload (last good kept)",
+            ["rubric"],
+            registry=r,
+        )
         self.ready = Gauge(
             "judge_ready", "1 when the engine is up and rubrics are loaded", registry=r
         )

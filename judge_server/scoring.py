@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from judge_server.engines.base import EngineError, JudgeEngine, PromptTooLongError
-from judge_server.judges import InvalidItemError, JudgeFailure, JudgeItem, judge_for
+from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem
 from judge_server.metrics import Metrics
-from judge_server.rubrics.models import Rubric
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +39,22 @@ class Scorer:
         self.metrics = metrics
 
     async def score(
-        self, rubric: Rubric, items: Sequence[JudgeItem], *, timeout_s: float
+        self, judge: Judge, items: Sequence[JudgeItem], *, timeout_s: float
     ) -> list[ItemResult]:
-        judge = judge_for(rubric)
-        return list(
-            await asyncio.gather(*(self._one(judge, rubric, item, timeout_s) for item in items))
-        )
+        """Score every item with one judge (built once per request, so one rubric version)."""
+        return list(await asyncio.gather(*(self._one(judge, item, timeout_s) for item in items)))
 
-    async def _one(
-        self, judge: Any, rubric: Rubric, item: JudgeItem, timeout_s: float
-    ) -> ItemResult:
+    async def _one(self, judge: Judge, item: JudgeItem, timeout_s: float) -> ItemResult:
+        rubric = judge.rubric
         started = time.perf_counter()
         try:
             judge.validate(item)
             judgment = await asyncio.wait_for(judge.judge(item, self.engine), timeout_s)
-            result = ItemResult(item.id, "ok", judgment.reward, judgment.details)
+            details = judgment.details
+            reward = rubric.shaping.apply(judgment.reward)
+            if rubric.shaping.kind != "none":
+                details = {**details, "unshaped_reward": judgment.reward}
+            result = ItemResult(item.id, "ok", reward, details)
         except (InvalidItemError, PromptTooLongError) as exc:
             result = ItemResult(item.id, "invalid_input", error=str(exc))
         except TimeoutError:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOST = "127.0.0.1"
@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         False, description="Skip torch.compile / CUDA graphs: faster start, slower steady state."
     )
     rubrics_dir: Path = Field(default_factory=project_rubrics_dir)
+    watch_rubrics: bool = Field(
+        True, description="Reload rubric files when they change (hot swap while training runs)."
+    )
+    admin_token: SecretStr | None = Field(
+        None,
+        description="When set, PUT/DELETE /v1/rubrics require 'Authorization: Bearer <token>'.",
+    )
     cache_dir: Path = Field(default_factory=lambda: Path(user_cache_dir("judge-server")))
     default_timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0)
     max_items_per_request: int = Field(DEFAULT_MAX_ITEMS_PER_REQUEST, ge=1)

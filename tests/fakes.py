@@ -62,6 +62,9 @@ class ScriptedEngine(JudgeEngine):
         text = "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages)
         return text + ("<assistant>" if add_generation_prompt else "")
 
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
     def single_token_id(self, text: str) -> int | None:
         return VOCAB.index(text) if text in VOCAB else None
 

@@ -22,6 +22,7 @@ from judge_server.api.state import AppState
 from judge_server.engines.base import JudgeEngine
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricRegistry
+from judge_server.rubrics.watcher import watch_rubrics
 from judge_server.scoring import Scorer
 from judge_server.settings import Settings
 
@@ -64,9 +65,18 @@ def create_app(
             report = state.registry.load_dir(settings.rubrics_dir)
             log.info("rubrics loaded from %s: %s", settings.rubrics_dir, ", ".join(report.loaded))
         starter = None if engine.ready else asyncio.create_task(_start_engine(state))
+        watcher = (
+            asyncio.create_task(watch_rubrics(state.registry, settings.rubrics_dir, metrics))
+            if settings.watch_rubrics
+            else None
+        )
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             if starter is not None and not starter.done():
                 starter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

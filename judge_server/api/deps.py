@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,6 +18,22 @@ def get_state(request: Request) -> AppState:
     return state
 
 
+def require_admin(request: Request) -> None:
+    token = get_state(request).settings.admin_token
+    if token is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.encode(), token.get_secret_value().encode()
+    ):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this endpoint needs 'Authorization: Bearer <admin token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 def get_ready_state(request: Request) -> AppState:
     state = get_state(request)
     if not state.ready:
@@ -27,3 +44,4 @@ def get_ready_state(request: Request) -> AppState:
 
 StateDep = Annotated[AppState, Depends(get_state)]
 ReadyStateDep = Annotated[AppState, Depends(get_ready_state)]
+AdminDep = Annotated[None, Depends(require_admin)]

@@ -100,6 +100,10 @@ class JudgeEngine(abc.ABC):
         """Apply the judge model's chat template."""
 
     @abc.abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens of ``text`` (no special tokens added)."""
+
+    @abc.abstractmethod
     def single_token_id(self, text: str) -> int | None:
         """The token id if ``text`` is exactly one token of this model's vocabulary, else None."""
 

@@ -100,6 +100,9 @@ class VllmEngine(JudgeEngine):
         )
         return str(text)
 
+    def count_tokens(self, text: str) -> int:
+        return len(self._encode(text))
+
     def single_token_id(self, text: str) -> int | None:
         ids = self._tokenizer.encode(text, add_special_tokens=False)
         return int(ids[0]) if len(ids) == 1 else None

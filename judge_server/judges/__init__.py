@@ -9,22 +9,29 @@ from judge_server.judges.base import (
     JudgeItem,
     Judgment,
 )
+from judge_server.judges.composite import CompositeJudge, Resolver
 from judge_server.judges.pointwise import PointwiseJudge
+from judge_server.judges.rubric import RubricJudge
 from judge_server.judges.verdict import VerdictJudge
 from judge_server.rubrics.models import Rubric
 
-JUDGES: dict[str, type[Judge]] = {
+SIMPLE_JUDGES: dict[str, type[Judge]] = {
     "pointwise": PointwiseJudge,
     "verdict": VerdictJudge,
+    "rubric": RubricJudge,
 }
 
 
-def judge_for(rubric: Rubric) -> Judge:
-    return JUDGES[rubric.mode](rubric)
+def judge_for(rubric: Rubric, resolve: Resolver | None = None, depth: int = 0) -> Judge:
+    """Build the judge for one request. ``resolve`` looks up component rubrics (composite)."""
+    if rubric.mode == "composite":
+        if resolve is None:
+            raise JudgeFailure("composite rubrics need a rubric registry to resolve components")
+        return CompositeJudge(rubric, resolve, judge_for, depth)
+    return SIMPLE_JUDGES[rubric.mode](rubric)
 
 
 __all__ = [
-    "JUDGES",
     "InvalidItemError",
     "Judge",
     "JudgeFailure",

@@ -48,3 +48,9 @@ class Judge(abc.ABC):
 
     @abc.abstractmethod
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment: ...
+
+    def preview(self, item: JudgeItem) -> list[list[ChatMessage]]:
+        """The chat messages of every judge call this item costs (for rubric authors)."""
+        from judge_server.judges.prompting import judge_messages
+
+        return [judge_messages(self.rubric, item)]

@@ -6,35 +6,43 @@ parsing the argmax, and it never fails to parse.
 
 from __future__ import annotations
 
-from judge_server.engines.base import JudgeEngine
+from typing import Any
+
+from judge_server.engines.base import ChatMessage, JudgeEngine
 from judge_server.judges.base import Judge, JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
 from judge_server.judges.verdicts import read_verdict
+from judge_server.rubrics.models import Rubric
+
+
+async def score_on_scale(
+    rubric: Rubric, messages: list[ChatMessage], engine: JudgeEngine
+) -> Judgment:
+    """Read the rubric's score tokens after ``messages``; shared by pointwise and holistic."""
+    scale = rubric.scores
+    read = await read_verdict(
+        engine,
+        messages,
+        {str(s): [str(s)] for s in scale.labels},
+        reasoning=rubric.reasoning,
+        default_verdict_prompt=(
+            f"Now reply with only the final score, a single number from {scale.min} to {scale.max}."
+        ),
+        min_valid_mass=rubric.min_valid_mass,
+    )
+    expected = sum(int(label) * p for label, p in read.distribution.items())
+    reward = (expected - scale.min) / (scale.max - scale.min)
+    details: dict[str, Any] = {
+        "expected_score": expected,
+        "argmax": int(read.argmax),
+        "distribution": read.distribution,
+        "valid_mass": read.valid_mass,
+    }
+    if read.reasoning is not None:
+        details["reasoning"] = read.reasoning
+    return Judgment(reward=min(1.0, max(0.0, reward)), details=details)
 
 
 class PointwiseJudge(Judge):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
-        scale = self.rubric.scores
-        labels = {str(s): [str(s)] for s in scale.labels}
-        read = await read_verdict(
-            engine,
-            judge_messages(self.rubric, item),
-            labels,
-            reasoning=self.rubric.reasoning,
-            default_verdict_prompt=(
-                f"Now reply with only the final score, a single number from {scale.min} "
-                f"to {scale.max}."
-            ),
-            min_valid_mass=self.rubric.min_valid_mass,
-        )
-        expected = sum(int(label) * p for label, p in read.distribution.items())
-        reward = (expected - scale.min) / (scale.max - scale.min)
-        details: dict[str, object] = {
-            "expected_score": expected,
-            "argmax": int(read.argmax),
-            "distribution": read.distribution,
-            "valid_mass": read.valid_mass,
-        }
-        if read.reasoning is not None:
-            details["reasoning"] = read.reasoning
-        return Judgment(reward=min(1.0, max(0.0, reward)), details=details)
+        return await score_on_scale(self.rubric, judge_messages(self.rubric, item), engine)

@@ -28,6 +28,7 @@ def judge_messages(rubric: Rubric, item: JudgeItem, **extra: str) -> list[ChatMe
             messages.append(
                 {"role": "system", "content": fill(rubric.system, values, item.metadata)}
             )
+        assert rubric.template is not None, "composite rubrics have no prompt of their own"
         messages.append({"role": "user", "content": fill(rubric.template, values, item.metadata)})
     except TemplateError as exc:
         raise InvalidItemError(str(exc)) from exc

@@ -1,24 +1,28 @@
 """Rubric schema. A rubric is data: YAML on disk, JSON over the wire, validated here.
 
-Its version is a hash of its normalised content (every field, defaults filled in, keys sorted),
-so formatting, comments and key order in the YAML never change it, and any change of meaning does.
+Its version is a hash of its normalised content (validated, defaults dropped, keys sorted), so
+formatting, comments, key order and spelled-out defaults never change it; any change of meaning
+does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from judge_server.rubrics.template import TemplateError, check_template
+from judge_server.rubrics.template import KNOWN_FIELDS, TemplateError, check_template
 
 VERSION_CHARS = 12
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
 
-Mode = Literal["pointwise", "verdict"]
+Mode = Literal["pointwise", "verdict", "rubric", "composite"]
+JUDGE_MODES = ("pointwise", "verdict", "rubric")
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$"
 
 
 class RubricError(ValueError):
@@ -74,21 +78,133 @@ class Reasoning(_Strict):
     )
 
 
+class Criterion(_Strict):
+    """One thing the judge checks, answered yes/no in its own judge call."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Stable id, shown in the details.")
+    text: str = Field(min_length=1, description="What must hold, as a yes/no statement.")
+    weight: float = Field(
+        1.0, description="Points when met; negative for a pitfall (subtracts when met)."
+    )
+    kind: Literal["principle", "hard_rule"] = Field(
+        "principle",
+        description="A hard_rule that is not met caps the reward at aggregation.hard_rule_floor.",
+    )
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> Criterion:
+        if self.weight == 0:
+            raise ValueError(f"criterion {self.id!r} has weight 0; remove it instead")
+        if self.kind == "hard_rule" and self.weight < 0:
+            raise ValueError(f"hard rule {self.id!r} must have a positive weight")
+        return self
+
+
+class Aggregation(_Strict):
+    """How per-criterion (rubric mode) or per-component (composite mode) scores combine."""
+
+    method: Literal["weighted", "holistic", "min", "mean"] = Field(
+        "weighted",
+        description="rubric mode: weighted (one verdict per criterion) or holistic (one call "
+        "scoring all criteria); composite mode: weighted, min or mean.",
+    )
+    hard_rule_floor: float = Field(
+        0.0, ge=0, le=1, description="Reward cap when any hard rule is not met."
+    )
+    threshold: float = Field(
+        0.5, gt=0, lt=1, description="P(met) at or above which a criterion counts as met."
+    )
+
+
+class Shaping(_Strict):
+    """A last transform of the reward, clipped to [0, 1]."""
+
+    kind: Literal["none", "power", "threshold", "affine"] = "none"
+    exponent: float = Field(1.0, gt=0, description="power: reward ** exponent")
+    threshold: float = Field(0.5, ge=0, le=1, description="threshold: 1 if reward >= t else 0")
+    scale: float = Field(1.0, description="affine: scale * reward + offset")
+    offset: float = 0.0
+
+    def apply(self, reward: float) -> float:
+        if self.kind == "power":
+            reward = reward**self.exponent
+        elif self.kind == "threshold":
+            reward = 1.0 if reward >= self.threshold else 0.0
+        elif self.kind == "affine":
+            reward = self.scale * reward + self.offset
+        return min(1.0, max(0.0, reward))
+
+
+CheckKind = Literal["regex_must", "regex_must_not", "valid_json", "length_penalty"]
+
+
+class Component(_Strict):
+    """One part of a composite: another rubric, or a deterministic check."""
+
+    rubric: str | None = Field(
+        None, description="A rubric name (floating: its live version) or name@version (pinned)."
+    )
+    check: CheckKind | None = None
+    weight: float = Field(1.0, gt=0)
+    pattern: str | None = Field(None, description="regex checks: searched in the response.")
+    max_length: int | None = Field(
+        None, ge=1, description="length_penalty: the length at which the penalty is full."
+    )
+    overlong_buffer: int = Field(
+        0,
+        ge=0,
+        description="length_penalty: the penalty ramps linearly over this many units "
+        "before max_length (a soft overlong ramp); 0 means a hard cut at max_length.",
+    )
+    unit: Literal["chars", "words", "tokens"] = "tokens"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Component:
+        if (self.rubric is None) == (self.check is None):
+            raise ValueError("a component needs exactly one of 'rubric' or 'check'")
+        if self.check in ("regex_must", "regex_must_not"):
+            if not self.pattern:
+                raise ValueError(f"{self.check} needs a 'pattern'")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {self.pattern!r}: {exc}") from exc
+        if self.check == "length_penalty":
+            if self.max_length is None:
+                raise ValueError("length_penalty needs 'max_length'")
+            if self.overlong_buffer >= self.max_length:
+                raise ValueError("overlong_buffer must be smaller than max_length")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.rubric if self.rubric is not None else str(self.check)
+
+
 class Rubric(_Strict):
     """One judge: what it asks, how it reads the answer, how the answer becomes a reward."""
 
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
-    mode: Mode
+    mode: Mode = Field(
+        description="pointwise (score tokens), verdict (P(yes)), rubric (one verdict per "
+        "criterion, aggregated) or composite (other rubrics and deterministic checks)."
+    )
     system: str | None = Field(None, description="Optional system message for the judge.")
-    template: str = Field(
+    template: str | None = Field(
+        None,
         min_length=1,
         description="The judge's user message. Placeholders {prompt}, {response}, {reference}, "
-        "{metadata.KEY} are filled in one pass (braces in user text are safe).",
+        "{criterion} (rubric mode, must come last), {criteria} (holistic), {metadata.KEY} are "
+        "filled in one pass (braces in user text are safe).",
     )
     scores: ScoreScale = Field(default_factory=ScoreScale)
     verdict: VerdictTokens = Field(default_factory=VerdictTokens)
     reasoning: Reasoning = Field(default_factory=Reasoning)
+    criteria: tuple[Criterion, ...] = Field(default=(), description="rubric mode: what to check.")
+    components: tuple[Component, ...] = Field(default=(), description="composite mode: parts.")
+    aggregation: Aggregation = Field(default_factory=Aggregation)
+    shaping: Shaping = Field(default_factory=Shaping)
     requires_reference: bool = Field(
         False, description="Items without a reference get status invalid_input."
     )
@@ -102,22 +218,78 @@ class Rubric(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Rubric:
+        if self.mode == "composite":
+            return self._check_composite()
+        if self.template is None:
+            raise ValueError(f"mode {self.mode} needs a template")
+        if self.components:
+            raise ValueError("components are only meaningful in composite mode")
+        allowed = KNOWN_FIELDS | ({"criterion", "criteria"} if self.mode == "rubric" else set())
         try:
-            check_template(self.template)
+            check_template(self.template, frozenset(allowed))
             if self.system:
-                check_template(self.system)
+                check_template(self.system, frozenset(allowed - {"criterion"}))
         except TemplateError as exc:
             raise ValueError(str(exc)) from exc
-        if "{criterion}" in self.template:
-            raise ValueError("{criterion} is only meaningful in rubric mode")
-        uses_reference = "{reference}" in self.template
-        if self.requires_reference and not uses_reference:
+        if self.mode == "rubric":
+            self._check_criteria()
+        elif self.criteria:
+            raise ValueError("criteria are only meaningful in rubric mode")
+        if self.requires_reference and "{reference}" not in self.template:
             raise ValueError("requires_reference is set but the template never uses {reference}")
         return self
 
+    def _check_criteria(self) -> None:
+        assert self.template is not None
+        if not self.criteria:
+            raise ValueError("rubric mode needs at least one criterion")
+        ids = [c.id for c in self.criteria]
+        if len(set(ids)) != len(ids):
+            raise ValueError(
+                f"duplicate criterion ids: {sorted({i for i in ids if ids.count(i) > 1})}"
+            )
+        if not any(c.weight > 0 for c in self.criteria):
+            raise ValueError("rubric mode needs at least one criterion with a positive weight")
+        method = self.aggregation.method
+        if method == "weighted":
+            at = self.template.find("{criterion}")
+            if at < 0:
+                raise ValueError("weighted rubric mode needs {criterion} in the template")
+            # The shared part (conversation, response) must come first so vLLM's prefix cache
+            # computes it once for all criteria.
+            for field in ("{prompt}", "{response}", "{reference}"):
+                if self.template.find(field) > at:
+                    raise ValueError(f"{field} must come before {{criterion}} in the template")
+        elif method == "holistic":
+            if "{criteria}" not in self.template:
+                raise ValueError("holistic aggregation needs {criteria} in the template")
+        else:
+            raise ValueError(
+                f"aggregation {method!r} is for composite mode; use weighted or holistic"
+            )
+
+    def _check_composite(self) -> Rubric:
+        if not self.components:
+            raise ValueError("composite mode needs at least one component")
+        if self.criteria:
+            raise ValueError("criteria are only meaningful in rubric mode")
+        if self.aggregation.method == "holistic":
+            raise ValueError("composite aggregation is weighted, min or mean")
+        for comp in self.components:
+            if comp.rubric is not None and comp.rubric.partition("@")[0] == self.name:
+                raise ValueError("a composite cannot include itself")
+        return self
+
+    @property
+    def positive_weight(self) -> float:
+        return sum(c.weight for c in self.criteria if c.weight > 0)
+
     @cached_property
     def version(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        # Defaults are left out: spelling a default out changes nothing, and a field added to
+        # the schema later does not re-version every existing rubric.
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:VERSION_CHARS]
 
     @property

@@ -9,6 +9,8 @@ started with even if a reload lands meanwhile. Old versions stay in a bounded hi
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -53,9 +55,42 @@ def read_rubric_file(path: Path) -> Rubric:
     return rubric
 
 
+class _BlockStyleDumper(yaml.SafeDumper):
+    """Multi-line strings (templates) as YAML block literals, so saved files stay readable."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockStyleDumper.add_representer(str, _str_representer)
+
+
+def write_rubric_file(directory: Path, rubric: Rubric) -> Path:
+    """Write atomically (temp file + rename): a watcher never reads a half-written rubric."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{rubric.name}.yaml"
+    data = rubric.model_dump(mode="json", exclude_defaults=True)
+    data = {"name": rubric.name, **data}
+    text = yaml.dump(data, Dumper=_BlockStyleDumper, sort_keys=False, allow_unicode=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{rubric.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    for other in RUBRIC_SUFFIXES:  # a stale name.yml would shadow or duplicate name.yaml
+        if other != path.suffix:
+            (directory / f"{rubric.name}{other}").unlink(missing_ok=True)
+    return path
+
+
 class RubricRegistry:
     def __init__(self, history_size: int = DEFAULT_HISTORY) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._current: Mapping[str, Rubric] = MappingProxyType({})
         self._history: dict[str, OrderedDict[str, Rubric]] = {}
         self._history_size = history_size
@@ -84,11 +119,38 @@ class RubricRegistry:
         return list(self._history.get(name, {}))
 
     def replace_all(self, rubrics: Iterable[Rubric]) -> None:
-        new = {r.name: r for r in rubrics}
         with self._lock:
-            for rubric in new.values():
-                self._remember(rubric)
-            self._current = MappingProxyType(new)
+            self._swap({r.name: r for r in rubrics})
+
+    def _swap(self, new: dict[str, Rubric]) -> None:
+        for rubric in new.values():
+            self._remember(rubric)
+        self._current = MappingProxyType(new)
+
+    def save(self, rubric: Rubric, directory: Path | None) -> bool:
+        """Persist ``rubric`` (when a directory is given) and make it live. True if it is new.
+
+        File write and swap happen under the registry lock, so a concurrent directory reload
+        can never swap in a snapshot read before this write.
+        """
+        with self._lock:
+            if directory is not None:
+                write_rubric_file(directory, rubric)
+            created = rubric.name not in self._current
+            self._swap({**self._current, rubric.name: rubric})
+        return created
+
+    def delete(self, name: str, directory: Path | None) -> Rubric:
+        """Remove ``name`` from the live snapshot and its file; pinned versions still resolve."""
+        with self._lock:
+            rubric = self._current.get(name)
+            if rubric is None:
+                raise RubricNotFoundError(name, self._current)
+            if directory is not None:
+                for suffix in RUBRIC_SUFFIXES:
+                    (directory / f"{name}{suffix}").unlink(missing_ok=True)
+            self._swap({k: v for k, v in self._current.items() if k != name})
+        return rubric
 
     def _remember(self, rubric: Rubric) -> None:
         versions = self._history.setdefault(rubric.name, OrderedDict())
@@ -103,13 +165,21 @@ class RubricRegistry:
         A file that fails validation is reported and its rubric's last good version (if any)
         keeps serving; it never takes the other rubrics down with it.
         """
+        with self._lock:
+            return self._load_dir(directory)
+
+    def _load_dir(self, directory: Path) -> LoadReport:
         report = LoadReport()
         if not directory.is_dir():
             report.errors[str(directory)] = "rubrics directory does not exist"
             return report
         fresh: dict[str, Rubric] = {}
         refused: set[str] = set()
-        for path in sorted(p for p in directory.iterdir() if p.suffix in RUBRIC_SUFFIXES):
+        for path in sorted(
+            p
+            for p in directory.iterdir()
+            if p.suffix in RUBRIC_SUFFIXES and not p.name.startswith(".")
+        ):
             try:
                 rubric = read_rubric_file(path)
             except RubricError as exc:
@@ -122,5 +192,6 @@ class RubricRegistry:
         for name in refused:
             if name not in fresh and name in self._current:
                 fresh[name] = self._current[name]
-        self.replace_all(fresh.values())
+        if fresh != dict(self._current):
+            self._swap(fresh)
         return report

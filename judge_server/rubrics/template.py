@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[A-Za-z0-9_\-]+)?)\}")
-KNOWN_FIELDS = frozenset({"prompt", "response", "reference", "criterion"})
+KNOWN_FIELDS = frozenset({"prompt", "response", "reference"})
 
 
 class TemplateError(ValueError):

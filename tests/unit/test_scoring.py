@@ -1,4 +1,4 @@
-from judge_server.judges import JudgeItem
+from judge_server.judges import JudgeItem, judge_for
 from judge_server.rubrics.models import Rubric
 from judge_server.scoring import Scorer
 from tests.fakes import ScriptedEngine
@@ -30,7 +30,7 @@ async def test_each_failure_is_a_status_with_null_reward_and_others_still_score(
         item("slow", response="SLOW"),
         item("good2"),
     ]
-    results = await Scorer(engine).score(RUBRIC, items, timeout_s=0.2)
+    results = await Scorer(engine).score(judge_for(RUBRIC), items, timeout_s=0.2)
     by_id = {r.id: r for r in results}
     assert [r.id for r in results] == [i.id for i in items]  # in order
     assert by_id["good"].status == "ok" and by_id["good"].reward == 0.5

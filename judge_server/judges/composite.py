@@ -1,0 +1,74 @@
+"""Composite mode: a weighted combination of other rubrics and deterministic checks.
+
+Component rubrics are resolved once, when the judge is built for a request, so the whole request
+is scored by one set of versions even if a component is edited meanwhile; each component's
+version and score are in the details. ``min`` and ``mean`` give conservative ensembles of judges.
+A component that fails fails the item: a failure is never averaged into a score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from judge_server.engines.base import ChatMessage, JudgeEngine
+from judge_server.judges.base import Judge, JudgeFailure, JudgeItem, Judgment
+from judge_server.judges.checks import run_check
+from judge_server.rubrics.models import Component, Rubric
+
+MAX_DEPTH = 4
+
+Resolver = Callable[[str], Rubric]
+JudgeFactory = Callable[[Rubric, Resolver | None, int], Judge]
+
+
+class CompositeJudge(Judge):
+    def __init__(
+        self, rubric: Rubric, resolve: Resolver, make_judge: JudgeFactory, depth: int = 0
+    ) -> None:
+        super().__init__(rubric)
+        if depth > MAX_DEPTH:
+            raise JudgeFailure(
+                f"composite {rubric.name!r} nests deeper than {MAX_DEPTH} (a cycle?)"
+            )
+        self.parts: list[tuple[Component, Judge | None]] = []
+        for comp in rubric.components:
+            sub = None
+            if comp.rubric is not None:
+                sub = make_judge(resolve(comp.rubric), resolve, depth + 1)
+            self.parts.append((comp, sub))
+
+    def validate(self, item: JudgeItem) -> None:
+        for _, sub in self.parts:
+            if sub is not None:
+                sub.validate(item)
+
+    def preview(self, item: JudgeItem) -> list[list[ChatMessage]]:
+        return [msgs for _, sub in self.parts if sub is not None for msgs in sub.preview(item)]
+
+    async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
+        async def one(comp: Component, sub: Judge | None) -> dict[str, Any]:
+            if sub is None:
+                score, evidence = run_check(comp, item.response, engine)
+                return {"component": comp.label, "weight": comp.weight, "score": score, **evidence}
+            judgment = await sub.judge(item, engine)
+            return {
+                "component": comp.label,
+                "rubric": {"name": sub.rubric.name, "version": sub.rubric.version},
+                "weight": comp.weight,
+                "score": judgment.reward,
+                "details": judgment.details,
+            }
+
+        rows = await asyncio.gather(*(one(c, s) for c, s in self.parts))
+        scores = [float(r["score"]) for r in rows]
+        method = self.rubric.aggregation.method
+        if method == "min":
+            reward = min(scores)
+        elif method == "mean":
+            reward = sum(scores) / len(scores)
+        else:
+            weights = [c.weight for c, _ in self.parts]
+            reward = sum(w * s for w, s in zip(weights, scores, strict=True)) / sum(weights)
+        return Judgment(reward=min(1.0, max(0.0, reward)), details={"components": rows})

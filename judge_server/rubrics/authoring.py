@@ -1,0 +1,84 @@
+"""``judge-server rubrics ...``: validate files, print the schema, render the judge's prompts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from judge_server.rubrics.models import Rubric, RubricError
+from judge_server.rubrics.registry import RUBRIC_SUFFIXES, RubricRegistry, read_rubric_file
+from judge_server.settings import Settings
+
+
+def validate(path: Path) -> int:
+    """Validate one file or every rubric file of a directory; exit status 1 on any error."""
+    files = (
+        sorted(p for p in path.iterdir() if p.suffix in RUBRIC_SUFFIXES)
+        if path.is_dir()
+        else [path]
+    )
+    if not files:
+        print(f"no rubric files in {path}", file=sys.stderr)
+        return 1
+    failures = 0
+    for file in files:
+        try:
+            rubric = read_rubric_file(file)
+        except RubricError as exc:
+            failures += 1
+            print(f"FAIL {exc}")
+            continue
+        extra = f", {len(rubric.criteria)} criteria" if rubric.criteria else ""
+        extra += f", {len(rubric.components)} components" if rubric.components else ""
+        print(f"ok   {file.name}: {rubric.ref} ({rubric.mode}{extra})")
+    print(f"{len(files) - failures}/{len(files)} valid")
+    return 1 if failures else 0
+
+
+def schema() -> int:
+    print(json.dumps(Rubric.model_json_schema(), indent=2))
+    return 0
+
+
+def render(settings: Settings, ref: str, item_path: Path, *, with_template: bool) -> int:
+    from judge_server.api.protocol import ScoreItemIn
+    from judge_server.judges import judge_for
+    from judge_server.rubrics.registry import RubricNotFoundError
+
+    registry = RubricRegistry()
+    registry.load_dir(settings.rubrics_dir)
+    try:
+        rubric = registry.resolve(ref)
+        judge = judge_for(rubric, registry.resolve)
+        item = ScoreItemIn.model_validate_json(item_path.read_text(encoding="utf-8"))
+    except (RubricNotFoundError, OSError, ValidationError) as exc:
+        print(f"judge-server rubrics render: {exc}", file=sys.stderr)
+        return 2
+    calls = judge.preview(item.to_item("0"))
+    tokenizer = None
+    if with_template:
+        from transformers import AutoTokenizer
+
+        from judge_server.model_store import resolve_model
+
+        path, _ = resolve_model(settings.model, settings.cache_dir)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    print(f"# {rubric.ref} ({rubric.mode}): {len(calls)} judge call(s)")
+    for i, messages in enumerate(calls, start=1):
+        print(f"\n===== call {i}/{len(calls)} =====")
+        if tokenizer is None:
+            print(json.dumps(messages, indent=2, ensure_ascii=False))
+        else:
+            print(
+                tokenizer.apply_chat_template(
+                    [{"role": m["role"], "content": m["content"]} for m in messages],
+                    tokenize=False,
+                    add_generation_prompt=True,
+                )
+            )
+    if rubric.reasoning.enabled:
+        print("\n(reasoning-first: each call generates reasoning, then asks for the verdict)")
+    return 0

@@ -1,0 +1,149 @@
+import asyncio
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from judge_server.api import create_app
+from judge_server.rubrics.authoring import validate
+from judge_server.rubrics.models import Rubric
+from judge_server.rubrics.registry import RubricRegistry, read_rubric_file
+from judge_server.rubrics.watcher import watch_rubrics
+from judge_server.settings import Settings, project_rubrics_dir
+from tests.fakes import ScriptedEngine
+
+VERDICT = {"mode": "verdict", "template": "Q: {prompt}\nA: {response}\nGood? Yes or No."}
+
+
+@pytest.fixture
+def rubrics_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "rubrics"
+    shutil.copytree(project_rubrics_dir(), d)
+    return d
+
+
+def make_client(rubrics_dir: Path, **settings: object) -> TestClient:
+    s = Settings(rubrics_dir=rubrics_dir, watch_rubrics=False, **settings)  # type: ignore[arg-type]
+    return TestClient(create_app(s, ScriptedEngine()))
+
+
+@pytest.fixture
+def client(rubrics_dir: Path) -> Iterator[TestClient]:
+    with make_client(rubrics_dir) as c:
+        yield c
+
+
+def test_put_creates_persists_and_serves_new_versions(
+    client: TestClient, rubrics_dir: Path
+) -> None:
+    resp = client.put("/v1/rubrics/probe", json=VERDICT)
+    assert resp.status_code == 201, resp.text
+    v1 = resp.json()["version"]
+    assert read_rubric_file(rubrics_dir / "probe.yaml").version == v1  # persisted, same content
+
+    item = {"prompt": "p", "response": "r"}
+    scored = client.post("/v1/score", json={"rubric": "probe", "items": [item]}).json()
+    assert scored["rubric"] == {"name": "probe", "version": v1}
+
+    resp = client.put("/v1/rubrics/probe", json={**VERDICT, "template": VERDICT["template"] + "!"})
+    assert resp.status_code == 200
+    v2 = resp.json()["version"]
+    assert v2 != v1 and resp.json()["history"] == [v1, v2]
+    assert (
+        client.post("/v1/score", json={"rubric": "probe", "items": [item]}).json()["rubric"][
+            "version"
+        ]
+        == v2
+    )
+    # the old version stays pinnable
+    pinned = client.post("/v1/score", json={"rubric": f"probe@{v1}", "items": [item]}).json()
+    assert pinned["rubric"]["version"] == v1
+
+
+def test_invalid_put_is_422_and_changes_nothing(client: TestClient, rubrics_dir: Path) -> None:
+    before = client.get("/v1/rubrics/helpfulness").json()["version"]
+    resp = client.put("/v1/rubrics/helpfulness", json={"mode": "pointwise", "template": "{nope}"})
+    assert resp.status_code == 422
+    assert resp.json()["error"]["type"] == "invalid_rubric"
+    assert "unknown placeholder" in resp.json()["error"]["message"]
+    assert client.get("/v1/rubrics/helpfulness").json()["version"] == before
+    assert read_rubric_file(rubrics_dir / "helpfulness.yaml").version == before
+    bad_component = {"mode": "composite", "components": [{"rubric": "missing"}]}
+    resp = client.put("/v1/rubrics/combo", json=bad_component)
+    assert resp.status_code == 422 and "missing" in resp.json()["error"]["message"]
+    resp = client.put("/v1/rubrics/x", json={**VERDICT, "name": "y"})
+    assert resp.status_code == 422 and resp.json()["error"]["param"] == "name"
+
+
+def test_delete_removes_file_but_keeps_pins(client: TestClient, rubrics_dir: Path) -> None:
+    version = client.put("/v1/rubrics/gone", json=VERDICT).json()["version"]
+    assert client.delete("/v1/rubrics/gone").status_code == 204
+    assert not (rubrics_dir / "gone.yaml").exists()
+    assert client.get("/v1/rubrics/gone").status_code == 404
+    assert client.get(f"/v1/rubrics/gone@{version}").status_code == 200
+    assert client.delete("/v1/rubrics/gone").status_code == 404
+
+
+def test_admin_token_guards_mutations(rubrics_dir: Path) -> None:
+    with make_client(rubrics_dir, admin_token="s3cret") as c:
+        resp = c.put("/v1/rubrics/probe", json=VERDICT)
+        assert resp.status_code == 401 and resp.json()["error"]["type"] == "unauthorized"
+        assert (
+            c.put(
+                "/v1/rubrics/probe", json=VERDICT, headers={"Authorization": "Bearer wrong"}
+            ).status_code
+            == 401
+        )
+        ok = c.put("/v1/rubrics/probe", json=VERDICT, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 201
+        assert c.delete("/v1/rubrics/probe").status_code == 401
+        assert c.get("/v1/rubrics/probe").status_code == 200  # reads stay open
+
+
+def test_saved_file_roundtrips_with_block_templates(tmp_path: Path) -> None:
+    registry = RubricRegistry()
+    r = Rubric.parse({"name": "t", **VERDICT})
+    registry.save(r, tmp_path)
+    text = (tmp_path / "t.yaml").read_text()
+    assert "template: |" in text
+    assert read_rubric_file(tmp_path / "t.yaml") == r
+
+
+async def test_watcher_reloads_edits_and_keeps_last_good_on_bad_edit(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text("mode: verdict\ntemplate: 'one {response}'\n")
+    registry = RubricRegistry()
+    registry.load_dir(tmp_path)
+    v1 = registry.resolve("w").version
+    stop = asyncio.Event()
+    task = asyncio.create_task(watch_rubrics(registry, tmp_path, stop=stop))
+    await asyncio.sleep(0.3)
+
+    async def until(predicate: object, timeout: float = 10.0) -> float:
+        start = time.monotonic()
+        while not predicate():  # type: ignore[operator]
+            assert time.monotonic() - start < timeout, "watcher did not reload in time"
+            await asyncio.sleep(0.05)
+        return time.monotonic() - start
+
+    path.write_text("mode: verdict\ntemplate: 'two {response}'\n")
+    await until(lambda: registry.resolve("w").version != v1)
+    v2 = registry.resolve("w").version
+    path.write_text("mode: verdict\ntemplate: 'broken {nope}'\n")
+    (tmp_path / "new.yaml").write_text("mode: verdict\ntemplate: 'new {response}'\n")
+    await until(lambda: "new" in registry.current)
+    assert registry.resolve("w").version == v2  # the bad edit was refused
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+
+def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert validate(project_rubrics_dir()) == 0
+    n = len(list(project_rubrics_dir().glob("*.yaml")))
+    assert f"{n}/{n} valid" in capsys.readouterr().out
+    (tmp_path / "bad.yaml").write_text("mode: rubric\ntemplate: '{response} {criterion}'\n")
+    assert validate(tmp_path) == 1
+    assert "at least one criterion" in capsys.readouterr().out
