@@ -6,6 +6,7 @@ One server per test session; tests that need their own process (the CLI) start i
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from judge_server.settings import project_rubrics_dir
 
 START_TIMEOUT_S = float(os.environ.get("JUDGE_TEST_START_TIMEOUT_S", "900"))
 LOG_DIR = Path(os.environ.get("JUDGE_TEST_LOG_DIR", "/tmp/judge-server-test-logs"))
@@ -82,9 +85,17 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
+def server_rubrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the shipped rubrics: the live-swap tests edit it under the server."""
+    target = tmp_path_factory.mktemp("server") / "rubrics"
+    shutil.copytree(project_rubrics_dir(), target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def server_url(server_rubrics_dir: Path) -> Iterator[str]:
     port = free_port()
-    proc, log_path = start_server(port, "server.log")
+    proc, log_path = start_server(port, "server.log", "--rubrics-dir", str(server_rubrics_dir))
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base_url, proc, log_path)

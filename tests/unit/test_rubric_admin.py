@@ -147,3 +147,27 @@ def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (tmp_path / "bad.yaml").write_text("mode: rubric\ntemplate: '{response} {criterion}'\n")
     assert validate(tmp_path) == 1
     assert "at least one criterion" in capsys.readouterr().out
+
+
+async def test_request_in_flight_finishes_on_the_version_it_started_with(tmp_path: Path) -> None:
+    import httpx
+
+    engine = ScriptedEngine(delay_s=0.5)
+    await engine.start()
+    registry = RubricRegistry()
+    registry.save(Rubric.parse({"name": "p", **VERDICT}), tmp_path)
+    old = registry.resolve("p").version
+    app = create_app(Settings(rubrics_dir=tmp_path, watch_rubrics=False), engine, registry=registry)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://judge") as client:
+        slow = asyncio.create_task(
+            client.post(
+                "/v1/score", json={"rubric": "p", "items": [{"prompt": "a", "response": "b"}]}
+            )
+        )
+        await asyncio.sleep(0.1)  # the request has resolved its rubric and is in the engine
+        put = await client.put("/v1/rubrics/p", json={**VERDICT, "description": "edited"})
+        assert put.status_code == 200 and put.json()["version"] != old
+        body = (await slow).json()
+    assert body["rubric"]["version"] == old
+    assert body["results"][0]["status"] == "ok"
