@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--batch-size", type=int, default=64, help="items per engine batch")
     _engine_flags(score)
 
+    bench = sub.add_parser("bench", help="measure throughput and rubric cost on this machine")
+    bench.add_argument("--quick", action="store_true", help="small workload (minutes on a CPU)")
+    bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    _engine_flags(bench)
+
     rubrics = sub.add_parser("rubrics", help="tools for rubric authors")
     rsub = rubrics.add_subparsers(dest="rubrics_command", required=True)
     validate = rsub.add_parser("validate", help="validate rubric files (a file or a directory)")
@@ -84,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if args.command == "serve":
         serve(settings)
+    elif args.command == "bench":
+        from judge_server.bench.run import run
+
+        asyncio.run(run(settings, quick=args.quick, json_path=args.json))
     elif args.command == "rubrics":
         sys.exit(rubrics_command(args, settings))
     elif args.command == "score":
@@ -151,7 +160,7 @@ async def score_file(
         return 2
     engine = VllmEngine(settings)
     await engine.start()
-    scorer = Scorer(engine)
+    scorer = Scorer(engine)  # offline scoring computes fresh results; no cache
     judge = judge_for(rubric, registry.resolve)
     counts: dict[str, int] = {}
     try:

@@ -43,6 +43,17 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.cache_hits = Counter(
+            "judge_cache_hits", "Items answered from the result cache", registry=r
+        )
+        self.queue_items = Gauge(
+            "judge_queue_items", "Items admitted and not yet answered", registry=r
+        )
+        self.rejected = Counter(
+            "judge_rejected_requests",
+            "Requests refused with 429 because the queue was full",
+            registry=r,
+        )
         self.errors = Counter(
             "judge_errors",
             "Errors by type (error envelopes and failed items)",

@@ -1,8 +1,11 @@
-"""Score a batch of items with one rubric: one result per item, in order, each with a status.
+"""Score a batch of items with one judge: one result per item, in order, each with a status.
 
 This is where failures become statuses, never numbers: an item the rubric cannot take is
 ``invalid_input``, a judge that produced no verdict is ``judge_error``, a late one is ``timeout``;
 in every such case the reward is None. One item's failure never touches the others.
+
+It is also where work is saved: a result cache (only ``ok`` results are stored) and in-flight
+dedup (identical judge calls running at once are computed once) sit in front of the engine.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from judge_server.cache import CachedResult, InFlight, ResultCache, cache_key, item_fingerprint
 from judge_server.engines.base import EngineError, JudgeEngine, PromptTooLongError
-from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem
+from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem, Judgment
 from judge_server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -34,27 +38,56 @@ class ItemResult:
 
 
 class Scorer:
-    def __init__(self, engine: JudgeEngine, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        engine: JudgeEngine,
+        metrics: Metrics | None = None,
+        *,
+        cache: ResultCache | None = None,
+        engine_fingerprint: Mapping[str, object] | None = None,
+    ) -> None:
         self.engine = engine
         self.metrics = metrics
+        self.cache = cache
+        self.inflight = InFlight()
+        # Settings that change the engine's outputs belong in every cache key.
+        self.engine_fingerprint = dict(engine_fingerprint or {})
 
     async def score(
-        self, judge: Judge, items: Sequence[JudgeItem], *, timeout_s: float
+        self, judge: Judge, items: Sequence[JudgeItem], *, timeout_s: float, use_cache: bool = True
     ) -> list[ItemResult]:
         """Score every item with one judge (built once per request, so one rubric version)."""
-        return list(await asyncio.gather(*(self._one(judge, item, timeout_s) for item in items)))
+        return list(
+            await asyncio.gather(*(self._one(judge, item, timeout_s, use_cache) for item in items))
+        )
 
-    async def _one(self, judge: Judge, item: JudgeItem, timeout_s: float) -> ItemResult:
+    def key(self, judge: Judge, item: JudgeItem) -> str:
+        return cache_key(
+            model_id=self.engine.model_id,
+            engine_fingerprint=self.engine_fingerprint,
+            rubric_version=judge.identity(),
+            mode=judge.rubric.mode,
+            item=item_fingerprint(item.prompt, item.response, item.reference, item.metadata),
+        )
+
+    async def _one(
+        self, judge: Judge, item: JudgeItem, timeout_s: float, use_cache: bool
+    ) -> ItemResult:
         rubric = judge.rubric
         started = time.perf_counter()
         try:
             judge.validate(item)
-            judgment = await asyncio.wait_for(judge.judge(item, self.engine), timeout_s)
-            details = judgment.details
-            reward = rubric.shaping.apply(judgment.reward)
-            if rubric.shaping.kind != "none":
-                details = {**details, "unshaped_reward": judgment.reward}
-            result = ItemResult(item.id, "ok", reward, details)
+            key = self.key(judge, item)
+            hit = await self.cache.get(key) if (self.cache and use_cache) else None
+            if hit is not None:
+                result = ItemResult(item.id, "ok", hit.reward, hit.details, cached=True)
+            else:
+                judgment, _shared = await asyncio.wait_for(
+                    self.inflight.run(key, lambda: judge.judge(item, self.engine)), timeout_s
+                )
+                result = self._finish(judge, item, judgment)
+                if self.cache is not None and use_cache:
+                    await self.cache.put(key, CachedResult(result.reward or 0.0, result.details))
         except (InvalidItemError, PromptTooLongError) as exc:
             result = ItemResult(item.id, "invalid_input", error=str(exc))
         except TimeoutError:
@@ -67,6 +100,16 @@ class Scorer:
         if self.metrics is not None:
             self.metrics.items.labels(rubric.name, rubric.mode, result.status).inc()
             self.metrics.item_latency.labels(rubric.mode).observe(time.perf_counter() - started)
+            if result.cached:
+                self.metrics.cache_hits.inc()
             if result.status != "ok":
                 self.metrics.errors.labels(result.status).inc()
         return result
+
+    @staticmethod
+    def _finish(judge: Judge, item: JudgeItem, judgment: Judgment) -> ItemResult:
+        shaping = judge.rubric.shaping
+        details = judgment.details
+        if shaping.kind != "none":
+            details = {**details, "unshaped_reward": judgment.reward}
+        return ItemResult(item.id, "ok", shaping.apply(judgment.reward), details)

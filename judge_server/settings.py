@@ -15,6 +15,8 @@ DEFAULT_MAX_MODEL_LEN = 2048
 DEFAULT_KV_CACHE_GIB = 1.0
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_ITEMS_PER_REQUEST = 4096
+DEFAULT_MAX_QUEUE_ITEMS = 16384
+RETRY_AFTER_S = 2
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -61,9 +63,32 @@ class Settings(BaseSettings):
         description="When set, PUT/DELETE /v1/rubrics require 'Authorization: Bearer <token>'.",
     )
     cache_dir: Path = Field(default_factory=lambda: Path(user_cache_dir("judge-server")))
+    cache_backend: Literal["sqlite", "memory", "redis", "none"] = Field(
+        "sqlite",
+        description="Result cache: memory LRU in front of SQLite (persistent, default) "
+        "or Redis (shared by replicas); 'none' disables it.",
+    )
+    cache_path: Path | None = Field(
+        None, description="SQLite cache file (default <cache_dir>/results.sqlite3)."
+    )
+    redis_url: str | None = Field(None, description="For cache_backend=redis.")
+    cache_memory_entries: int = Field(100_000, ge=0)
+    max_queue_items: int = Field(
+        DEFAULT_MAX_QUEUE_ITEMS,
+        ge=1,
+        description="Items admitted and not yet answered; beyond it requests get 429.",
+    )
     default_timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0)
     max_items_per_request: int = Field(DEFAULT_MAX_ITEMS_PER_REQUEST, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def results_db(self) -> Path:
+        return self.cache_path or self.cache_dir / "results.sqlite3"
+
+    def engine_fingerprint(self) -> dict[str, object]:
+        """Engine settings that change outputs, for result-cache keys."""
+        return {"dtype": self.dtype, "max_model_len": self.max_model_len}
 
     @field_validator("rubrics_dir", "cache_dir")
     @classmethod

@@ -16,9 +16,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from judge_server import __version__
+from judge_server.admission import Admission
 from judge_server.api import routes_health, routes_rubrics, routes_score
 from judge_server.api.errors import install_error_handlers
 from judge_server.api.state import AppState
+from judge_server.cache import build_cache
 from judge_server.engines.base import JudgeEngine
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricRegistry
@@ -50,12 +52,22 @@ def create_app(
     on_fatal: Callable[[], None] | None = None,
 ) -> FastAPI:
     metrics = Metrics()
+    cache = build_cache(
+        settings.cache_backend,
+        path=settings.results_db,
+        redis_url=settings.redis_url,
+        memory_entries=settings.cache_memory_entries,
+    )
     state = AppState(
         settings=settings,
         engine=engine,
         registry=registry or RubricRegistry(),
         metrics=metrics,
-        scorer=Scorer(engine, metrics),
+        scorer=Scorer(
+            engine, metrics, cache=cache, engine_fingerprint=settings.engine_fingerprint()
+        ),
+        admission=Admission(settings.max_queue_items),
+        cache=cache,
         on_fatal=on_fatal,
     )
 
@@ -82,6 +94,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await starter
             await engine.shutdown()
+            if cache is not None:
+                await cache.close()
 
     app = FastAPI(title="judge-server", version=__version__, lifespan=lifespan)
     app.state.judge = state

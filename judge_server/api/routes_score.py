@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import TypeVar
 
+from fastapi import APIRouter, Request
+
+from judge_server.admission import QueueFullError
 from judge_server.api.deps import ReadyStateDep
 from judge_server.api.errors import ApiError
 from judge_server.api.protocol import (
@@ -16,10 +22,29 @@ from judge_server.api.protocol import (
 from judge_server.judges import Judge, JudgeFailure, judge_for
 from judge_server.rubrics.models import Rubric, RubricError
 from judge_server.rubrics.registry import RubricNotFoundError, RubricRegistry
+from judge_server.settings import RETRY_AFTER_S
 
 router = APIRouter(tags=["score"])
 
-_ERRORS = {code: {"model": ErrorEnvelope} for code in (400, 404, 413, 422, 503)}
+T = TypeVar("T")
+DISCONNECT_POLL_S = 0.25
+
+_ERRORS = {code: {"model": ErrorEnvelope} for code in (400, 404, 413, 422, 429, 503)}
+
+
+async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Run ``work``; if the client goes away first, cancel it, which aborts its engine requests
+    (an abandoned batch must not keep the engine busy)."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise ApiError(499, "client_closed_request", "the client disconnected; work cancelled")
 
 
 def build_judge(spec: str | dict[str, object], registry: RubricRegistry) -> Judge:
@@ -48,7 +73,9 @@ def resolve_rubric(spec: str | dict[str, object], registry: RubricRegistry) -> R
 
 
 @router.post("/v1/score", response_model=ScoreResponse, responses=_ERRORS)  # type: ignore[arg-type]
-async def score(request: ScoreRequest, state: ReadyStateDep) -> ScoreResponse:
+async def score(
+    request: ScoreRequest, state: ReadyStateDep, http_request: Request
+) -> ScoreResponse:
     # Resolve once: the whole request is scored by this snapshot even if a reload lands meanwhile.
     judge = build_judge(request.rubric, state.registry)
     rubric = judge.rubric
@@ -62,7 +89,22 @@ async def score(request: ScoreRequest, state: ReadyStateDep) -> ScoreResponse:
         )
     items = [item.to_item(str(i)) for i, item in enumerate(request.items)]
     timeout_s = request.options.timeout_s or state.settings.default_timeout_s
-    results = await state.scorer.score(judge, items, timeout_s=timeout_s)
+    try:
+        with state.admission.admit(len(items)):
+            state.metrics.queue_items.set(state.admission.in_flight)
+            results = await cancel_on_disconnect(
+                http_request,
+                state.scorer.score(
+                    judge, items, timeout_s=timeout_s, use_cache=request.options.cache
+                ),
+            )
+    except QueueFullError as exc:
+        state.metrics.rejected.inc()
+        raise ApiError(
+            429, "queue_full", str(exc), None, headers={"Retry-After": str(RETRY_AFTER_S)}
+        ) from exc
+    finally:
+        state.metrics.queue_items.set(state.admission.in_flight)
     return ScoreResponse(
         rubric=RubricRef(name=rubric.name, version=rubric.version),
         model=state.engine.model_id,

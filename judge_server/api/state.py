@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from judge_server.admission import Admission
+from judge_server.cache import ResultCache
 from judge_server.engines.base import JudgeEngine
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricRegistry
@@ -19,6 +21,8 @@ class AppState:
     registry: RubricRegistry
     metrics: Metrics
     scorer: Scorer
+    admission: Admission
+    cache: ResultCache | None = None
     engine_error: str | None = None
     #: called when the engine cannot start or dies; the CLI uses it to stop the server rather
     #: than answer 503s forever

@@ -126,6 +126,9 @@ class JudgeEngine(abc.ABC):
     async def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:
         """Log-probability of each token of ``continuation`` given ``prompt``."""
 
+    async def reset_prefix_cache(self) -> None:  # noqa: B027 (optional: not every engine caches)
+        """Forget cached prefixes (benchmarks use it so one run cannot warm the next)."""
+
     def _count(self, kind: str, prompt_tokens: int, cached_tokens: int) -> None:
         self.stats.requests += 1
         self.stats.prompt_tokens += prompt_tokens

@@ -177,6 +177,10 @@ class VllmEngine(JudgeEngine):
         rows = out.prompt_logprobs[len(head) :]
         return [float(row[tid].logprob) for row, tid in zip(rows, tail, strict=True)]
 
+    async def reset_prefix_cache(self) -> None:
+        if self._llm is not None:
+            await self._llm.reset_prefix_cache()
+
     # -- plumbing ---------------------------------------------------------------------------
 
     def _check_length(self, tokens: list[int], reserve: int) -> list[int]:

@@ -49,6 +49,11 @@ class Judge(abc.ABC):
     @abc.abstractmethod
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment: ...
 
+    def identity(self) -> str:
+        """What determines this judge's outputs besides the item: its rubric version (a
+        composite adds its components' versions, which float independently)."""
+        return self.rubric.version
+
     def preview(self, item: JudgeItem) -> list[list[ChatMessage]]:
         """The chat messages of every judge call this item costs (for rubric authors)."""
         from judge_server.judges.prompting import judge_messages

@@ -44,6 +44,10 @@ class CompositeJudge(Judge):
             if sub is not None:
                 sub.validate(item)
 
+    def identity(self) -> str:
+        parts = [sub.identity() for _, sub in self.parts if sub is not None]
+        return "+".join([self.rubric.version, *parts])
+
     def preview(self, item: JudgeItem) -> list[list[ChatMessage]]:
         return [msgs for _, sub in self.parts if sub is not None for msgs in sub.preview(item)]
 

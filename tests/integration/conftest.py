@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from judge_server.settings import project_rubrics_dir
 
 START_TIMEOUT_S = float(os.environ.get("JUDGE_TEST_START_TIMEOUT_S", "900"))
+SESSION_CACHE = Path(tempfile.mkdtemp(prefix="judge-test-cache-")) / "results.sqlite3"
 LOG_DIR = Path(os.environ.get("JUDGE_TEST_LOG_DIR", "/tmp/judge-server-test-logs"))
 
 
@@ -41,6 +43,8 @@ def engine_env() -> dict[str, str]:
     env.setdefault("JUDGE_KV_CACHE_GIB", "1")
     env.setdefault("JUDGE_ENFORCE_EAGER", "true")
     env.setdefault("JUDGE_LOG_LEVEL", "warning")
+    # A fresh result cache per test session: results of an earlier run must not leak in.
+    env.setdefault("JUDGE_CACHE_PATH", str(SESSION_CACHE))
     return env
 
 

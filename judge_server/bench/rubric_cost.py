@@ -1,0 +1,45 @@
+"""Cost of k criteria against one on the same responses (the prefix cache's work)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from judge_server.bench.workload import criteria_rubric, items
+from judge_server.engines.base import JudgeEngine
+from judge_server.judges import judge_for
+from judge_server.scoring import Scorer
+
+
+async def timed_rubric(engine: JudgeEngine, k: int, n_items: int, sentences: int) -> dict[str, Any]:
+    await engine.reset_prefix_cache()  # no run may warm the next
+    batch = items(n_items, sentences)
+    judge = judge_for(criteria_rubric(k))
+    before_prompt = engine.stats.prompt_tokens
+    before_cached = engine.stats.cached_prompt_tokens
+    started = time.perf_counter()
+    results = await Scorer(engine).score(judge, batch, timeout_s=3600)
+    elapsed = time.perf_counter() - started
+    failed = [r for r in results if r.status != "ok"]
+    if failed:
+        raise RuntimeError(f"benchmark items failed: {failed[0].status}: {failed[0].error}")
+    return {
+        "seconds": elapsed,
+        "prompt_tokens": engine.stats.prompt_tokens - before_prompt,
+        "cached_prompt_tokens": engine.stats.cached_prompt_tokens - before_cached,
+    }
+
+
+async def rubric_k1_vs_k8(engine: JudgeEngine, *, quick: bool) -> dict[str, Any]:
+    n_items, sentences = (8, 80) if quick else (32, 80)
+    await timed_rubric(engine, 1, 2, sentences)  # warm-up: compile paths, allocator
+    k1 = await timed_rubric(engine, 1, n_items, sentences)
+    k8 = await timed_rubric(engine, 8, n_items, sentences)
+    return {
+        "rubric_items": n_items,
+        "rubric_prompt_tokens_per_call_k1": k1["prompt_tokens"] / n_items,
+        "rubric_k1_s": k1["seconds"],
+        "rubric_k8_s": k8["seconds"],
+        "rubric_k8_over_k1": k8["seconds"] / k1["seconds"],
+        "rubric_k8_cached_fraction": k8["cached_prompt_tokens"] / max(1, k8["prompt_tokens"]),
+    }
