@@ -28,7 +28,10 @@ def judge_for(rubric: Rubric, resolve: Resolver | None = None, depth: int = 0) -
         if resolve is None:
             raise JudgeFailure("composite rubrics need a rubric registry to resolve components")
         return CompositeJudge(rubric, resolve, judge_for, depth)
-    return SIMPLE_JUDGES[rubric.mode](rubric)
+    judge_class = SIMPLE_JUDGES.get(rubric.mode)
+    if judge_class is None:
+        raise JudgeFailure(f"mode {rubric.mode!r} is not available in this server")
+    return judge_class(rubric)
 
 
 __all__ = [

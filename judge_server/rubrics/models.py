@@ -20,8 +20,12 @@ from judge_server.rubrics.template import KNOWN_FIELDS, TemplateError, check_tem
 VERSION_CHARS = 12
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
 
-Mode = Literal["pointwise", "verdict", "rubric", "composite"]
-JUDGE_MODES = ("pointwise", "verdict", "rubric")
+Mode = Literal["pointwise", "verdict", "rubric", "composite", "pairwise", "verify", "likelihood"]
+#: extra placeholders each mode may use, beyond {prompt}, {response}, {reference}, {metadata.*}
+MODE_FIELDS: dict[str, frozenset[str]] = {
+    "rubric": frozenset({"criterion", "criteria"}),
+    "pairwise": frozenset({"response_a", "response_b"}),
+}
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$"
 
 
@@ -63,6 +67,40 @@ class VerdictTokens(_Strict):
         if set(self.yes) & set(self.no):
             raise ValueError("verdict.yes and verdict.no share a token")
         return self
+
+
+class PairTokens(_Strict):
+    """Pairwise verdict tokens: surface forms meaning 'A is better' and 'B is better'."""
+
+    a: tuple[str, ...] = ("A",)
+    b: tuple[str, ...] = ("B",)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> PairTokens:
+        if not self.a or not self.b or set(self.a) & set(self.b):
+            raise ValueError("pair.a and pair.b need distinct, non-empty token lists")
+        return self
+
+
+class Likelihood(_Strict):
+    """Likelihood rewards: how probable the judge model finds a target text after the response."""
+
+    target: Literal["reference", "follow_up"] = Field(
+        "reference",
+        description="reference: the reference answer, after the response and `cue`; follow_up: "
+        "a next user turn such as 'Thanks, that solved it.'",
+    )
+    cue: str = Field(
+        "\n\nSo the final answer is: ",
+        description="reference target: text between the response and the reference.",
+    )
+    follow_up: str = "Thanks, that solved my problem."
+    normalise: bool = Field(
+        False,
+        description="Subtract the target's log-likelihood without the response (what the "
+        "response adds), reward = sigmoid(difference x scale).",
+    )
+    scale: float = Field(1.0, gt=0, description="normalise: sigmoid temperature.")
 
 
 class Reasoning(_Strict):
@@ -188,7 +226,9 @@ class Rubric(_Strict):
     description: str = ""
     mode: Mode = Field(
         description="pointwise (score tokens), verdict (P(yes)), rubric (one verdict per "
-        "criterion, aggregated) or composite (other rubrics and deterministic checks)."
+        "criterion, aggregated), composite (other rubrics and deterministic checks), pairwise "
+        "(P(A better than B)), verify (reference answer checking) or likelihood (log-probability "
+        "of a target text)."
     )
     system: str | None = Field(None, description="Optional system message for the judge.")
     template: str | None = Field(
@@ -201,6 +241,11 @@ class Rubric(_Strict):
     scores: ScoreScale = Field(default_factory=ScoreScale)
     verdict: VerdictTokens = Field(default_factory=VerdictTokens)
     reasoning: Reasoning = Field(default_factory=Reasoning)
+    pair: PairTokens = Field(default_factory=PairTokens)
+    both_orders: bool = Field(
+        True, description="pairwise: judge (A, B) and (B, A) and average (position debiasing)."
+    )
+    likelihood: Likelihood = Field(default_factory=Likelihood)
     criteria: tuple[Criterion, ...] = Field(default=(), description="rubric mode: what to check.")
     components: tuple[Component, ...] = Field(default=(), description="composite mode: parts.")
     aggregation: Aggregation = Field(default_factory=Aggregation)
@@ -224,7 +269,7 @@ class Rubric(_Strict):
             raise ValueError(f"mode {self.mode} needs a template")
         if self.components:
             raise ValueError("components are only meaningful in composite mode")
-        allowed = KNOWN_FIELDS | ({"criterion", "criteria"} if self.mode == "rubric" else set())
+        allowed = KNOWN_FIELDS | MODE_FIELDS.get(self.mode, frozenset())
         try:
             check_template(self.template, frozenset(allowed))
             if self.system:
@@ -233,7 +278,13 @@ class Rubric(_Strict):
             raise ValueError(str(exc)) from exc
         if self.mode == "rubric":
             self._check_criteria()
-        elif self.criteria:
+        if self.mode == "pairwise":
+            for needed in ("{response_a}", "{response_b}"):
+                if needed not in self.template:
+                    raise ValueError(f"pairwise mode needs {needed} in the template")
+        if self.mode == "verify" and "{reference}" not in self.template:
+            raise ValueError("verify mode needs {reference} in the template")
+        if self.mode != "rubric" and self.criteria:
             raise ValueError("criteria are only meaningful in rubric mode")
         if self.requires_reference and "{reference}" not in self.template:
             raise ValueError("requires_reference is set but the template never uses {reference}")
