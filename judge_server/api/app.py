@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 
 from judge_server import __version__
 from judge_server.admission import Admission
-from judge_server.api import routes_health, routes_rubrics, routes_score
+from judge_server.api import routes_group, routes_health, routes_rubrics, routes_score
 from judge_server.api.errors import install_error_handlers
 from judge_server.api.state import AppState
 from judge_server.cache import build_cache
@@ -103,6 +103,7 @@ def create_app(
     app.include_router(routes_health.router)
     app.include_router(routes_rubrics.router)
     app.include_router(routes_score.router)
+    app.include_router(routes_group.router)
 
     @app.middleware("http")
     async def record(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from judge_server.engines.base import ChatMessage
 from judge_server.judges.base import JudgeItem
+from judge_server.judges.group import DEFAULT_ANCHORS, DEFAULT_ROUNDS, Pairing
 
 Status = Literal["ok", "invalid_input", "judge_error", "timeout"]
 
@@ -108,3 +109,83 @@ class ErrorBody(BaseModel):
 
 class ErrorEnvelope(BaseModel):
     error: ErrorBody
+
+
+# --- POST /v1/score/group: one prompt, a group of responses, rewards from pairwise comparisons
+
+MAX_GROUP_SIZE = 128
+
+
+class GroupOptions(ScoreOptions):
+    pairing: Pairing = Field(
+        "all_pairs",
+        description="all_pairs: every pair, n(n-1)/2 comparisons; round_robin: in round r each "
+        "response meets the one r places after it (n x rounds comparisons); anchor: every "
+        "response meets each of the first `anchors` distinct responses.",
+    )
+    rounds: int | None = Field(
+        None, ge=1, le=64, description=f"round_robin: rounds (default {DEFAULT_ROUNDS})."
+    )
+    anchors: int | None = Field(
+        None, ge=1, le=64, description=f"anchor: how many anchors (default {DEFAULT_ANCHORS})."
+    )
+
+    @model_validator(mode="after")
+    def _knob_matches_pairing(self) -> GroupOptions:
+        if self.rounds is not None and self.pairing != "round_robin":
+            raise ValueError("rounds is only meaningful with pairing 'round_robin'")
+        if self.anchors is not None and self.pairing != "anchor":
+            raise ValueError("anchors is only meaningful with pairing 'anchor'")
+        return self
+
+
+class GroupScoreRequest(_In):
+    rubric: str | dict[str, Any] = Field(
+        description="A pairwise-mode rubric: a name, 'name@version' or an inline definition."
+    )
+    prompt: str | list[Message] = Field(description="The prompt every response answers.")
+    responses: list[str] = Field(min_length=2, max_length=MAX_GROUP_SIZE)
+    reference: str | None = Field(None, description="A reference answer, for rubrics that use one.")
+    options: GroupOptions = Field(default_factory=GroupOptions)
+
+    def judge_prompt(self) -> str | list[ChatMessage]:
+        if isinstance(self.prompt, str):
+            return self.prompt
+        return [ChatMessage(role=m.role, content=m.content) for m in self.prompt]
+
+
+class GroupResultOut(BaseModel):
+    index: int
+    status: Status
+    reward: float | None = Field(description="Win rate over its judged comparisons.")
+    details: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class ComparisonOut(BaseModel):
+    i: int
+    j: int
+    status: Status
+    p_i_beats_j: float | None
+    agree: bool | None = Field(
+        None, description="Both orders picked the same winner (None when not judged in both)."
+    )
+    identical: bool = Field(False, description="Same text: a tie, never sent to the judge.")
+    cached: bool = False
+    error: str | None = None
+
+
+class PairingOut(BaseModel):
+    strategy: Pairing
+    rounds: int | None = None
+    anchors: int | None = None
+    comparisons: int = Field(description="Comparisons between responses.")
+    judge_calls: int = Field(description="Distinct text pairs sent to the judge.")
+
+
+class GroupScoreResponse(BaseModel):
+    rubric: RubricRef
+    model: str
+    results: list[GroupResultOut]
+    comparisons: list[ComparisonOut]
+    pairing: PairingOut
