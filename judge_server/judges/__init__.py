@@ -10,15 +10,21 @@ from judge_server.judges.base import (
     Judgment,
 )
 from judge_server.judges.composite import CompositeJudge, Resolver
+from judge_server.judges.likelihood import LikelihoodJudge
+from judge_server.judges.pairwise import PairwiseJudge
 from judge_server.judges.pointwise import PointwiseJudge
 from judge_server.judges.rubric import RubricJudge
 from judge_server.judges.verdict import VerdictJudge
+from judge_server.judges.verify import VerifyJudge
 from judge_server.rubrics.models import Rubric
 
 SIMPLE_JUDGES: dict[str, type[Judge]] = {
     "pointwise": PointwiseJudge,
     "verdict": VerdictJudge,
     "rubric": RubricJudge,
+    "verify": VerifyJudge,
+    "likelihood": LikelihoodJudge,
+    "pairwise": PairwiseJudge,
 }
 
 

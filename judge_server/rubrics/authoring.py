@@ -45,7 +45,7 @@ def schema() -> int:
 
 def render(settings: Settings, ref: str, item_path: Path, *, with_template: bool) -> int:
     from judge_server.api.protocol import ScoreItemIn
-    from judge_server.judges import judge_for
+    from judge_server.judges import InvalidItemError, judge_for
     from judge_server.rubrics.registry import RubricNotFoundError
 
     registry = RubricRegistry()
@@ -57,7 +57,11 @@ def render(settings: Settings, ref: str, item_path: Path, *, with_template: bool
     except (RubricNotFoundError, OSError, ValidationError) as exc:
         print(f"judge-server rubrics render: {exc}", file=sys.stderr)
         return 2
-    calls = judge.preview(item.to_item("0"))
+    try:
+        calls = judge.preview(item.to_item("0"))
+    except InvalidItemError as exc:
+        print(f"judge-server rubrics render: the item does not fit {ref}: {exc}", file=sys.stderr)
+        return 2
     tokenizer = None
     if with_template:
         from transformers import AutoTokenizer

@@ -1,0 +1,72 @@
+"""Likelihood mode: reward from the judge model's log-probability of a target text.
+
+- ``reference``: how probable is the reference answer right after the response (and a cue such
+  as "So the final answer is: ")? A response that leads to the right answer makes it likely.
+- ``follow_up``: how probable is a next user turn such as "Thanks, that solved my problem."?
+
+The conversation is rendered with the judge model's chat template and split just before the
+target, so the target is scored exactly where the template puts it. Reward = exp(mean log-prob
+per target token), the per-token geometric-mean probability, in [0, 1]. With ``normalise``, the
+same target is scored without the response and reward = sigmoid(scale x (mean - baseline mean)):
+what the response adds, independent of how easy the target is on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from judge_server.engines.base import ChatMessage, JudgeEngine
+from judge_server.judges.base import InvalidItemError, Judge, JudgeFailure, JudgeItem, Judgment
+from judge_server.judges.prompting import judge_messages
+
+
+def split_before(rendered: str, target: str) -> str:
+    at = rendered.rfind(target)
+    if at < 0:
+        raise JudgeFailure("the chat template changed the target text; cannot locate it")
+    return rendered[:at]
+
+
+class LikelihoodJudge(Judge):
+    def validate(self, item: JudgeItem) -> None:
+        if self.rubric.likelihood.target == "reference" and not (item.reference or "").strip():
+            raise InvalidItemError("likelihood of the reference needs a reference answer")
+
+    def _conversation(self, item: JudgeItem, response: str | None) -> tuple[list[ChatMessage], str]:
+        spec = self.rubric.likelihood
+        messages = judge_messages(self.rubric, item)
+        if spec.target == "reference":
+            assert item.reference is not None
+            lead = (response + spec.cue) if response is not None else spec.cue.lstrip()
+            return [*messages, {"role": "assistant", "content": lead + item.reference}], (
+                item.reference
+            )
+        turns: list[ChatMessage] = [*messages, {"role": "assistant", "content": response or ""}]
+        return [*turns, {"role": "user", "content": spec.follow_up}], spec.follow_up
+
+    async def _mean_logprob(
+        self, engine: JudgeEngine, item: JudgeItem, response: str | None
+    ) -> tuple[float, int]:
+        messages, target = self._conversation(item, response)
+        rendered = engine.render_chat(messages, add_generation_prompt=False)
+        logprobs = await engine.continuation_logprobs(split_before(rendered, target), target)
+        if not logprobs:
+            raise JudgeFailure("the likelihood target is empty")
+        return sum(logprobs) / len(logprobs), len(logprobs)
+
+    async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
+        spec = self.rubric.likelihood
+        mean, n_tokens = await self._mean_logprob(engine, item, item.response)
+        details: dict[str, Any] = {
+            "target": spec.target,
+            "mean_logprob": mean,
+            "target_tokens": n_tokens,
+            "per_token_probability": math.exp(mean),
+        }
+        if not spec.normalise:
+            return Judgment(reward=math.exp(mean), details=details)
+        baseline, _ = await self._mean_logprob(engine, item, None)
+        gain = mean - baseline
+        details.update(baseline_mean_logprob=baseline, gain=gain)
+        return Judgment(reward=1.0 / (1.0 + math.exp(-spec.scale * gain)), details=details)

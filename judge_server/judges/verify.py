@@ -1,0 +1,50 @@
+"""Verify mode: is the response's final answer equivalent to the reference? (RLVR)
+
+Deterministic first: extract the final answer; a response with no answer in it is incorrect,
+full stop (content-free "master key" responses such as ":" fool LLM verifiers, never this). For
+numeric and mathematical references the extracted answer is compared exactly (numbers, then
+math-verify). Only free-form text references that are not an exact match go to the LLM verdict,
+which then sees the reference and the response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from judge_server.engines.base import JudgeEngine
+from judge_server.judges.answers import check_answer
+from judge_server.judges.base import InvalidItemError, Judge, JudgeItem, Judgment
+from judge_server.judges.prompting import judge_messages
+from judge_server.judges.verdicts import read_verdict
+
+
+class VerifyJudge(Judge):
+    def validate(self, item: JudgeItem) -> None:
+        if not (item.reference or "").strip():
+            raise InvalidItemError("verify needs a reference answer")
+
+    async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
+        assert item.reference is not None
+        check = check_answer(item.response, item.reference)
+        details: dict[str, Any] = {
+            "has_answer": check.has_answer,
+            "extracted": check.extracted,
+            "rule": check.rule,
+            "reference_kind": check.kind,
+            "method": check.method,
+        }
+        if check.equivalent is not None:
+            return Judgment(reward=1.0 if check.equivalent else 0.0, details=details)
+        tokens = self.rubric.verdict
+        read = await read_verdict(
+            engine,
+            judge_messages(self.rubric, item),
+            {"yes": tokens.yes, "no": tokens.no},
+            reasoning=self.rubric.reasoning,
+            default_verdict_prompt="Now reply with only the final verdict: Yes or No.",
+            min_valid_mass=self.rubric.min_valid_mass,
+        )
+        details.update(
+            method="llm_verdict", p_yes=read.distribution["yes"], valid_mass=read.valid_mass
+        )
+        return Judgment(reward=read.distribution["yes"], details=details)
