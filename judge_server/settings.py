@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from platformdirs import user_cache_dir
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -32,6 +32,20 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="JUDGE_", extra="ignore")
 
+    engine: Literal["vllm", "remote"] = Field(
+        "vllm", description="vllm: AsyncLLM in-process; remote: OpenAI-compatible replicas."
+    )
+    remote_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="remote engine: replica base URLs (env: comma-separated).",
+    )
+    remote_model: str | None = Field(
+        None, description="remote engine: served model name (default: asked from /v1/models)."
+    )
+    remote_api_key: SecretStr | None = None
+    remote_timeout_s: float = Field(120.0, gt=0)
+    remote_health_interval_s: float = Field(5.0, gt=0)
+    remote_max_attempts: int = Field(3, ge=1)
     host: str = DEFAULT_HOST
     port: int = Field(DEFAULT_PORT, ge=0, le=65535)
     model: str | None = Field(
@@ -88,7 +102,20 @@ class Settings(BaseSettings):
 
     def engine_fingerprint(self) -> dict[str, object]:
         """Engine settings that change outputs, for result-cache keys."""
-        return {"dtype": self.dtype, "max_model_len": self.max_model_len}
+        return {"engine": self.engine, "dtype": self.dtype, "max_model_len": self.max_model_len}
+
+    @field_validator("remote_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [u.strip() for u in value.split(",") if u.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _remote_needs_urls(self) -> Settings:
+        if self.engine == "remote" and not self.remote_urls:
+            raise ValueError("engine=remote needs at least one remote URL (JUDGE_REMOTE_URLS)")
+        return self
 
     @field_validator("rubrics_dir", "cache_dir")
     @classmethod

@@ -25,7 +25,7 @@ from judge_server.engines.base import PromptTooLongError
 from judge_server.engines.remote import RemoteEngine
 from judge_server.model_store import resolve_model
 from judge_server.settings import Settings
-from tests.integration.conftest import LOG_DIR, free_port
+from tests.integration.conftest import LOG_DIR, free_port, start_server, stop, wait_ready
 
 START_TIMEOUT_S = float(os.environ.get("JUDGE_TEST_START_TIMEOUT_S", "600"))
 MAX_MODEL_LEN = 2048
@@ -281,6 +281,57 @@ def test_generate_continuation_and_limits(
 
     with pytest.raises(PromptTooLongError):
         loop.run_until_complete(engine.next_token_logprobs("word " * 3000, ["Yes"]))
+
+
+def test_server_on_the_remote_engine_serves_every_mode(
+    replicas: list[Replica], model_path: str, server_rubrics_dir: Path
+) -> None:
+    """judge-server in front of stock vLLM replicas: the scale-out deployment."""
+    port = free_port()
+    urls = [arg for r in replicas for arg in ("--remote-url", r.url)]
+    proc, log_path = start_server(
+        port,
+        "server-remote.log",
+        "--engine",
+        "remote",
+        *urls,
+        "--rubrics-dir",
+        str(server_rubrics_dir),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc, log_path)
+        q = {"prompt": "What is 6 times 7?", "response": "6 times 7 is 42.", "reference": "42"}
+        cases: list[tuple[Any, dict[str, Any]]] = [
+            ("helpfulness", q),
+            ("correctness", q),
+            ("instruction_following", q),
+            ("concise_helpfulness", q),
+            ("reference_likelihood", q),
+            ("follow_up", q),
+            ("verify", {**q, "reference": "forty-two", "response": "It is forty two."}),
+            (
+                {
+                    "name": "why",
+                    "mode": "verdict",
+                    "reasoning": {"enabled": True, "max_tokens": 16},
+                    "template": "{prompt}\n{response}\nIs it right? Explain, then say Yes or No.",
+                },
+                q,
+            ),
+        ]
+        for rubric, item in cases:
+            resp = httpx.post(
+                f"{base}/v1/score", json={"rubric": rubric, "items": [item]}, timeout=300
+            )
+            assert resp.status_code == 200, resp.text
+            body = resp.json()
+            assert body["model"] == model_path
+            result = body["results"][0]
+            assert result["status"] == "ok", (rubric, result)
+            assert 0.0 <= result["reward"] <= 1.0
+    finally:
+        stop(proc)
 
 
 def test_failover_when_a_replica_dies_mid_batch(
