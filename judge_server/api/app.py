@@ -10,15 +10,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from judge_server import __version__
 from judge_server.admission import Admission
 from judge_server.api import routes_group, routes_health, routes_rubrics, routes_score
 from judge_server.api.errors import install_error_handlers
+from judge_server.api.middleware import RequestMetrics
 from judge_server.api.state import AppState
 from judge_server.cache import build_cache
 from judge_server.engines.base import JudgeEngine
@@ -105,18 +106,6 @@ def create_app(
     app.include_router(routes_score.router)
     app.include_router(routes_group.router)
 
-    @app.middleware("http")
-    async def record(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(path, str(response.status_code)).inc()
-        metrics.request_latency.labels(path).observe(time.perf_counter() - started)
-        if response.status_code >= 400:
-            metrics.errors.labels(f"http_{response.status_code}").inc()
-        return response
+    app.add_middleware(RequestMetrics, metrics=metrics)
 
     return app
