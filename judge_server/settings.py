@@ -92,6 +92,18 @@ class Settings(BaseSettings):
         ge=1,
         description="Items admitted and not yet answered; beyond it requests get 429.",
     )
+    reward_models: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Scalar reward models for reward_model rubrics, name -> HF folder or id "
+        "(env: 'name=path,name2=path2'; CLI: --reward-model NAME=PATH, repeatable).",
+    )
+    reward_model_gpu_memory_utilization: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="GPU memory share of each reward model; with the judge's own share it "
+        "must stay below 1 (lower JUDGE_GPU_MEMORY_UTILIZATION to make room).",
+    )
     default_timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0)
     max_items_per_request: int = Field(DEFAULT_MAX_ITEMS_PER_REQUEST, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -109,6 +121,23 @@ class Settings(BaseSettings):
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):
             return [u.strip() for u in value.split(",") if u.strip()]
+        return value
+
+    @field_validator("reward_models", mode="before")
+    @classmethod
+    def _split_reward_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            pairs: dict[str, str] = {}
+            for entry in (str(e).strip() for e in value):
+                if not entry:
+                    continue
+                name, sep, path = entry.partition("=")
+                if not sep or not name.strip() or not path.strip():
+                    raise ValueError(f"reward model {entry!r} is not NAME=PATH")
+                pairs[name.strip()] = path.strip()
+            return pairs
         return value
 
     @model_validator(mode="after")

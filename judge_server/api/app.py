@@ -24,6 +24,7 @@ from judge_server.api.state import AppState
 from judge_server.cache import build_cache
 from judge_server.engines.base import JudgeEngine
 from judge_server.metrics import Metrics
+from judge_server.reward_models import RewardModels
 from judge_server.rubrics.registry import RubricRegistry
 from judge_server.rubrics.watcher import watch_rubrics
 from judge_server.scoring import Scorer
@@ -35,7 +36,9 @@ log = logging.getLogger(__name__)
 async def _start_engine(state: AppState) -> None:
     started = time.monotonic()
     try:
-        await state.engine.start()
+        if not state.engine.ready:
+            await state.engine.start()
+        await state.reward_models.start()
     except Exception as exc:
         state.engine_error = f"engine failed to start: {type(exc).__name__}: {exc}"
         log.exception("judge engine failed to start")
@@ -51,6 +54,7 @@ def create_app(
     *,
     registry: RubricRegistry | None = None,
     on_fatal: Callable[[], None] | None = None,
+    reward_models: RewardModels | None = None,
 ) -> FastAPI:
     metrics = Metrics()
     cache = build_cache(
@@ -69,6 +73,7 @@ def create_app(
         ),
         admission=Admission(settings.max_queue_items),
         cache=cache,
+        reward_models=reward_models or RewardModels(),
         on_fatal=on_fatal,
     )
 
@@ -77,7 +82,11 @@ def create_app(
         if not state.registry.current:
             report = state.registry.load_dir(settings.rubrics_dir)
             log.info("rubrics loaded from %s: %s", settings.rubrics_dir, ", ".join(report.loaded))
-        starter = None if engine.ready else asyncio.create_task(_start_engine(state))
+        starter = (
+            None
+            if engine.ready and state.reward_models.ready
+            else asyncio.create_task(_start_engine(state))
+        )
         watcher = (
             asyncio.create_task(watch_rubrics(state.registry, settings.rubrics_dir, metrics))
             if settings.watch_rubrics
@@ -95,6 +104,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await starter
             await engine.shutdown()
+            await state.reward_models.shutdown()
             if cache is not None:
                 await cache.close()
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from judge_server.admission import QueueFullError
 from judge_server.api.deps import ReadyStateDep
 from judge_server.api.errors import ApiError
 from judge_server.api.protocol import (
@@ -25,9 +24,8 @@ from judge_server.api.protocol import (
     RubricRef,
     Status,
 )
-from judge_server.api.routes_score import build_judge, cancel_on_disconnect
-from judge_server.api.state import AppState
-from judge_server.judges import Judge, JudgeItem
+from judge_server.api.routes_score import build_judge, score_admitted
+from judge_server.judges import JudgeItem
 from judge_server.judges.group import (
     DEFAULT_ANCHORS,
     DEFAULT_ROUNDS,
@@ -40,7 +38,6 @@ from judge_server.judges.group import (
 )
 from judge_server.judges.pairwise import RESPONSE_B
 from judge_server.scoring import ItemResult
-from judge_server.settings import RETRY_AFTER_S
 
 router = APIRouter(tags=["score"])
 
@@ -85,7 +82,7 @@ async def score_group(
         for a, b in plan.calls
     ]
     timeout_s = options.timeout_s or state.settings.default_timeout_s
-    results = await _score(state, http_request, judge, items, timeout_s, options.cache)
+    results = await score_admitted(state, http_request, judge, items, timeout_s, options.cache)
     by_call = dict(zip(plan.calls, results, strict=True))
     # The fit is O(n^3) for n responses: keep it off the event loop.
     response_rows, comparison_rows = await asyncio.to_thread(_aggregate, plan, by_call)
@@ -102,30 +99,6 @@ async def score_group(
             judge_calls=len(plan.calls),
         ),
     )
-
-
-async def _score(
-    state: AppState,
-    http_request: Request,
-    judge: Judge,
-    items: list[JudgeItem],
-    timeout_s: float,
-    use_cache: bool,
-) -> list[ItemResult]:
-    try:
-        with state.admission.admit(len(items)):
-            state.metrics.queue_items.set(state.admission.in_flight)
-            return await cancel_on_disconnect(
-                http_request,
-                state.scorer.score(judge, items, timeout_s=timeout_s, use_cache=use_cache),
-            )
-    except QueueFullError as exc:
-        state.metrics.rejected.inc()
-        raise ApiError(
-            429, "queue_full", str(exc), None, headers={"Retry-After": str(RETRY_AFTER_S)}
-        ) from exc
-    finally:
-        state.metrics.queue_items.set(state.admission.in_flight)
 
 
 def _aggregate(

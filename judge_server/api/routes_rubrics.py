@@ -69,7 +69,8 @@ async def put_rubric(
         )
     try:
         rubric = Rubric.parse({**definition, "name": name}, source=f"rubric {name!r}")
-        judge_for(rubric, state.registry.resolve)  # a composite's components must resolve
+        # a composite's components and a reward_model rubric's model must exist
+        judge_for(rubric, state.registry.resolve, reward_models=state.reward_models)
     except RubricError as exc:
         raise ApiError(422, "invalid_rubric", str(exc), "rubric") from exc
     except (RubricNotFoundError, JudgeFailure) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import TypeVar
 
 from fastapi import APIRouter, Request
@@ -19,9 +19,13 @@ from judge_server.api.protocol import (
     ScoreRequest,
     ScoreResponse,
 )
-from judge_server.judges import Judge, JudgeFailure, judge_for
+from judge_server.api.state import AppState
+from judge_server.engines.base import RewardModel
+from judge_server.judges import Judge, JudgeFailure, JudgeItem, judge_for
+from judge_server.judges.reward_model import RewardModelJudge
 from judge_server.rubrics.models import Rubric, RubricError
 from judge_server.rubrics.registry import RubricNotFoundError, RubricRegistry
+from judge_server.scoring import ItemResult
 from judge_server.settings import RETRY_AFTER_S
 
 router = APIRouter(tags=["score"])
@@ -47,11 +51,40 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
             raise ApiError(499, "client_closed_request", "the client disconnected; work cancelled")
 
 
-def build_judge(spec: str | dict[str, object], registry: RubricRegistry) -> Judge:
+async def score_admitted(
+    state: AppState,
+    http_request: Request,
+    judge: Judge,
+    items: list[JudgeItem],
+    timeout_s: float,
+    use_cache: bool,
+) -> list[ItemResult]:
+    """Score under backpressure (429 when full) and cancel the work if the client leaves."""
+    try:
+        with state.admission.admit(len(items)):
+            state.metrics.queue_items.set(state.admission.in_flight)
+            return await cancel_on_disconnect(
+                http_request,
+                state.scorer.score(judge, items, timeout_s=timeout_s, use_cache=use_cache),
+            )
+    except QueueFullError as exc:
+        state.metrics.rejected.inc()
+        raise ApiError(
+            429, "queue_full", str(exc), None, headers={"Retry-After": str(RETRY_AFTER_S)}
+        ) from exc
+    finally:
+        state.metrics.queue_items.set(state.admission.in_flight)
+
+
+def build_judge(
+    spec: str | dict[str, object],
+    registry: RubricRegistry,
+    reward_models: Mapping[str, RewardModel] | None = None,
+) -> Judge:
     """Resolve the rubric (and a composite's components) once, for the whole request."""
     rubric = resolve_rubric(spec, registry)
     try:
-        return judge_for(rubric, registry.resolve)
+        return judge_for(rubric, registry.resolve, reward_models=reward_models)
     except RubricNotFoundError as exc:
         raise ApiError(
             422, "invalid_rubric", f"a component of {rubric.name!r}: {exc}", "rubric"
@@ -77,7 +110,7 @@ async def score(
     request: ScoreRequest, state: ReadyStateDep, http_request: Request
 ) -> ScoreResponse:
     # Resolve once: the whole request is scored by this snapshot even if a reload lands meanwhile.
-    judge = build_judge(request.rubric, state.registry)
+    judge = build_judge(request.rubric, state.registry, state.reward_models)
     rubric = judge.rubric
     limit = state.settings.max_items_per_request
     if len(request.items) > limit:
@@ -89,25 +122,14 @@ async def score(
         )
     items = [item.to_item(str(i)) for i, item in enumerate(request.items)]
     timeout_s = request.options.timeout_s or state.settings.default_timeout_s
-    try:
-        with state.admission.admit(len(items)):
-            state.metrics.queue_items.set(state.admission.in_flight)
-            results = await cancel_on_disconnect(
-                http_request,
-                state.scorer.score(
-                    judge, items, timeout_s=timeout_s, use_cache=request.options.cache
-                ),
-            )
-    except QueueFullError as exc:
-        state.metrics.rejected.inc()
-        raise ApiError(
-            429, "queue_full", str(exc), None, headers={"Retry-After": str(RETRY_AFTER_S)}
-        ) from exc
-    finally:
-        state.metrics.queue_items.set(state.admission.in_flight)
+    results = await score_admitted(
+        state, http_request, judge, items, timeout_s, request.options.cache
+    )
+    # A reward_model rubric's scores come from its reward model, not the judge engine.
+    model = judge.model if isinstance(judge, RewardModelJudge) else state.engine
     return ScoreResponse(
         rubric=RubricRef(name=rubric.name, version=rubric.version),
-        model=state.engine.model_id,
+        model=model.model_id,
         results=[
             ItemResultOut(
                 id=r.id,

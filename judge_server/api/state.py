@@ -9,6 +9,7 @@ from judge_server.admission import Admission
 from judge_server.cache import ResultCache
 from judge_server.engines.base import JudgeEngine
 from judge_server.metrics import Metrics
+from judge_server.reward_models import RewardModels
 from judge_server.rubrics.registry import RubricRegistry
 from judge_server.scoring import Scorer
 from judge_server.settings import Settings
@@ -23,6 +24,8 @@ class AppState:
     scorer: Scorer
     admission: Admission
     cache: ResultCache | None = None
+    #: scalar reward models (reward_model rubrics), started with the engine
+    reward_models: RewardModels = field(default_factory=RewardModels)
     engine_error: str | None = None
     #: called when the engine cannot start or dies; the CLI uses it to stop the server rather
     #: than answer 503s forever
@@ -30,4 +33,9 @@ class AppState:
 
     @property
     def ready(self) -> bool:
-        return self.engine.ready and bool(self.registry.current) and self.engine_error is None
+        return (
+            self.engine.ready
+            and self.reward_models.ready
+            and bool(self.registry.current)
+            and self.engine_error is None
+        )

@@ -134,3 +134,34 @@ class JudgeEngine(abc.ABC):
         self.stats.prompt_tokens += prompt_tokens
         self.stats.cached_prompt_tokens += cached_tokens
         self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
+
+
+class RewardModel(abc.ABC):
+    """A scalar (Bradley-Terry) reward model: a rendered conversation in, one raw logit out.
+
+    A separate seam from ``JudgeEngine``: it is a sequence-classification model served by vLLM's
+    pooling runner, not a generative judge.
+    """
+
+    #: the id responses and cache keys name, so a reward is traceable to the model behind it
+    model_id: str
+    max_model_len: int
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Load the model. Slow (tens of seconds); call once."""
+
+    @abc.abstractmethod
+    async def shutdown(self) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def ready(self) -> bool: ...
+
+    @abc.abstractmethod
+    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
+        """Apply the reward model's own chat template to a finished conversation."""
+
+    @abc.abstractmethod
+    async def reward(self, text: str) -> float:
+        """The raw scalar the model's value head gives ``text`` (no activation applied)."""

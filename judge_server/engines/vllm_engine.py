@@ -22,6 +22,7 @@ from judge_server.engines.base import (
     JudgeEngine,
     NextTokenLogprobs,
     PromptTooLongError,
+    RewardModel,
 )
 from judge_server.model_store import resolve_model
 
@@ -208,3 +209,103 @@ class VllmEngine(JudgeEngine):
         if final is None:
             raise EngineError("engine returned no output")
         return final
+
+
+class VllmRewardModel(RewardModel):
+    """A sequence-classification reward model (``*ForSequenceClassification``, ``num_labels=1``,
+    the Skywork-Reward-V2 kind) on vLLM's pooling runner.
+
+    The ``classify`` task pools the last token through the model's ``score`` head; vLLM applies a
+    sigmoid to a one-label head unless ``use_activation=False``, and a Bradley-Terry reward is
+    the raw logit, so the activation is turned off here and shaping is left to the judge.
+    """
+
+    def __init__(self, path: str, settings: Settings) -> None:
+        self.settings = settings
+        self.model_path = path
+        self.model_id = path
+        self.max_model_len = settings.max_model_len
+        self._llm: Any = None
+        self._tokenizer: Any = None
+        self._dead = False
+
+    async def start(self) -> None:
+        os.environ.setdefault(
+            "VLLM_CPU_KVCACHE_SPACE", str(max(1, round(self.settings.kv_cache_gib)))
+        )
+        self._llm, self._tokenizer = await asyncio.to_thread(self._build)
+        log.info("vLLM reward model ready: %s", self.model_id)
+
+    def _build(self) -> tuple[Any, Any]:
+        from transformers import AutoTokenizer
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.platforms import current_platform
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        on_cpu = current_platform.is_cpu()
+        dtype = self.settings.dtype
+        if dtype == "auto" and on_cpu:
+            dtype = "float32"
+        kwargs: dict[str, Any] = {
+            "model": self.model_path,
+            # convert stays "auto": a *ForSequenceClassification folder becomes a classifier,
+            # and a plain causal LM is refused rather than given an untrained head.
+            "runner": "pooling",
+            "dtype": dtype,
+            "max_model_len": self.settings.max_model_len,
+            "tensor_parallel_size": self.settings.tensor_parallel_size,
+            "enforce_eager": self.settings.enforce_eager,
+            "disable_log_stats": True,
+        }
+        if not on_cpu:
+            kwargs["gpu_memory_utilization"] = self.settings.reward_model_gpu_memory_utilization
+        llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
+        tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        return llm, tokenizer
+
+    async def shutdown(self) -> None:
+        if self._llm is not None:
+            self._llm.shutdown()
+            self._llm = None
+
+    @property
+    def ready(self) -> bool:
+        return self._llm is not None and not self._dead
+
+    def render_chat(self, messages: Sequence[ChatMessage]) -> str:
+        text = self._tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=False
+        )
+        return str(text)
+
+    async def reward(self, text: str) -> float:
+        from vllm import PoolingParams
+        from vllm.inputs import TokensPrompt
+        from vllm.v1.engine.exceptions import EngineDeadError as VllmEngineDead
+
+        if self._llm is None:
+            raise EngineError("reward model is not started")
+        # The chat template already holds any BOS; adding special tokens again would double it.
+        tokens = list(self._tokenizer.encode(text, add_special_tokens=False))
+        if len(tokens) > self.max_model_len:
+            raise PromptTooLongError(len(tokens), self.max_model_len)
+        params = PoolingParams(task="classify", use_activation=False)
+        final = None
+        try:
+            async for out in self._llm.encode(
+                TokensPrompt(prompt_token_ids=tokens), params, request_id=uuid.uuid4().hex
+            ):
+                final = out
+        except VllmEngineDead as exc:
+            self._dead = True
+            raise EngineDeadError(str(exc)) from exc
+        except ValueError as exc:
+            raise EngineError(str(exc)) from exc
+        if final is None:
+            raise EngineError("reward model returned no output")
+        data = final.outputs.data
+        if data.numel() != 1:
+            raise EngineError(
+                f"{self.model_id} has {data.numel()} labels; a reward model needs exactly one"
+            )
+        return float(data.reshape(-1)[0])

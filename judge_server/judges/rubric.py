@@ -17,7 +17,7 @@ from judge_server.engines.base import ChatMessage, JudgeEngine
 from judge_server.judges.base import Judge, JudgeItem, Judgment
 from judge_server.judges.pointwise import score_on_scale
 from judge_server.judges.prompting import judge_messages
-from judge_server.judges.verdicts import VerdictRead, read_verdict
+from judge_server.judges.verdicts import VerdictRead, read_yes_no
 from judge_server.rubrics.models import Aggregation, Criterion
 
 
@@ -96,14 +96,8 @@ class RubricJudge(Judge):
     async def _criterion(
         self, item: JudgeItem, engine: JudgeEngine, criterion: Criterion
     ) -> VerdictRead:
-        tokens = self.rubric.verdict
-        return await read_verdict(
-            engine,
-            judge_messages(self.rubric, item, criterion=criterion.text),
-            {"yes": tokens.yes, "no": tokens.no},
-            reasoning=self.rubric.reasoning,
-            default_verdict_prompt="Now reply with only the final verdict: Yes or No.",
-            min_valid_mass=self.rubric.min_valid_mass,
+        return await read_yes_no(
+            self.rubric, judge_messages(self.rubric, item, criterion=criterion.text), engine
         )
 
     async def _holistic(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:

@@ -5,20 +5,12 @@ from __future__ import annotations
 from judge_server.engines.base import JudgeEngine
 from judge_server.judges.base import Judge, JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
-from judge_server.judges.verdicts import read_verdict
+from judge_server.judges.verdicts import read_yes_no
 
 
 class VerdictJudge(Judge):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
-        tokens = self.rubric.verdict
-        read = await read_verdict(
-            engine,
-            judge_messages(self.rubric, item),
-            {"yes": tokens.yes, "no": tokens.no},
-            reasoning=self.rubric.reasoning,
-            default_verdict_prompt="Now reply with only the final verdict: Yes or No.",
-            min_valid_mass=self.rubric.min_valid_mass,
-        )
+        read = await read_yes_no(self.rubric, judge_messages(self.rubric, item), engine)
         p_yes = read.distribution["yes"]
         details: dict[str, object] = {
             "p_yes": p_yes,

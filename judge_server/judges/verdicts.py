@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
 from judge_server.judges.base import JudgeFailure
-from judge_server.rubrics.models import Reasoning
+from judge_server.rubrics.models import Reasoning, Rubric
 
 
 @dataclass(frozen=True)
@@ -96,4 +96,19 @@ async def read_verdict(
         reasoning=thought,
         num_prompt_tokens=out.num_prompt_tokens,
         num_cached_tokens=out.num_cached_tokens,
+    )
+
+
+async def read_yes_no(
+    rubric: Rubric, messages: list[ChatMessage], engine: JudgeEngine
+) -> VerdictRead:
+    """The rubric's yes/no verdict after ``messages``: distribution keys ``yes`` and ``no``."""
+    tokens = rubric.verdict
+    return await read_verdict(
+        engine,
+        messages,
+        {"yes": tokens.yes, "no": tokens.no},
+        reasoning=rubric.reasoning,
+        default_verdict_prompt="Now reply with only the final verdict: Yes or No.",
+        min_valid_mass=rubric.min_valid_mass,
     )

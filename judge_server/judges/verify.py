@@ -15,7 +15,7 @@ from judge_server.engines.base import JudgeEngine
 from judge_server.judges.answers import check_answer
 from judge_server.judges.base import InvalidItemError, Judge, JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
-from judge_server.judges.verdicts import read_verdict
+from judge_server.judges.verdicts import read_yes_no
 
 
 class VerifyJudge(Judge):
@@ -35,15 +35,7 @@ class VerifyJudge(Judge):
         }
         if check.equivalent is not None:
             return Judgment(reward=1.0 if check.equivalent else 0.0, details=details)
-        tokens = self.rubric.verdict
-        read = await read_verdict(
-            engine,
-            judge_messages(self.rubric, item),
-            {"yes": tokens.yes, "no": tokens.no},
-            reasoning=self.rubric.reasoning,
-            default_verdict_prompt="Now reply with only the final verdict: Yes or No.",
-            min_valid_mass=self.rubric.min_valid_mass,
-        )
+        read = await read_yes_no(self.rubric, judge_messages(self.rubric, item), engine)
         details.update(
             method="llm_verdict", p_yes=read.distribution["yes"], valid_mass=read.valid_mass
         )

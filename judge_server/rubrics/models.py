@@ -20,7 +20,16 @@ from judge_server.rubrics.template import KNOWN_FIELDS, TemplateError, check_tem
 VERSION_CHARS = 12
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
 
-Mode = Literal["pointwise", "verdict", "rubric", "composite", "pairwise", "verify", "likelihood"]
+Mode = Literal[
+    "pointwise",
+    "verdict",
+    "rubric",
+    "composite",
+    "pairwise",
+    "verify",
+    "likelihood",
+    "reward_model",
+]
 #: extra placeholders each mode may use, beyond {prompt}, {response}, {reference}, {metadata.*}
 MODE_FIELDS: dict[str, frozenset[str]] = {
     "rubric": frozenset({"criterion", "criteria"}),
@@ -101,6 +110,24 @@ class Likelihood(_Strict):
         "response adds), reward = sigmoid(difference x scale).",
     )
     scale: float = Field(1.0, gt=0, description="normalise: sigmoid temperature.")
+
+
+class RewardModelSpec(_Strict):
+    """reward_model mode: a scalar (Bradley-Terry) reward model scores the conversation."""
+
+    model: str = Field(
+        min_length=1,
+        description="A reward model registered with the server (--reward-model NAME=PATH).",
+    )
+    shaping: Literal["sigmoid"] = Field(
+        "sigmoid",
+        description="reward = sigmoid(r); the raw logit r is always in details.score.",
+    )
+    center_on_reference: bool = Field(
+        False,
+        description="reward = sigmoid(r - r_ref), r_ref the reward of the item's reference "
+        "as the response (items without a reference get invalid_input).",
+    )
 
 
 class Reasoning(_Strict):
@@ -227,8 +254,8 @@ class Rubric(_Strict):
     mode: Mode = Field(
         description="pointwise (score tokens), verdict (P(yes)), rubric (one verdict per "
         "criterion, aggregated), composite (other rubrics and deterministic checks), pairwise "
-        "(P(A better than B)), verify (reference answer checking) or likelihood (log-probability "
-        "of a target text)."
+        "(P(A better than B)), verify (reference answer checking), likelihood (log-probability "
+        "of a target text) or reward_model (a scalar reward model's logit)."
     )
     system: str | None = Field(None, description="Optional system message for the judge.")
     template: str | None = Field(
@@ -246,6 +273,9 @@ class Rubric(_Strict):
         True, description="pairwise: judge (A, B) and (B, A) and average (position debiasing)."
     )
     likelihood: Likelihood = Field(default_factory=Likelihood)
+    reward_model: RewardModelSpec | None = Field(
+        None, description="reward_model mode: which reward model, and how its logit is shaped."
+    )
     criteria: tuple[Criterion, ...] = Field(default=(), description="rubric mode: what to check.")
     components: tuple[Component, ...] = Field(default=(), description="composite mode: parts.")
     aggregation: Aggregation = Field(default_factory=Aggregation)
@@ -265,6 +295,8 @@ class Rubric(_Strict):
     def _check(self) -> Rubric:
         if self.mode == "composite":
             return self._check_composite()
+        if self.mode == "reward_model" or self.reward_model is not None:
+            return self._check_reward_model()
         if self.template is None:
             raise ValueError(f"mode {self.mode} needs a template")
         if self.components:
@@ -318,6 +350,18 @@ class Rubric(_Strict):
             raise ValueError(
                 f"aggregation {method!r} is for composite mode; use weighted or holistic"
             )
+
+    def _check_reward_model(self) -> Rubric:
+        if self.mode != "reward_model":
+            raise ValueError("reward_model is only meaningful in reward_model mode")
+        if self.reward_model is None:
+            raise ValueError("reward_model mode needs reward_model: {model: NAME}")
+        # The reward model renders the conversation with its own chat template.
+        if self.template is not None or self.system is not None:
+            raise ValueError("reward_model mode uses no template or system prompt")
+        if self.criteria or self.components:
+            raise ValueError("reward_model mode takes no criteria or components")
+        return self
 
     def _check_composite(self) -> Rubric:
         if not self.components:

@@ -1,0 +1,58 @@
+"""`judge-server eval` on the shared labelled data with the real engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from judge_server.evaluation.data import default_data_dir
+from tests.integration.conftest import engine_env
+
+pytestmark = pytest.mark.skipif(
+    not default_data_dir().is_dir(), reason=f"no shared data at {default_data_dir()}"
+)
+
+
+def test_eval_prints_a_table_per_source(tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "judge_server",
+            "eval",
+            "--rubric",
+            "verify",
+            "--rubric",
+            "pairwise",
+            "--rubric",
+            "helpfulness",
+            "--limit",
+            "4",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=engine_env(),
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for source in ("gsm8k", "master-key probes", "llmbar_natural", "mtbench_human"):
+        assert source in proc.stdout
+    report = json.loads(out.read_text())
+    by_rubric = {ref.split("@")[0]: rows for ref, rows in report["rubrics"].items()}
+    verify = {row["source"]: row for row in by_rubric["verify"]}
+    # 4 questions -> 4 correct + 4 wrong restatements; 4 x 9 master-key probes
+    assert verify["gsm8k"]["n"] == 8 and verify["master-key probes"]["n"] == 36
+    assert verify["master-key probes"]["false_positive_rate"] == 0.0
+    assert verify["gsm8k"]["value"] >= 0.9
+    pairwise = {row["source"]: row for row in by_rubric["pairwise"]}
+    assert pairwise["llmbar_natural"]["n"] + pairwise["llmbar_natural"]["failed"] == 4
+    assert 0.0 <= pairwise["llmbar_natural"]["position_consistency"] <= 1.0
+    pointwise = {row["source"]: row for row in by_rubric["helpfulness"]}
+    assert pointwise["mtbench_human"]["n"] + pointwise["mtbench_human"]["failed"] == 4

@@ -1,0 +1,142 @@
+"""reward_model mode on real vLLM: the embedded model plus a seeded value head.
+
+The adapter's scalar must be the raw logit transformers computes for the same tokens, and the
+server must score reward_model rubrics through /v1/score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from judge_server.engines.vllm_engine import VllmRewardModel
+from judge_server.model_store import resolve_model
+from judge_server.settings import Settings
+from judge_server.value_head import build_value_head_model
+from tests.integration.conftest import free_port, start_server, stop, wait_ready
+
+CHAT = [
+    {"role": "user", "content": "What is the capital of France?"},
+    {"role": "assistant", "content": "The capital of France is Paris."},
+]
+
+
+@pytest.fixture(scope="module")
+def reward_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = Path(resolve_model(None, Settings().cache_dir)[0])
+    return build_value_head_model(base, tmp_path_factory.mktemp("rm") / "toy-rm", seed=0)
+
+
+@pytest.fixture(scope="module")
+def reward_model(
+    reward_folder: Path,
+) -> Iterator[tuple[VllmRewardModel, asyncio.AbstractEventLoop]]:
+    loop = asyncio.new_event_loop()
+    model = VllmRewardModel(
+        str(reward_folder), Settings(enforce_eager=True, kv_cache_gib=1, max_model_len=1024)
+    )
+    loop.run_until_complete(model.start())
+    try:
+        yield model, loop
+    finally:
+        loop.run_until_complete(model.shutdown())
+        loop.close()
+
+
+def transformers_logit(folder: Path, text: str) -> float:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32)
+    ids = torch.tensor([tokenizer.encode(text, add_special_tokens=False)])
+    with torch.no_grad():
+        return float(model(input_ids=ids).logits[0, 0])
+
+
+def test_vllm_logit_equals_transformers(
+    reward_model: tuple[VllmRewardModel, asyncio.AbstractEventLoop], reward_folder: Path
+) -> None:
+    model, loop = reward_model
+    texts = [
+        model.render_chat(CHAT),
+        model.render_chat([CHAT[0], {"role": "assistant", "content": "Lyon, I think."}]),
+    ]
+    scores = [loop.run_until_complete(model.reward(t)) for t in texts]
+    for text, score in zip(texts, scores, strict=True):
+        # no activation: a raw logit, not a sigmoid in (0, 1)
+        assert score == pytest.approx(transformers_logit(reward_folder, text), abs=1e-3)
+    assert scores[0] != pytest.approx(scores[1], abs=1e-3)
+    # concurrent requests batch together and give the same numbers
+    async def concurrently() -> list[float]:
+        return list(await asyncio.gather(*(model.reward(t) for t in texts * 2)))
+
+    together = loop.run_until_complete(concurrently())
+    assert together == pytest.approx(scores * 2, abs=1e-3)
+
+
+def test_server_scores_reward_model_rubrics(reward_folder: Path) -> None:
+    port = free_port()
+    proc, log_path = start_server(
+        port, "reward-model.log", "--reward-model", f"toy={reward_folder}"
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base_url, proc, log_path)
+        plain = {"name": "toy-rm", "mode": "reward_model", "reward_model": {"model": "toy"}}
+        centred = {
+            **plain,
+            "reward_model": {"model": "toy", "center_on_reference": True},
+        }
+        prompt = CHAT[0]["content"]
+        good, bad = "The capital of France is Paris.", "Lyon, I think."
+        with httpx.Client(base_url=base_url, timeout=120) as client:
+            body = client.post(
+                "/v1/score",
+                json={
+                    "rubric": plain,
+                    "items": [
+                        {"prompt": prompt, "response": good},
+                        {"prompt": prompt, "response": bad},
+                    ],
+                    "options": {"cache": False},
+                },
+            ).json()
+            assert body["model"] == str(reward_folder)
+            results = body["results"]
+            assert [r["status"] for r in results] == ["ok", "ok"]
+            for r in results:
+                assert r["reward"] == pytest.approx(1 / (1 + math.exp(-r["details"]["score"])))
+            r_good, r_bad = (r["details"]["score"] for r in results)
+
+            body = client.post(
+                "/v1/score",
+                json={
+                    "rubric": centred,
+                    "items": [
+                        {"prompt": prompt, "response": good, "reference": good},
+                        {"prompt": prompt, "response": good, "reference": bad},
+                        {"prompt": prompt, "response": good},
+                    ],
+                    "options": {"cache": False},
+                },
+            ).json()
+            tie, vs_bad, no_ref = body["results"]
+            assert tie["status"] == "ok" and tie["reward"] == 0.5
+            assert vs_bad["details"]["reference_score"] == pytest.approx(r_bad, abs=1e-3)
+            assert vs_bad["reward"] == pytest.approx(1 / (1 + math.exp(r_bad - r_good)), abs=1e-3)
+            assert no_ref["status"] == "invalid_input" and no_ref["reward"] is None
+
+            # an unknown reward model is a 422 naming the flag that would load it
+            missing = {**plain, "reward_model": {"model": "absent"}}
+            resp = client.post(
+                "/v1/score", json={"rubric": missing, "items": [{"prompt": "q", "response": "a"}]}
+            )
+            assert resp.status_code == 422 and "--reward-model" in resp.json()["error"]["message"]
+    finally:
+        stop(proc)
