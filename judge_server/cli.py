@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from judge_server.settings import Settings
 
 log = logging.getLogger("judge_server")
@@ -27,6 +29,10 @@ def _settings(args: argparse.Namespace) -> Settings:
             "dtype",
             "max_model_len",
             "kv_cache_gib",
+            "engine",
+            "remote_urls",
+            "remote_model",
+            "reward_models",
         )
         if (value := getattr(args, key, None)) is not None
     }
@@ -39,6 +45,14 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--max-model-len", type=int, help="context length (default 2048)")
     p.add_argument("--kv-cache-gib", type=float, help="KV cache size in GiB (default 1)")
+    p.add_argument("--engine", choices=["vllm", "remote"], help="default vllm (in-process)")
+    p.add_argument(
+        "--remote-url",
+        dest="remote_urls",
+        action="append",
+        help="remote engine: an OpenAI-compatible base URL (repeat for replicas)",
+    )
+    p.add_argument("--remote-model", help="remote engine: served model name")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP reward server")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument(
+        "--reward-model",
+        dest="reward_models",
+        action="append",
+        metavar="NAME=PATH",
+        help="host a scalar reward model for reward_model rubrics (repeatable)",
+    )
     _engine_flags(serve)
 
     score = sub.add_parser("score", help="score a JSONL file offline with the same judges")
@@ -64,7 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure throughput and rubric cost on this machine")
     bench.add_argument("--quick", action="store_true", help="small workload (minutes on a CPU)")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    bench.add_argument("--plot", type=Path, help="also write a PNG bar chart (needs matplotlib)")
+    bench.add_argument(
+        "--compile", action="store_true", help="let vLLM compile the model (default: eager)"
+    )
     _engine_flags(bench)
+
+    ev = sub.add_parser("eval", help="score labelled data with a rubric and print agreement")
+    ev.add_argument(
+        "--rubric",
+        required=True,
+        action="append",
+        help="rubric name or name@version (repeat to evaluate several)",
+    )
+    ev.add_argument("--data", type=Path, help="data directory (default: shared/data)")
+    ev.add_argument("--limit", type=int, help="rows per source (default: all)")
+    ev.add_argument("--json", type=Path, help="also write the table as JSON here")
+    _engine_flags(ev)
 
     rubrics = sub.add_parser("rubrics", help="tools for rubric authors")
     rsub = rubrics.add_subparsers(dest="rubrics_command", required=True)
@@ -82,7 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        sys.exit(f"judge-server: invalid settings: {problems}")
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -92,7 +135,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "bench":
         from judge_server.bench.run import run
 
-        asyncio.run(run(settings, quick=args.quick, json_path=args.json))
+        asyncio.run(
+            run(
+                settings,
+                quick=args.quick,
+                json_path=args.json,
+                plot_path=args.plot,
+                compile_model=args.compile,
+            )
+        )
+    elif args.command == "eval":
+        sys.exit(asyncio.run(eval_command(settings, args)))
     elif args.command == "rubrics":
         sys.exit(rubrics_command(args, settings))
     elif args.command == "score":
@@ -105,7 +158,8 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from judge_server.api import create_app
-    from judge_server.engines.vllm_engine import VllmEngine
+    from judge_server.engines.factory import build_engine
+    from judge_server.reward_models import RewardModels
 
     server: uvicorn.Server | None = None
 
@@ -113,7 +167,12 @@ def serve(settings: Settings) -> None:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(settings, VllmEngine(settings), on_fatal=stop)
+    app = create_app(
+        settings,
+        build_engine(settings),
+        on_fatal=stop,
+        reward_models=RewardModels.from_settings(settings),
+    )
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level
     )
@@ -121,6 +180,12 @@ def serve(settings: Settings) -> None:
     server.run()
     if app.state.judge.engine_error:
         sys.exit(f"judge-server: {app.state.judge.engine_error}")
+
+
+async def eval_command(settings: Settings, args: argparse.Namespace) -> int:
+    from judge_server.evaluation.command import run_eval
+
+    return await run_eval(settings, args.rubric, args.data, args.limit, args.json)
 
 
 def rubrics_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -139,8 +204,8 @@ async def score_file(
     from tqdm import tqdm
 
     from judge_server.batch import read_items, result_record
-    from judge_server.engines.vllm_engine import VllmEngine
-    from judge_server.judges import judge_for
+    from judge_server.engines.factory import build_engine
+    from judge_server.judges import JudgeFailure, judge_for
     from judge_server.rubrics.registry import RubricNotFoundError, RubricRegistry
     from judge_server.scoring import Scorer
 
@@ -150,7 +215,8 @@ async def score_file(
         log.error("rubric file refused: %s: %s", path, why)
     try:
         rubric = registry.resolve(rubric_ref)
-    except RubricNotFoundError as exc:
+        judge = judge_for(rubric, registry.resolve)  # before the slow engine start
+    except (RubricNotFoundError, JudgeFailure) as exc:
         print(f"judge-server score: {exc}", file=sys.stderr)
         return 2
     try:
@@ -158,10 +224,9 @@ async def score_file(
     except OSError as exc:
         print(f"judge-server score: cannot read {src}: {exc}", file=sys.stderr)
         return 2
-    engine = VllmEngine(settings)
+    engine = build_engine(settings)
     await engine.start()
     scorer = Scorer(engine)  # offline scoring computes fresh results; no cache
-    judge = judge_for(rubric, registry.resolve)
     counts: dict[str, int] = {}
     try:
         with (

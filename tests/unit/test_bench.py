@@ -1,0 +1,163 @@
+"""judge-server bench's plumbing on the instant engine: every section, the table, the JSON.
+
+No vLLM and no timing assertions: the real figures come from ``judge-server bench`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from judge_server.bench import report
+from judge_server.bench.backends import instant_backends
+from judge_server.bench.http_load import client
+from judge_server.bench.instant_engine import InstantEngine
+from judge_server.bench.run import run
+from judge_server.bench.sections import Sizes, overhead
+from judge_server.bench.servers import Server, free_port, instant_server_cmd, judge_env, serving
+from judge_server.bench.workload import (
+    POINTWISE_NAME,
+    naive_messages,
+    parse_naive_score,
+    pointwise_definition,
+    pointwise_rubric,
+    short_items,
+)
+from judge_server.judges import judge_for
+from judge_server.judges.prompting import judge_messages
+from judge_server.scoring import Scorer
+from judge_server.settings import Settings
+
+TINY = Sizes(
+    throughput_items=24,
+    cache_repeats=3,
+    overhead_items=48,
+    rubric_items=2,
+    rubric_sentences=4,
+    batch_size=8,
+    clients=4,
+    warmup_items=4,
+)
+
+
+def positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+async def test_overhead_section_through_the_real_app_on_the_instant_engine(
+    tmp_path: Path,
+) -> None:
+    import yaml
+
+    (tmp_path / "rubrics").mkdir()
+    rubric_file = tmp_path / "rubrics" / f"{POINTWISE_NAME}.yaml"
+    rubric_file.write_text(yaml.safe_dump(pointwise_definition()))
+    port = free_port()
+    env = judge_env(Settings(), tmp_path)
+    server = Server(instant_server_cmd(port, "judge"), env, port, "/ready")
+    with serving(server, tmp_path / "server.log") as start_s:
+        async with client() as http:
+            figures = await overhead(http, server.url, TINY)
+    assert start_s > 0
+    assert positive(figures["overhead_items_per_s"])
+    assert positive(figures["overhead_single_item_requests_per_s"])
+
+
+async def test_full_run_on_the_instant_engine_writes_every_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    plot = tmp_path / "bench.png"
+    figures = await run(
+        Settings(),
+        quick=True,
+        json_path=out,
+        plot_path=plot,
+        backends=instant_backends,
+        sizes=TINY,
+    )
+    written = json.loads(out.read_text())
+    assert written == figures
+    for key in report.REQUIRED_KEYS:
+        if key == "naive_parse_failures":
+            assert written[key] == 0  # the instant server always answers "Score: 5"
+        else:
+            assert positive(written[key]), key
+    for ratio in report.RATIOS:
+        assert positive(written[ratio.key]), ratio.key
+    assert set(written["targets"]) == {
+        "server_batch_over_engine_ceiling",
+        "server_concurrent_over_batch",
+        "rubric_k8_over_k1",
+        "cache_hit_items_per_s",
+    }
+    assert written["model"] == "instant-engine" and written["enforce_eager"] is True
+    captured = capsys.readouterr()
+    for key in report.REQUIRED_KEYS:
+        assert key in captured.out
+    assert "server batch / engine ceiling" in captured.out
+    assert "[bench" in captured.err and "engine ceiling" in captured.err
+    # matplotlib is optional: either a chart or a message saying why there is none
+    assert plot.exists() or "--plot needs matplotlib" in captured.err
+
+
+def test_ratios_and_targets() -> None:
+    figures = report.add_ratios(
+        {
+            "engine_ceiling_items_per_s": 10.0,
+            "server_batch_items_per_s": 9.5,
+            "server_concurrent_items_per_s": 5.0,
+            "naive_baseline_items_per_s": 2.0,
+            "cache_hit_items_per_s": 6000.0,
+            "rubric_k1_s": 2.0,
+            "rubric_k8_s": 3.0,
+        }
+    )
+    assert figures["server_batch_over_engine_ceiling"] == pytest.approx(0.95)
+    assert figures["server_concurrent_over_naive"] == pytest.approx(2.5)
+    assert figures["targets_met"] == {
+        "server_batch_over_engine_ceiling": True,
+        "server_concurrent_over_batch": False,
+        "rubric_k8_over_k1": True,
+        "cache_hit_items_per_s": True,
+    }
+    assert "NOT met" in report.table(figures)
+
+
+def test_busy_steps_are_flagged() -> None:
+    figures = report.add_ratios(
+        {"cpus": 2, "load_1m_after_step": {"engine ceiling": 10.0, "server batch": 2.1}}
+    )
+    notes = report.busy_notes(figures)
+    assert len(notes) == 1 and "engine ceiling" in notes[0]
+    assert notes[0] in report.table(figures)
+
+
+def test_missing_figures_leave_their_ratios_out() -> None:
+    figures = report.add_ratios({"rubric_k1_s": 1.0})
+    assert "rubric_k8_over_k1" not in figures
+    assert "n/a" in report.table(figures)
+
+
+async def test_workload_is_one_prompt_for_every_section() -> None:
+    a, b = short_items(2, 0), short_items(2, 100)
+    assert a == short_items(2, 0)  # deterministic
+    assert {i.prompt for i in a}.isdisjoint({i.prompt for i in b})
+    judge = judge_for(pointwise_rubric())
+    item = a[0]
+    judge_text = judge_messages(judge.rubric, item)[-1]["content"]
+    naive_text = naive_messages(item)[-1]["content"]
+    # the same prompt up to the answer instruction
+    assert judge_text.rsplit("Reply", 1)[0] == naive_text.rsplit("Reply", 1)[0]
+    results = await Scorer(InstantEngine()).score(judge, a, timeout_s=5)
+    assert [r.status for r in results] == ["ok", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("text", "score"),
+    [("Score: 7", 7), ("score:3 because", 3), ("I think 7", None), ("Score: 10", None), ("", None)],
+)
+def test_naive_parse(text: str, score: int | None) -> None:
+    assert parse_naive_score(text) == score
