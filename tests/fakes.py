@@ -9,11 +9,10 @@ import asyncio
 import math
 from collections.abc import Callable, Sequence
 
+from judge_server.bench.instant_engine import InstantEngine
 from judge_server.engines.base import (
-    ChatMessage,
     EngineError,
     Generation,
-    JudgeEngine,
     NextTokenLogprobs,
     PromptTooLongError,
 )
@@ -28,7 +27,10 @@ def uniform(_: str, candidates: Sequence[str]) -> dict[str, float]:
     return {c: 1.0 / len(candidates) for c in candidates}
 
 
-class ScriptedEngine(JudgeEngine):
+class ScriptedEngine(InstantEngine):
+    """The benchmark's instant engine, with scripted verdicts, a small vocabulary, recorded
+    prompts and failure triggers."""
+
     def __init__(
         self,
         script: Script = uniform,
@@ -37,33 +39,12 @@ class ScriptedEngine(JudgeEngine):
         delay_s: float = 0.0,
         generation: str = "Some reasoning.",
     ) -> None:
-        super().__init__()
+        super().__init__(max_model_len)
         self.model_id = "fake-judge"
-        self.max_model_len = max_model_len
         self.script = script
         self.delay_s = delay_s
         self.generation = generation
         self.prompts: list[str] = []
-        self._ready = False
-
-    async def start(self) -> None:
-        self._ready = True
-
-    async def shutdown(self) -> None:
-        self._ready = False
-
-    @property
-    def ready(self) -> bool:
-        return self._ready
-
-    def render_chat(
-        self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True
-    ) -> str:
-        text = "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages)
-        return text + ("<assistant>" if add_generation_prompt else "")
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
 
     def single_token_id(self, text: str) -> int | None:
         return VOCAB.index(text) if text in VOCAB else None

@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _shutdown(llm: Any) -> None:
+    if llm is not None:
+        llm.shutdown()
+
+
 class VllmEngine(JudgeEngine):
     def __init__(self, settings: Settings) -> None:
         super().__init__()
@@ -83,9 +88,8 @@ class VllmEngine(JudgeEngine):
         return llm, tokenizer
 
     async def shutdown(self) -> None:
-        if self._llm is not None:
-            self._llm.shutdown()
-            self._llm = None
+        llm, self._llm = self._llm, None
+        _shutdown(llm)
 
     @property
     def ready(self) -> bool:
@@ -264,9 +268,8 @@ class VllmRewardModel(RewardModel):
         return llm, tokenizer
 
     async def shutdown(self) -> None:
-        if self._llm is not None:
-            self._llm.shutdown()
-            self._llm = None
+        llm, self._llm = self._llm, None
+        _shutdown(llm)
 
     @property
     def ready(self) -> bool:
