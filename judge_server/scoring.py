@@ -85,9 +85,10 @@ class Scorer:
                 judgment, _shared = await asyncio.wait_for(
                     self.inflight.run(key, lambda: judge.judge(item, self.engine)), timeout_s
                 )
-                result = self._finish(judge, item, judgment)
+                reward, details = self._finish(judge, judgment)
+                result = ItemResult(item.id, "ok", reward, details)
                 if self.cache is not None and use_cache:
-                    await self.cache.put(key, CachedResult(result.reward or 0.0, result.details))
+                    await self.cache.put(key, CachedResult(reward, details))
         except (InvalidItemError, PromptTooLongError) as exc:
             result = ItemResult(item.id, "invalid_input", error=str(exc))
         except TimeoutError:
@@ -107,9 +108,10 @@ class Scorer:
         return result
 
     @staticmethod
-    def _finish(judge: Judge, item: JudgeItem, judgment: Judgment) -> ItemResult:
+    def _finish(judge: Judge, judgment: Judgment) -> tuple[float, dict[str, Any]]:
+        """The shaped reward and the details of a successful judgment."""
         shaping = judge.rubric.shaping
         details = judgment.details
         if shaping.kind != "none":
             details = {**details, "unshaped_reward": judgment.reward}
-        return ItemResult(item.id, "ok", shaping.apply(judgment.reward), details)
+        return shaping.apply(judgment.reward), details
