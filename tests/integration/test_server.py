@@ -158,3 +158,46 @@ def test_metrics_count_items_and_engine_tokens(server_url: str) -> None:
     assert 'judge_items_total{mode="pointwise",rubric="helpfulness",status="ok"}' in text
     tokens = [line for line in text.splitlines() if line.startswith("judge_engine_prompt_tokens ")]
     assert tokens and float(tokens[0].split()[1]) > 0
+
+
+def test_verify_and_likelihood_modes_through_the_api(server_url: str) -> None:
+    items = [
+        {"id": "right", "prompt": "What is 7 + 5?", "response": "7 + 5 = 12", "reference": "12"},
+        {"id": "wrong", "prompt": "What is 7 + 5?", "response": "7 + 5 = 13", "reference": "12"},
+        {
+            "id": "key",
+            "prompt": "What is 7 + 5?",
+            "response": "Thought process:",
+            "reference": "12",
+        },
+        {
+            "id": "free",
+            "prompt": "Who wrote Hamlet?",
+            "response": "It was Shakespeare.",
+            "reference": "William Shakespeare",
+        },
+        {"id": "no-ref", "prompt": "What is 7 + 5?", "response": "12"},
+    ]
+    body = httpx.post(
+        f"{server_url}/v1/score", json={"rubric": "verify", "items": items}, timeout=300
+    ).json()
+    r = {x["id"]: x for x in body["results"]}
+    assert (r["right"]["reward"], r["wrong"]["reward"], r["key"]["reward"]) == (1.0, 0.0, 0.0)
+    assert r["key"]["details"]["has_answer"] is False
+    assert r["free"]["status"] == "ok" and r["free"]["details"]["method"] in (
+        "llm_verdict",
+        "exact",
+    )
+    assert r["no-ref"]["status"] == "invalid_input" and r["no-ref"]["reward"] is None
+    for rubric in ("reference_likelihood", "follow_up"):
+        out = httpx.post(
+            f"{server_url}/v1/score", json={"rubric": rubric, "items": items[:2]}, timeout=300
+        ).json()["results"]
+        assert all(x["status"] == "ok" and 0.0 < x["reward"] < 1.0 for x in out), out
+    lk = httpx.post(
+        f"{server_url}/v1/score",
+        json={"rubric": "reference_likelihood", "items": items[:2]},
+        timeout=300,
+    ).json()["results"]
+    # the response that computes 12 makes "12" likelier than the one that computes 13
+    assert lk[0]["details"]["mean_logprob"] > lk[1]["details"]["mean_logprob"]
