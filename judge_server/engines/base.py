@@ -129,6 +129,22 @@ class JudgeEngine(abc.ABC):
     async def reset_prefix_cache(self) -> None:  # noqa: B027 (optional: not every engine caches)
         """Forget cached prefixes (benchmarks use it so one run cannot warm the next)."""
 
+    def candidate_ids(self, candidates: Sequence[str]) -> dict[str, int]:
+        """Candidate -> token id; every candidate must be one token of this model."""
+        ids: dict[str, int] = {}
+        for cand in candidates:
+            tid = self.single_token_id(cand)
+            if tid is None:
+                raise EngineError(f"candidate {cand!r} is not a single token of {self.model_id}")
+            ids[cand] = tid
+        return ids
+
+    def check_length(self, tokens: list[int], reserve: int = 1) -> list[int]:
+        """``tokens`` if they fit the context with ``reserve`` tokens to spare."""
+        if len(tokens) + reserve > self.max_model_len:
+            raise PromptTooLongError(len(tokens), self.max_model_len - reserve)
+        return tokens
+
     def _count(self, kind: str, prompt_tokens: int, cached_tokens: int) -> None:
         self.stats.requests += 1
         self.stats.prompt_tokens += prompt_tokens

@@ -268,23 +268,13 @@ class RemoteEngine(JudgeEngine):
         # The chat template already holds any BOS; adding special tokens again would double it.
         return [int(t) for t in self._tok().encode(text, add_special_tokens=False)]
 
-    def _check_length(self, tokens: list[int], reserve: int) -> list[int]:
-        if len(tokens) + reserve > self.max_model_len:
-            raise PromptTooLongError(len(tokens), self.max_model_len - reserve)
-        return tokens
-
     # -- primitives -------------------------------------------------------------------------
 
     async def next_token_logprobs(
         self, prompt: str, candidates: Sequence[str]
     ) -> NextTokenLogprobs:
-        ids: dict[str, int] = {}
-        for cand in candidates:
-            tid = self.single_token_id(cand)
-            if tid is None:
-                raise EngineError(f"candidate {cand!r} is not a single token of {self.model_id}")
-            ids[cand] = tid
-        tokens = self._check_length(self._encode(prompt), reserve=1)
+        ids = self.candidate_ids(candidates)
+        tokens = self.check_length(self._encode(prompt), reserve=1)
         body = await self._complete(
             {
                 "prompt": tokens,
@@ -320,7 +310,7 @@ class RemoteEngine(JudgeEngine):
         temperature: float = 0.0,
         stop: Sequence[str] = (),
     ) -> Generation:
-        tokens = self._check_length(self._encode(prompt), reserve=1)
+        tokens = self.check_length(self._encode(prompt), reserve=1)
         room = self.max_model_len - len(tokens)
         payload: dict[str, Any] = {
             "prompt": tokens,
@@ -344,7 +334,7 @@ class RemoteEngine(JudgeEngine):
         head, tail = self._encode(prompt), self._encode(continuation)
         if not tail:
             return []
-        tokens = self._check_length(head + tail, reserve=1)
+        tokens = self.check_length(head + tail, reserve=1)
         body = await self._complete(
             {"prompt": tokens, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0},
             len(tokens),

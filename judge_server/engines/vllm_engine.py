@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from judge_server.engines.base import (
@@ -60,6 +60,23 @@ def _start_async_llm(
         kwargs["gpu_memory_utilization"] = gpu_share
     llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
     return llm, AutoTokenizer.from_pretrained(model_path)
+
+
+async def _final_output(stream: AsyncIterator[Any]) -> Any:
+    """The last output of a vLLM request stream, with vLLM's errors mapped to ours."""
+    from vllm.v1.engine.exceptions import EngineDeadError as VllmEngineDead
+
+    final = None
+    try:
+        async for out in stream:
+            final = out
+    except VllmEngineDead as exc:
+        raise EngineDeadError(str(exc)) from exc
+    except ValueError as exc:  # vLLM's per-request validation (VLLMValidationError et al.)
+        raise EngineError(str(exc)) from exc
+    if final is None:
+        raise EngineError("engine returned no output")
+    return final
 
 
 def _shutdown(llm: Any) -> None:
@@ -132,13 +149,8 @@ class VllmEngine(JudgeEngine):
     ) -> NextTokenLogprobs:
         from vllm import SamplingParams
 
-        ids: dict[str, int] = {}
-        for cand in candidates:
-            tid = self.single_token_id(cand)
-            if tid is None:
-                raise EngineError(f"candidate {cand!r} is not a single token of {self.model_id}")
-            ids[cand] = tid
-        tokens = self._check_length(self._encode(prompt), reserve=1)
+        ids = self.candidate_ids(candidates)
+        tokens = self.check_length(self._encode(prompt), reserve=1)
         params = SamplingParams(
             max_tokens=1, temperature=0.0, logprob_token_ids=sorted(set(ids.values()))
         )
@@ -162,7 +174,7 @@ class VllmEngine(JudgeEngine):
     ) -> Generation:
         from vllm import SamplingParams
 
-        tokens = self._check_length(self._encode(prompt), reserve=1)
+        tokens = self.check_length(self._encode(prompt), reserve=1)
         room = self.max_model_len - len(tokens)
         params = SamplingParams(
             max_tokens=min(max_tokens, room), temperature=temperature, stop=list(stop) or None
@@ -184,7 +196,7 @@ class VllmEngine(JudgeEngine):
         head, tail = self._encode(prompt), self._encode(continuation)
         if not tail:
             return []
-        tokens = self._check_length(head + tail, reserve=1)
+        tokens = self.check_length(head + tail, reserve=1)
         out = await self._run(tokens, SamplingParams(max_tokens=1, prompt_logprobs=0))
         cached = int(out.num_cached_tokens or 0)
         self._count("continuation", len(tokens), cached)
@@ -197,31 +209,19 @@ class VllmEngine(JudgeEngine):
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _check_length(self, tokens: list[int], reserve: int) -> list[int]:
-        if len(tokens) + reserve > self.max_model_len:
-            raise PromptTooLongError(len(tokens), self.max_model_len - reserve)
-        return tokens
-
     async def _run(self, tokens: list[int], params: Any) -> Any:
         from vllm.inputs import TokensPrompt
-        from vllm.v1.engine.exceptions import EngineDeadError as VllmEngineDead
 
         if self._llm is None:
             raise EngineError("engine is not started")
-        final = None
+        stream = self._llm.generate(
+            TokensPrompt(prompt_token_ids=tokens), params, request_id=uuid.uuid4().hex
+        )
         try:
-            async for out in self._llm.generate(
-                TokensPrompt(prompt_token_ids=tokens), params, request_id=uuid.uuid4().hex
-            ):
-                final = out
-        except VllmEngineDead as exc:
+            return await _final_output(stream)
+        except EngineDeadError:
             self._dead = True
-            raise EngineDeadError(str(exc)) from exc
-        except ValueError as exc:  # vLLM's per-request validation (VLLMValidationError et al.)
-            raise EngineError(str(exc)) from exc
-        if final is None:
-            raise EngineError("engine returned no output")
-        return final
+            raise
 
 
 class VllmRewardModel(RewardModel):
@@ -273,7 +273,6 @@ class VllmRewardModel(RewardModel):
     async def reward(self, text: str) -> float:
         from vllm import PoolingParams
         from vllm.inputs import TokensPrompt
-        from vllm.v1.engine.exceptions import EngineDeadError as VllmEngineDead
 
         if self._llm is None:
             raise EngineError("reward model is not started")
@@ -282,19 +281,14 @@ class VllmRewardModel(RewardModel):
         if len(tokens) > self.max_model_len:
             raise PromptTooLongError(len(tokens), self.max_model_len)
         params = PoolingParams(task="classify", use_activation=False)
-        final = None
+        stream = self._llm.encode(
+            TokensPrompt(prompt_token_ids=tokens), params, request_id=uuid.uuid4().hex
+        )
         try:
-            async for out in self._llm.encode(
-                TokensPrompt(prompt_token_ids=tokens), params, request_id=uuid.uuid4().hex
-            ):
-                final = out
-        except VllmEngineDead as exc:
+            final = await _final_output(stream)
+        except EngineDeadError:
             self._dead = True
-            raise EngineDeadError(str(exc)) from exc
-        except ValueError as exc:
-            raise EngineError(str(exc)) from exc
-        if final is None:
-            raise EngineError("reward model returned no output")
+            raise
         data = final.outputs.data
         if data.numel() != 1:
             raise EngineError(
