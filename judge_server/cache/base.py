@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import abc
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class CacheError(RuntimeError):
@@ -76,6 +79,21 @@ class ResultCache(abc.ABC):
 
     @abc.abstractmethod
     async def put(self, key: str, value: CachedResult) -> None: ...
+
+    def _decode(self, key: str, raw: str | bytes | None) -> CachedResult | None:
+        """A stored value as a result, counting the hit or miss; an unreadable one is a miss."""
+        if raw is None:
+            self.stats.misses += 1
+            return None
+        try:
+            value = CachedResult.from_json(raw)
+        except (ValueError, TypeError) as exc:
+            log.warning("unreadable result cache entry %s, treating as a miss: %s", key, exc)
+            self.stats.errors += 1
+            self.stats.misses += 1
+            return None
+        self.stats.hits += 1
+        return value
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -64,18 +64,7 @@ class RedisCache(ResultCache):
             raw = await self._client.get(self.prefix + key)
         except self._errors as exc:
             raise CacheError(f"redis get failed: {exc}") from exc
-        if raw is None:
-            self.stats.misses += 1
-            return None
-        try:
-            value = CachedResult.from_json(raw)
-        except (ValueError, TypeError) as exc:
-            log.warning("unreadable redis cache entry %s, treating as a miss: %s", key, exc)
-            self.stats.errors += 1
-            self.stats.misses += 1
-            return None
-        self.stats.hits += 1
-        return value
+        return self._decode(key, raw)
 
     async def put(self, key: str, value: CachedResult) -> None:
         self._check_open()

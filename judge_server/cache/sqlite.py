@@ -106,18 +106,7 @@ class SQLiteCache(ResultCache):
             log.warning("result cache read failed, treating as a miss: %s", exc)
             self.stats.errors += 1
             row = None
-        if row is None:
-            self.stats.misses += 1
-            return None
-        try:
-            value = CachedResult.from_json(row[0])
-        except (ValueError, TypeError) as exc:
-            log.warning("unreadable result cache entry %s, treating as a miss: %s", key, exc)
-            self.stats.errors += 1
-            self.stats.misses += 1
-            return None
-        self.stats.hits += 1
-        return value
+        return self._decode(key, None if row is None else row[0])
 
     async def put(self, key: str, value: CachedResult) -> None:
         text = value.to_json()
