@@ -126,7 +126,7 @@ def running(
             _wait_ready(ready_url, proc, log_path, timeout_s)
             yield time.perf_counter() - started
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> None:
@@ -143,7 +143,8 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout
     raise ServerError(f"{url}: not ready in {timeout_s:g} s:\n{_tail(log_path)}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill after 60 s."""
     proc.terminate()
     try:
         proc.wait(timeout=60)

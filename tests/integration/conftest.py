@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from judge_server.bench.servers import free_port
+from judge_server.bench.servers import stop_process as stop
 from judge_server.settings import project_rubrics_dir
 
 START_TIMEOUT_S = float(os.environ.get("JUDGE_TEST_START_TIMEOUT_S", "900"))
@@ -29,12 +30,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.nodeid.split("::")[0]:
             item.add_marker(pytest.mark.integration)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def engine_env() -> dict[str, str]:
@@ -77,15 +72,6 @@ def wait_ready(base_url: str, proc: subprocess.Popen[bytes], log_path: Path) -> 
         time.sleep(1)
     proc.kill()
     raise RuntimeError("server not ready in time; log:\n" + log_path.read_text()[-5000:])
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="session")
