@@ -21,7 +21,7 @@ WORKDIR /app
 COPY . /app
 RUN ./scripts/install.sh \
     # convert the embedded model at build time, not at the first start
-    && python -c "from pathlib import Path; from judge_server.model_store import ensure_embedded_model; ensure_embedded_model(Path('/var/cache/judge-server'))"
+    && python -c "from pathlib import Path; from judge_server.engines.model_store import ensure_embedded_model; ensure_embedded_model(Path('/var/cache/judge-server'))"
 
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=300s \

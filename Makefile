@@ -17,6 +17,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check judge_server clients/judge_client tests clients/tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict clients/judge_client
+	$(VENV)/bin/lint-imports
 
 test: lint
 	$(VENV)/bin/python -m pytest -v --durations=10

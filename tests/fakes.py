@@ -9,7 +9,7 @@ import asyncio
 import math
 from collections.abc import Callable, Sequence
 
-from judge_server.bench.instant_engine import InstantEngine
+from judge_server.cli.bench.instant_engine import InstantEngine
 from judge_server.engines.base import (
     EngineError,
     Generation,

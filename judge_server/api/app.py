@@ -1,51 +1,49 @@
-"""The app factory. The engine is injected: the CLI passes the vLLM adapter, unit tests a fake.
+"""The app factory and the lifespan that owns everything the app serves with.
 
-The lifespan owns the engine's lifetime. The engine loads in the background so that /health
-answers at once and /ready reports progress; scoring answers 503 (with Retry-After) until then.
+The factory only declares the app (routes, error handlers, middleware); the engine is injected
+(the CLI passes the vLLM adapter, unit tests a fake). The lifespan builds the service (rubric
+registry, result cache, scorer, admission), starts the engine in the background so that /health
+answers at once and /ready reports progress, runs the rubric watcher beside it in one task
+group, and yields typed state that routes read through ``deps``. On the way out it stops the
+background tasks and closes the engine, the reward models and the cache.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from judge_server import __version__
-from judge_server.admission import Admission
 from judge_server.api import routes_group, routes_health, routes_rubrics, routes_score
 from judge_server.api.errors import install_error_handlers
 from judge_server.api.middleware import RequestMetrics
 from judge_server.api.state import AppState
-from judge_server.cache import build_cache
 from judge_server.engines.base import JudgeEngine
+from judge_server.engines.reward_models import RewardModels
 from judge_server.metrics import Metrics
-from judge_server.reward_models import RewardModels
 from judge_server.rubrics.registry import RubricRegistry
 from judge_server.rubrics.watcher import watch_rubrics
-from judge_server.scoring import Scorer
+from judge_server.service import JudgeService, build_service
 from judge_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
+FatalHook = Callable[[str], None]
+"""Called with the reason when the engine cannot start; the CLI stops the server with it rather
+than answer 503s forever."""
 
-async def _start_engine(state: AppState) -> None:
-    started = time.monotonic()
+
+async def _start_engines(service: JudgeService, on_fatal: FatalHook | None) -> None:
     try:
-        if not state.engine.ready:
-            await state.engine.start()
-        await state.reward_models.start()
-    except Exception as exc:
-        state.engine_error = f"engine failed to start: {type(exc).__name__}: {exc}"
+        await service.start()
+    except Exception:
         log.exception("judge engine failed to start")
-        if state.on_fatal is not None:
-            state.on_fatal()
-        return
-    log.info("judge engine up in %.1f s", time.monotonic() - started)
+        if on_fatal is not None:
+            on_fatal(service.engine_error or "engine failed to start")
 
 
 def create_app(
@@ -53,69 +51,45 @@ def create_app(
     engine: JudgeEngine,
     *,
     registry: RubricRegistry | None = None,
-    on_fatal: Callable[[], None] | None = None,
     reward_models: RewardModels | None = None,
+    on_fatal: FatalHook | None = None,
 ) -> FastAPI:
-    metrics = Metrics()
-    cache = build_cache(
-        settings.cache_backend,
-        path=settings.results_db,
-        redis_url=settings.redis_url,
-        memory_entries=settings.cache_memory_entries,
-    )
-    state = AppState(
-        settings=settings,
-        engine=engine,
-        registry=registry or RubricRegistry(),
-        metrics=metrics,
-        scorer=Scorer(
-            engine, metrics, cache=cache, engine_fingerprint=settings.engine_fingerprint()
-        ),
-        admission=Admission(settings.max_queue_items),
-        cache=cache,
-        reward_models=reward_models or RewardModels(),
-        on_fatal=on_fatal,
-    )
+    """``registry``/``reward_models`` default to what the settings describe."""
+    metrics = Metrics()  # here, not in the lifespan: the middleware is declared with the app
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if not state.registry.current:
-            report = state.registry.load_dir(settings.rubrics_dir)
-            log.info("rubrics loaded from %s: %s", settings.rubrics_dir, ", ".join(report.loaded))
-        starter = (
-            None
-            if engine.ready and state.reward_models.ready
-            else asyncio.create_task(_start_engine(state))
+    async def lifespan(_: FastAPI) -> AsyncIterator[AppState]:
+        service = build_service(
+            settings,
+            engine=engine,
+            reward_models=reward_models,
+            registry=registry,
+            metrics=metrics,
         )
-        watcher = (
-            asyncio.create_task(watch_rubrics(state.registry, settings.rubrics_dir, metrics))
-            if settings.watch_rubrics
-            else None
-        )
+        stop = asyncio.Event()
         try:
-            yield
+            async with asyncio.TaskGroup() as background:
+                starter = background.create_task(
+                    _start_engines(service, on_fatal), name="engine-start"
+                )
+                if settings.watch_rubrics:
+                    background.create_task(
+                        watch_rubrics(service.registry, settings.rubrics_dir, metrics, stop),
+                        name="rubric-watcher",
+                    )
+                try:
+                    yield {"service": service}
+                finally:
+                    stop.set()
+                    starter.cancel()
         finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-            if starter is not None and not starter.done():
-                starter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await starter
-            await engine.shutdown()
-            await state.reward_models.shutdown()
-            if cache is not None:
-                await cache.close()
+            await service.close()
 
     app = FastAPI(title="judge-server", version=__version__, lifespan=lifespan)
-    app.state.judge = state
     install_error_handlers(app)
     app.include_router(routes_health.router)
     app.include_router(routes_rubrics.router)
     app.include_router(routes_score.router)
     app.include_router(routes_group.router)
-
     app.add_middleware(RequestMetrics, metrics=metrics)
-
     return app

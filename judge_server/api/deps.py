@@ -8,18 +8,22 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from judge_server.api.errors import ApiError
-from judge_server.api.state import AppState
-
-ENGINE_RETRY_AFTER_S = "5"
+from judge_server.service import JudgeService
 
 
-def get_state(request: Request) -> AppState:
-    state: AppState = request.app.state.judge
-    return state
+def get_service(request: Request) -> JudgeService:
+    service: JudgeService = request.state.service  # put there by the lifespan (AppState)
+    return service
+
+
+def get_ready_service(request: Request) -> JudgeService:
+    service = get_service(request)
+    service.require_ready()
+    return service
 
 
 def require_admin(request: Request) -> None:
-    token = get_state(request).settings.admin_token
+    token = get_service(request).settings.admin_token
     if token is None:
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -34,14 +38,6 @@ def require_admin(request: Request) -> None:
         )
 
 
-def get_ready_state(request: Request) -> AppState:
-    state = get_state(request)
-    if not state.ready:
-        reason = state.engine_error or "the judge engine is still starting"
-        raise ApiError(503, "not_ready", reason, headers={"Retry-After": ENGINE_RETRY_AFTER_S})
-    return state
-
-
-StateDep = Annotated[AppState, Depends(get_state)]
-ReadyStateDep = Annotated[AppState, Depends(get_ready_state)]
+ServiceDep = Annotated[JudgeService, Depends(get_service)]
+ReadyServiceDep = Annotated[JudgeService, Depends(get_ready_service)]
 AdminDep = Annotated[None, Depends(require_admin)]

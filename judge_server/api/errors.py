@@ -1,7 +1,8 @@
 """One error envelope, and the one place that maps exceptions to it.
 
 Every non-2xx answer is ``{"error": {"type", "message", "param"}}``. Client mistakes are 4xx;
-a 500 means a bug in judge-server, and is logged with its traceback.
+a 500 means a bug in judge-server, and is logged with its traceback. The service's domain errors
+get their HTTP status here and nowhere else (``HTTP_STATUS``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from judge_server.service.errors import (
+    RETRY_AFTER_S,
+    InvalidRubric,
+    NotReady,
+    Overloaded,
+    RubricNotFound,
+    ServiceError,
+    TooManyItems,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +56,17 @@ def envelope(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
+HTTP_STATUS: dict[type[ServiceError], int] = {
+    RubricNotFound: 404,
+    TooManyItems: 413,
+    InvalidRubric: 422,
+    Overloaded: 429,
+    NotReady: 503,
+}
+#: refusals that pass: the client should come back (busy, or still starting)
+RETRY_LATER = frozenset({Overloaded, NotReady})
+
+
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
     parts = [str(p) for p in loc if p != "body"]
     return ".".join(parts) or None
@@ -53,6 +75,15 @@ def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return envelope(exc.status_code, exc.type, exc.message, exc.param, exc.headers)
+
+
+async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    status = next((code for kind, code in HTTP_STATUS.items() if isinstance(exc, kind)), None)
+    if status is None:  # a ServiceError without a status here is a bug in judge-server
+        return await _unhandled(_, exc)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if type(exc) in RETRY_LATER else None
+    return envelope(status, exc.type, exc.message, exc.param, headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -84,6 +115,7 @@ async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled)

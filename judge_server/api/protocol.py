@@ -54,7 +54,9 @@ class ScoreOptions(_In):
     timeout_s: float | None = Field(
         None, gt=0, le=3600, description="Per-item deadline; late items get status 'timeout'."
     )
-    cache: bool = Field(True, description="Allow cached results (reserved for the result cache).")
+    cache: bool = Field(
+        True, description="Use the result cache; false neither reads nor writes it."
+    )
 
 
 class ScoreRequest(_In):
@@ -109,6 +111,12 @@ class ErrorBody(BaseModel):
 
 class ErrorEnvelope(BaseModel):
     error: ErrorBody
+
+
+#: the error answers every scoring route documents (OpenAPI)
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorEnvelope} for code in (400, 404, 413, 422, 429, 499, 503)
+}
 
 
 # --- POST /v1/score/group: one prompt, a group of responses, rewards from pairwise comparisons

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from judge_server.api.deps import StateDep
+from judge_server.api.deps import ServiceDep
 
 router = APIRouter(tags=["health"])
 
@@ -18,25 +18,25 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/ready")
-async def ready(state: StateDep) -> JSONResponse:
+async def ready(service: ServiceDep) -> JSONResponse:
     """200 once the engine is up and rubrics are loaded; 503 with the reason before that."""
     body = {
-        "ready": state.ready,
-        "engine": state.engine.ready,
-        "model": getattr(state.engine, "model_id", None),
-        "rubrics": len(state.registry.current),
-        "error": state.engine_error,
+        "ready": service.ready,
+        "engine": service.engine.ready,
+        "model": service.engine.model_id,
+        "rubrics": len(service.registry.current),
+        "error": service.engine_error,
     }
-    return JSONResponse(body, status_code=200 if state.ready else 503)
+    return JSONResponse(body, status_code=200 if service.ready else 503)
 
 
 @router.get("/metrics")
-async def metrics(state: StateDep) -> Response:
-    m = state.metrics
-    stats = state.engine.stats
+async def metrics(service: ServiceDep) -> Response:
+    m = service.metrics
+    stats = service.engine.stats
     m.engine_requests.set(stats.requests)
     m.engine_prompt_tokens.set(stats.prompt_tokens)
     m.engine_cached_tokens.set(stats.cached_prompt_tokens)
-    m.rubrics_loaded.set(len(state.registry.current))
-    m.ready.set(1 if state.ready else 0)
+    m.rubrics_loaded.set(len(service.registry.current))
+    m.ready.set(1 if service.ready else 0)
     return Response(m.render(), media_type=CONTENT_TYPE_LATEST)

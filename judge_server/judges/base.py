@@ -1,44 +1,29 @@
-"""What every judge shares: the item it judges, what it returns, and how it fails.
+"""The judge interface every mode implements.
 
 Judges are pure logic over the ``JudgeEngine`` seam: they render prompts, read verdict
-probabilities and aggregate. They never import vllm and do no I/O of their own.
+probabilities and aggregate. They never import vllm and do no I/O of their own. A judge is typed
+by its mode's spec, so it reads its own fields (``self.rubric.criteria``) type-safely.
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic
+
+from typing_extensions import TypeVar
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
-from judge_server.rubrics.models import Rubric
+from judge_server.judges.items import InvalidItemError, JudgeFailure, JudgeItem, Judgment
+from judge_server.judges.prompting import judge_messages
+from judge_server.rubrics.spec import RubricSpec
+
+# Covariant with a default, so a plain ``Judge`` means "a judge of any mode" and every
+# ``Judge[PointwiseSpec]`` is one.
+S = TypeVar("S", bound=RubricSpec, default=RubricSpec, covariant=True)
 
 
-@dataclass(frozen=True)
-class JudgeItem:
-    id: str
-    prompt: str | list[ChatMessage]
-    response: str
-    reference: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Judgment:
-    reward: float
-    details: dict[str, Any]
-
-
-class InvalidItemError(ValueError):
-    """The item cannot be judged by this rubric (status ``invalid_input``)."""
-
-
-class JudgeFailure(RuntimeError):
-    """The judge ran but produced no usable verdict (status ``judge_error``, never a score)."""
-
-
-class Judge(abc.ABC):
-    def __init__(self, rubric: Rubric) -> None:
+class Judge(abc.ABC, Generic[S]):
+    def __init__(self, rubric: S) -> None:
         self.rubric = rubric
 
     def validate(self, item: JudgeItem) -> None:
@@ -56,6 +41,7 @@ class Judge(abc.ABC):
 
     def preview(self, item: JudgeItem) -> list[list[ChatMessage]]:
         """The chat messages of every judge call this item costs (for rubric authors)."""
-        from judge_server.judges.prompting import judge_messages
-
         return [judge_messages(self.rubric, item)]
+
+
+__all__ = ["InvalidItemError", "Judge", "JudgeFailure", "JudgeItem", "Judgment"]

@@ -6,7 +6,7 @@ import json
 import re
 
 from judge_server.engines.base import JudgeEngine
-from judge_server.rubrics.models import Component
+from judge_server.rubrics.components import Component
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?```\s*$", re.DOTALL)
 

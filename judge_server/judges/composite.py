@@ -10,22 +10,46 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
-from judge_server.judges.base import Judge, JudgeFailure, JudgeItem, Judgment
+from judge_server.judges.base import Judge
 from judge_server.judges.checks import run_check
-from judge_server.rubrics.models import Component, Rubric
+from judge_server.judges.items import JudgeFailure, JudgeItem, Judgment
+from judge_server.judges.registration import BuildContext, JudgeMode, Resolver
+from judge_server.rubrics.aggregation import Aggregation
+from judge_server.rubrics.components import Component
+from judge_server.rubrics.spec import RubricSpec
 
 MAX_DEPTH = 4
 
-Resolver = Callable[[str], Rubric]
-JudgeFactory = Callable[[Rubric, Resolver | None, int], Judge]
+
+class CompositeSpec(RubricSpec):
+    uses_prompt: ClassVar[bool] = False  # its component rubrics have the prompts
+
+    mode: Literal["composite"]
+    components: tuple[Component, ...] = Field(default=(), description="The parts.")
+    aggregation: Aggregation = Field(default_factory=Aggregation)
+
+    def check_mode(self) -> None:
+        if not self.components:
+            raise ValueError("composite mode needs at least one component")
+        if self.aggregation.method == "holistic":
+            raise ValueError("composite aggregation is weighted, min or mean")
+        for comp in self.components:
+            if comp.rubric is not None and comp.rubric.partition("@")[0] == self.name:
+                raise ValueError("a composite cannot include itself")
 
 
-class CompositeJudge(Judge):
+class CompositeJudge(Judge[CompositeSpec]):
     def __init__(
-        self, rubric: Rubric, resolve: Resolver, make_judge: JudgeFactory, depth: int = 0
+        self,
+        rubric: CompositeSpec,
+        resolve: Resolver,
+        make_judge: Callable[[RubricSpec], Judge],
+        depth: int = 0,
     ) -> None:
         super().__init__(rubric)
         if depth > MAX_DEPTH:
@@ -36,7 +60,7 @@ class CompositeJudge(Judge):
         for comp in rubric.components:
             sub = None
             if comp.rubric is not None:
-                sub = make_judge(resolve(comp.rubric), resolve, depth + 1)
+                sub = make_judge(resolve(comp.rubric))
             self.parts.append((comp, sub))
 
     def validate(self, item: JudgeItem) -> None:
@@ -76,3 +100,12 @@ class CompositeJudge(Judge):
             weights = [c.weight for c, _ in self.parts]
             reward = sum(w * s for w, s in zip(weights, scores, strict=True)) / sum(weights)
         return Judgment(reward=min(1.0, max(0.0, reward)), details={"components": rows})
+
+
+def build(rubric: CompositeSpec, context: BuildContext) -> Judge:
+    if context.resolve is None:
+        raise JudgeFailure("composite rubrics need a rubric registry to resolve components")
+    return CompositeJudge(rubric, context.resolve, context.sub_judge, context.depth)
+
+
+MODE = JudgeMode(CompositeSpec, build)

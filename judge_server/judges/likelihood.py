@@ -14,11 +14,43 @@ what the response adds, independent of how easy the target is on its own.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
-from judge_server.judges.base import InvalidItemError, Judge, JudgeFailure, JudgeItem, Judgment
+from judge_server.judges.base import Judge
+from judge_server.judges.items import InvalidItemError, JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
+from judge_server.judges.registration import JudgeMode, rubric_only
+from judge_server.rubrics.spec import RubricSpec
+from judge_server.rubrics.strict import StrictModel
+
+
+class Likelihood(StrictModel):
+    """Likelihood rewards: how probable the judge model finds a target text after the response."""
+
+    target: Literal["reference", "follow_up"] = Field(
+        "reference",
+        description="reference: the reference answer, after the response and `cue`; follow_up: "
+        "a next user turn such as 'Thanks, that solved it.'",
+    )
+    cue: str = Field(
+        "\n\nSo the final answer is: ",
+        description="reference target: text between the response and the reference.",
+    )
+    follow_up: str = "Thanks, that solved my problem."
+    normalise: bool = Field(
+        False,
+        description="Subtract the target's log-likelihood without the response (what the "
+        "response adds), reward = sigmoid(difference x scale).",
+    )
+    scale: float = Field(1.0, gt=0, description="normalise: sigmoid temperature.")
+
+
+class LikelihoodSpec(RubricSpec):
+    mode: Literal["likelihood"]
+    likelihood: Likelihood = Field(default_factory=Likelihood)
 
 
 def split_before(rendered: str, target: str) -> str:
@@ -28,7 +60,7 @@ def split_before(rendered: str, target: str) -> str:
     return rendered[:at]
 
 
-class LikelihoodJudge(Judge):
+class LikelihoodJudge(Judge[LikelihoodSpec]):
     def validate(self, item: JudgeItem) -> None:
         if self.rubric.likelihood.target == "reference" and not (item.reference or "").strip():
             raise InvalidItemError("likelihood of the reference needs a reference answer")
@@ -70,3 +102,6 @@ class LikelihoodJudge(Judge):
         gain = mean - baseline
         details.update(baseline_mean_logprob=baseline, gain=gain)
         return Judgment(reward=1.0 / (1.0 + math.exp(-spec.scale * gain)), details=details)
+
+
+MODE = JudgeMode(LikelihoodSpec, rubric_only(LikelihoodJudge))

@@ -10,17 +10,35 @@ The template puts the shared ``{prompt}`` first, so the two orders share their p
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
-from judge_server.judges.base import InvalidItemError, Judge, JudgeItem, Judgment
+from judge_server.judges.base import Judge
+from judge_server.judges.items import InvalidItemError, JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
+from judge_server.judges.registration import JudgeMode, rubric_only
 from judge_server.judges.verdicts import read_verdict
+from judge_server.rubrics.spec import RubricSpec
+from judge_server.rubrics.tokens import PairTokens
 
 #: the metadata key that carries the second response of a pairwise item
 RESPONSE_B = "response_b"
 
 Winner = Literal["a", "b", "tie"]
+
+
+class PairwiseSpec(RubricSpec):
+    template_fields: ClassVar[frozenset[str]] = frozenset({"response_a", "response_b"})
+    system_fields: ClassVar[frozenset[str]] = template_fields
+    required_fields: ClassVar[tuple[str, ...]] = ("response_a", "response_b")
+
+    mode: Literal["pairwise"]
+    pair: PairTokens = Field(default_factory=PairTokens)
+    both_orders: bool = Field(
+        True, description="Judge (A, B) and (B, A) and average (position debiasing)."
+    )
 
 
 def winner(p_a: float) -> Winner:
@@ -36,7 +54,7 @@ def second_response(item: JudgeItem) -> str:
     return other
 
 
-class PairwiseJudge(Judge):
+class PairwiseJudge(Judge[PairwiseSpec]):
     def validate(self, item: JudgeItem) -> None:
         super().validate(item)
         second_response(item)
@@ -107,3 +125,6 @@ class PairwiseJudge(Judge):
             "prompt_tokens": sum(r["prompt_tokens"] for r in rows),
             "cached_prompt_tokens": sum(r["cached_prompt_tokens"] for r in rows),
         }
+
+
+MODE = JudgeMode(PairwiseSpec, rubric_only(PairwiseJudge))

@@ -6,17 +6,39 @@ parsing the argmax, and it never fails to parse.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, Protocol
+
+from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
-from judge_server.judges.base import Judge, JudgeItem, Judgment
+from judge_server.judges.base import Judge
+from judge_server.judges.items import JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
+from judge_server.judges.registration import JudgeMode, rubric_only
 from judge_server.judges.verdicts import read_verdict
-from judge_server.rubrics.models import Rubric
+from judge_server.rubrics.reasoning import Reasoning
+from judge_server.rubrics.spec import RubricSpec
+from judge_server.rubrics.tokens import ScoreScale
+
+
+class PointwiseSpec(RubricSpec):
+    mode: Literal["pointwise"]
+    scores: ScoreScale = Field(default_factory=ScoreScale)
+
+
+class Scored(Protocol):
+    """A rubric that reads a score off the judge: pointwise, and holistic rubric mode."""
+
+    @property
+    def scores(self) -> ScoreScale: ...
+    @property
+    def reasoning(self) -> Reasoning: ...
+    @property
+    def min_valid_mass(self) -> float: ...
 
 
 async def score_on_scale(
-    rubric: Rubric, messages: list[ChatMessage], engine: JudgeEngine
+    rubric: Scored, messages: list[ChatMessage], engine: JudgeEngine
 ) -> Judgment:
     """Read the rubric's score tokens after ``messages``; shared by pointwise and holistic."""
     scale = rubric.scores
@@ -43,6 +65,9 @@ async def score_on_scale(
     return Judgment(reward=min(1.0, max(0.0, reward)), details=details)
 
 
-class PointwiseJudge(Judge):
+class PointwiseJudge(Judge[PointwiseSpec]):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
         return await score_on_scale(self.rubric, judge_messages(self.rubric, item), engine)
+
+
+MODE = JudgeMode(PointwiseSpec, rubric_only(PointwiseJudge))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from judge_server.engines.base import ChatMessage
-from judge_server.judges.base import InvalidItemError, JudgeItem
-from judge_server.rubrics.models import Rubric
+from judge_server.judges.items import InvalidItemError, JudgeItem
+from judge_server.rubrics.spec import RubricSpec
 from judge_server.rubrics.template import TemplateError, fill
 
 
@@ -15,7 +15,7 @@ def conversation_text(prompt: str | list[ChatMessage]) -> str:
     return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in prompt)
 
 
-def judge_messages(rubric: Rubric, item: JudgeItem, **extra: str) -> list[ChatMessage]:
+def judge_messages(rubric: RubricSpec, item: JudgeItem, **extra: str) -> list[ChatMessage]:
     values = {
         "prompt": conversation_text(item.prompt),
         "response": item.response,
@@ -28,7 +28,7 @@ def judge_messages(rubric: Rubric, item: JudgeItem, **extra: str) -> list[ChatMe
             messages.append(
                 {"role": "system", "content": fill(rubric.system, values, item.metadata)}
             )
-        assert rubric.template is not None, "composite rubrics have no prompt of their own"
+        assert rubric.template is not None, "modes without a template render no prompt"
         messages.append({"role": "user", "content": fill(rubric.template, values, item.metadata)})
     except TemplateError as exc:
         raise InvalidItemError(str(exc)) from exc

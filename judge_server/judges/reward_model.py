@@ -10,11 +10,43 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine, RewardModel
-from judge_server.judges.base import InvalidItemError, Judge, JudgeItem, Judgment
-from judge_server.rubrics.models import RewardModelSpec, Rubric
+from judge_server.judges.base import Judge
+from judge_server.judges.items import InvalidItemError, JudgeFailure, JudgeItem, Judgment
+from judge_server.judges.registration import BuildContext, JudgeMode
+from judge_server.rubrics.spec import RubricSpec
+from judge_server.rubrics.strict import StrictModel
+
+
+class RewardModelConfig(StrictModel):
+    """Which reward model scores the conversation, and how its logit becomes a reward."""
+
+    model: str = Field(
+        min_length=1,
+        description="A reward model registered with the server (--reward-model NAME=PATH).",
+    )
+    shaping: Literal["sigmoid"] = Field(
+        "sigmoid",
+        description="reward = sigmoid(r); the raw logit r is always in details.score.",
+    )
+    center_on_reference: bool = Field(
+        False,
+        description="reward = sigmoid(r - r_ref), r_ref the reward of the item's reference "
+        "as the response (items without a reference get invalid_input).",
+    )
+
+
+class RewardModelSpec(RubricSpec):
+    uses_prompt: ClassVar[bool] = False  # the reward model renders its own chat template
+
+    mode: Literal["reward_model"]
+    reward_model: RewardModelConfig = Field(
+        description="Which reward model, and how its logit is shaped."
+    )
 
 
 def sigmoid(x: float) -> float:
@@ -34,16 +66,14 @@ def conversation(item: JudgeItem, response: str) -> list[ChatMessage]:
     return [*turns, {"role": "assistant", "content": response}]
 
 
-class RewardModelJudge(Judge):
-    def __init__(self, rubric: Rubric, model: RewardModel) -> None:
+class RewardModelJudge(Judge[RewardModelSpec]):
+    def __init__(self, rubric: RewardModelSpec, model: RewardModel) -> None:
         super().__init__(rubric)
-        assert rubric.reward_model is not None, "validated by the rubric model"
-        self.spec: RewardModelSpec = rubric.reward_model
         self.model = model
 
     def validate(self, item: JudgeItem) -> None:
         super().validate(item)
-        if self.spec.center_on_reference and not (item.reference or "").strip():
+        if self.rubric.reward_model.center_on_reference and not (item.reference or "").strip():
             raise InvalidItemError(
                 f"rubric {self.rubric.name!r} centres on the reference; the item has none"
             )
@@ -54,7 +84,7 @@ class RewardModelJudge(Judge):
 
     def preview(self, item: JudgeItem) -> list[list[ChatMessage]]:
         calls = [conversation(item, item.response)]
-        if self.spec.center_on_reference and item.reference is not None:
+        if self.rubric.reward_model.center_on_reference and item.reference is not None:
             calls.append(conversation(item, item.reference))
         return calls
 
@@ -63,7 +93,7 @@ class RewardModelJudge(Judge):
 
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
         details: dict[str, Any] = {"reward_model": self.model.model_id}
-        if not self.spec.center_on_reference:
+        if not self.rubric.reward_model.center_on_reference:
             score = await self._score(item, item.response)
             details["score"] = score
             return Judgment(reward=sigmoid(score), details=details)
@@ -77,3 +107,17 @@ class RewardModelJudge(Judge):
             )
         details.update(score=score, reference_score=ref_score)
         return Judgment(reward=sigmoid(score - ref_score), details=details)
+
+
+def build(rubric: RewardModelSpec, context: BuildContext) -> Judge:
+    name = rubric.reward_model.model
+    model = context.reward_models.get(name)
+    if model is None:
+        raise JudgeFailure(
+            f"reward model {name!r} is not loaded in this server "
+            f"(serve with --reward-model {name}=PATH)"
+        )
+    return RewardModelJudge(rubric, model)
+
+
+MODE = JudgeMode(RewardModelSpec, build)

@@ -11,14 +11,68 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
-from judge_server.judges.base import Judge, JudgeItem, Judgment
+from judge_server.judges.base import Judge
+from judge_server.judges.items import JudgeItem, Judgment
 from judge_server.judges.pointwise import score_on_scale
 from judge_server.judges.prompting import judge_messages
+from judge_server.judges.registration import JudgeMode, rubric_only
 from judge_server.judges.verdicts import VerdictRead, read_yes_no
-from judge_server.rubrics.models import Aggregation, Criterion
+from judge_server.rubrics.aggregation import Aggregation
+from judge_server.rubrics.criteria import Criterion
+from judge_server.rubrics.spec import RubricSpec
+from judge_server.rubrics.tokens import ScoreScale, VerdictTokens
+
+
+class RubricModeSpec(RubricSpec):
+    template_fields: ClassVar[frozenset[str]] = frozenset({"criterion", "criteria"})
+    # The criterion differs per call: in the system message it would break the shared prefix.
+    system_fields: ClassVar[frozenset[str]] = frozenset({"criteria"})
+
+    mode: Literal["rubric"]
+    verdict: VerdictTokens = Field(default_factory=VerdictTokens)
+    scores: ScoreScale = Field(
+        default_factory=ScoreScale, description="holistic aggregation: the score scale."
+    )
+    criteria: tuple[Criterion, ...] = Field(default=(), description="What to check.")
+    aggregation: Aggregation = Field(default_factory=Aggregation)
+
+    def check_mode(self) -> None:
+        assert self.template is not None, "checked before the mode's own checks"
+        if not self.criteria:
+            raise ValueError("rubric mode needs at least one criterion")
+        ids = [c.id for c in self.criteria]
+        if len(set(ids)) != len(ids):
+            raise ValueError(
+                f"duplicate criterion ids: {sorted({i for i in ids if ids.count(i) > 1})}"
+            )
+        if not any(c.weight > 0 for c in self.criteria):
+            raise ValueError("rubric mode needs at least one criterion with a positive weight")
+        method = self.aggregation.method
+        if method == "weighted":
+            at = self.template.find("{criterion}")
+            if at < 0:
+                raise ValueError("weighted rubric mode needs {criterion} in the template")
+            # The shared part (conversation, response) must come first so vLLM's prefix cache
+            # computes it once for all criteria.
+            for field in ("{prompt}", "{response}", "{reference}"):
+                if self.template.find(field) > at:
+                    raise ValueError(f"{field} must come before {{criterion}} in the template")
+        elif method == "holistic":
+            if "{criteria}" not in self.template:
+                raise ValueError("holistic aggregation needs {criteria} in the template")
+        else:
+            raise ValueError(
+                f"aggregation {method!r} is for composite mode; use weighted or holistic"
+            )
+
+    @property
+    def positive_weight(self) -> float:
+        return sum(c.weight for c in self.criteria if c.weight > 0)
 
 
 def aggregate_criteria(
@@ -63,7 +117,7 @@ def criteria_list(criteria: Sequence[Criterion]) -> str:
     return "\n".join(lines)
 
 
-class RubricJudge(Judge):
+class RubricJudge(Judge[RubricModeSpec]):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
         if self.rubric.aggregation.method == "holistic":
             return await self._holistic(item, engine)
@@ -109,3 +163,6 @@ class RubricJudge(Judge):
             {"id": c.id, "kind": c.kind, "weight": c.weight} for c in self.rubric.criteria
         ]
         return judgment
+
+
+MODE = JudgeMode(RubricModeSpec, rubric_only(RubricJudge))

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from judge_server.engines.base import JudgeEngine
-from judge_server.judges.base import Judge, JudgeItem, Judgment
+from judge_server.judges.base import Judge
+from judge_server.judges.items import JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
+from judge_server.judges.registration import JudgeMode, rubric_only
 from judge_server.judges.verdicts import read_yes_no
+from judge_server.rubrics.spec import RubricSpec
+from judge_server.rubrics.tokens import VerdictTokens
 
 
-class VerdictJudge(Judge):
+class VerdictSpec(RubricSpec):
+    mode: Literal["verdict"]
+    verdict: VerdictTokens = Field(default_factory=VerdictTokens)
+
+
+class VerdictJudge(Judge[VerdictSpec]):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
         read = await read_yes_no(self.rubric, judge_messages(self.rubric, item), engine)
         p_yes = read.distribution["yes"]
@@ -20,3 +33,6 @@ class VerdictJudge(Judge):
         if read.reasoning is not None:
             details["reasoning"] = read.reasoning
         return Judgment(reward=p_yes, details=details)
+
+
+MODE = JudgeMode(VerdictSpec, rubric_only(VerdictJudge))

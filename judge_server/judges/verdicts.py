@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
-from judge_server.judges.base import JudgeFailure
-from judge_server.rubrics.models import Reasoning, Rubric
+from judge_server.judges.items import JudgeFailure
+from judge_server.rubrics.reasoning import Reasoning
+from judge_server.rubrics.tokens import VerdictTokens
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,19 @@ async def read_verdict(
     )
 
 
+class YesNo(Protocol):
+    """A rubric that asks the judge yes or no: verdict, verify, and weighted rubric mode."""
+
+    @property
+    def verdict(self) -> VerdictTokens: ...
+    @property
+    def reasoning(self) -> Reasoning: ...
+    @property
+    def min_valid_mass(self) -> float: ...
+
+
 async def read_yes_no(
-    rubric: Rubric, messages: list[ChatMessage], engine: JudgeEngine
+    rubric: YesNo, messages: list[ChatMessage], engine: JudgeEngine
 ) -> VerdictRead:
     """The rubric's yes/no verdict after ``messages``: distribution keys ``yes`` and ``no``."""
     tokens = rubric.verdict

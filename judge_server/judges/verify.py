@@ -9,16 +9,31 @@ which then sees the reference and the response.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from judge_server.engines.base import JudgeEngine
 from judge_server.judges.answers import check_answer
-from judge_server.judges.base import InvalidItemError, Judge, JudgeItem, Judgment
+from judge_server.judges.base import Judge
+from judge_server.judges.items import InvalidItemError, JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
+from judge_server.judges.registration import JudgeMode, rubric_only
 from judge_server.judges.verdicts import read_yes_no
+from judge_server.rubrics.spec import RubricSpec
+from judge_server.rubrics.tokens import VerdictTokens
 
 
-class VerifyJudge(Judge):
+class VerifySpec(RubricSpec):
+    required_fields: ClassVar[tuple[str, ...]] = ("reference",)
+
+    mode: Literal["verify"]
+    verdict: VerdictTokens = Field(
+        default_factory=VerdictTokens, description="The LLM verdict on free-form references."
+    )
+
+
+class VerifyJudge(Judge[VerifySpec]):
     def validate(self, item: JudgeItem) -> None:
         if not (item.reference or "").strip():
             raise InvalidItemError("verify needs a reference answer")
@@ -40,3 +55,6 @@ class VerifyJudge(Judge):
             method="llm_verdict", p_yes=read.distribution["yes"], valid_mass=read.valid_mass
         )
         return Judgment(reward=read.distribution["yes"], details=details)
+
+
+MODE = JudgeMode(VerifySpec, rubric_only(VerifyJudge))

@@ -1,9 +1,12 @@
 """Versioned rubric registry.
 
-The registry holds an immutable snapshot (name -> Rubric) that is replaced whole, never edited:
+The registry holds an immutable snapshot (name -> RubricSpec) that is replaced whole, never edited:
 a request resolves its rubric once and keeps that object, so it finishes on the version it
 started with even if a reload lands meanwhile. Old versions stay in a bounded history so that
 ``name@version`` pins keep resolving after an edit.
+
+Which spec class validates a file depends on its mode, and the modes live in the judges layer
+(above this one): the registry is handed a ``RubricParser`` rather than importing one.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from types import MappingProxyType
 
 import yaml
 
-from judge_server.rubrics.models import Rubric, RubricError
+from judge_server.rubrics.spec import RubricError, RubricParser, RubricSpec
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +45,14 @@ class LoadReport:
     """File path -> why it was refused (the last good version of that rubric keeps serving)."""
 
 
-def read_rubric_file(path: Path) -> Rubric:
+def read_rubric_file(path: Path, parse: RubricParser) -> RubricSpec:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise RubricError(f"{path.name}: cannot read YAML: {exc}") from exc
     if isinstance(data, dict) and "name" not in data:
         data = {"name": path.stem, **data}
-    rubric = Rubric.parse(data, source=path.name)
+    rubric = parse(data, source=path.name)
     if rubric.name != path.stem:
         raise RubricError(f"{path.name}: name {rubric.name!r} must match the file name")
     return rubric
@@ -67,7 +70,7 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _BlockStyleDumper.add_representer(str, _str_representer)
 
 
-def write_rubric_file(directory: Path, rubric: Rubric) -> Path:
+def write_rubric_file(directory: Path, rubric: RubricSpec) -> Path:
     """Write atomically (temp file + rename): a watcher never reads a half-written rubric."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{rubric.name}.yaml"
@@ -89,18 +92,19 @@ def write_rubric_file(directory: Path, rubric: Rubric) -> Path:
 
 
 class RubricRegistry:
-    def __init__(self, history_size: int = DEFAULT_HISTORY) -> None:
+    def __init__(self, parse: RubricParser, history_size: int = DEFAULT_HISTORY) -> None:
+        self.parse = parse
         self._lock = threading.RLock()
-        self._current: Mapping[str, Rubric] = MappingProxyType({})
-        self._history: dict[str, OrderedDict[str, Rubric]] = {}
+        self._current: Mapping[str, RubricSpec] = MappingProxyType({})
+        self._history: dict[str, OrderedDict[str, RubricSpec]] = {}
         self._history_size = history_size
 
     @property
-    def current(self) -> Mapping[str, Rubric]:
+    def current(self) -> Mapping[str, RubricSpec]:
         """The live snapshot: an immutable mapping, replaced whole on every change."""
         return self._current
 
-    def resolve(self, ref: str) -> Rubric:
+    def resolve(self, ref: str) -> RubricSpec:
         """``name`` (the live version) or ``name@version`` (a pinned, possibly older version)."""
         name, _, version = ref.partition("@")
         if not version:
@@ -118,16 +122,16 @@ class RubricRegistry:
         """Known versions of ``name``, oldest first."""
         return list(self._history.get(name, {}))
 
-    def replace_all(self, rubrics: Iterable[Rubric]) -> None:
+    def replace_all(self, rubrics: Iterable[RubricSpec]) -> None:
         with self._lock:
             self._swap({r.name: r for r in rubrics})
 
-    def _swap(self, new: dict[str, Rubric]) -> None:
+    def _swap(self, new: dict[str, RubricSpec]) -> None:
         for rubric in new.values():
             self._remember(rubric)
         self._current = MappingProxyType(new)
 
-    def save(self, rubric: Rubric, directory: Path | None) -> bool:
+    def save(self, rubric: RubricSpec, directory: Path | None) -> bool:
         """Persist ``rubric`` (when a directory is given) and make it live. True if it is new.
 
         File write and swap happen under the registry lock, so a concurrent directory reload
@@ -140,7 +144,7 @@ class RubricRegistry:
             self._swap({**self._current, rubric.name: rubric})
         return created
 
-    def delete(self, name: str, directory: Path | None) -> Rubric:
+    def delete(self, name: str, directory: Path | None) -> RubricSpec:
         """Remove ``name`` from the live snapshot and its file; pinned versions still resolve."""
         with self._lock:
             rubric = self._current.get(name)
@@ -152,7 +156,7 @@ class RubricRegistry:
             self._swap({k: v for k, v in self._current.items() if k != name})
         return rubric
 
-    def _remember(self, rubric: Rubric) -> None:
+    def _remember(self, rubric: RubricSpec) -> None:
         versions = self._history.setdefault(rubric.name, OrderedDict())
         versions[rubric.version] = rubric
         versions.move_to_end(rubric.version)
@@ -172,8 +176,9 @@ class RubricRegistry:
         report = LoadReport()
         if not directory.is_dir():
             report.errors[str(directory)] = "rubrics directory does not exist"
+            log.error("rubrics directory %s does not exist", directory)
             return report
-        fresh: dict[str, Rubric] = {}
+        fresh: dict[str, RubricSpec] = {}
         refused: set[str] = set()
         for path in sorted(
             p
@@ -181,7 +186,7 @@ class RubricRegistry:
             if p.suffix in RUBRIC_SUFFIXES and not p.name.startswith(".")
         ):
             try:
-                rubric = read_rubric_file(path)
+                rubric = read_rubric_file(path, self.parse)
             except RubricError as exc:
                 report.errors[str(path)] = str(exc)
                 refused.add(path.stem)

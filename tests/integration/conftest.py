@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from judge_server.bench.servers import free_port
-from judge_server.bench.servers import stop_process as stop
+from judge_server.cli.bench.servers import free_port
+from judge_server.cli.bench.servers import stop_process as stop
 from judge_server.settings import project_rubrics_dir
 
 START_TIMEOUT_S = float(os.environ.get("JUDGE_TEST_START_TIMEOUT_S", "900"))

@@ -1,4 +1,4 @@
-"""`judge-server eval` on the shared labelled data with the real engine."""
+"""`judge-server eval` on the labelled data shipped in the package, with the real engine."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from judge_server.evaluation.data import default_data_dir
+from judge_server.cli.evaluation.data import default_data_dir
 from tests.integration.conftest import engine_env
 
-pytestmark = pytest.mark.skipif(
-    not default_data_dir().is_dir(), reason=f"no shared data at {default_data_dir()}"
-)
+
+def test_the_evaluation_data_ships_with_the_package() -> None:
+    names = {p.name for p in default_data_dir().iterdir()}
+    assert {"README.md", "gsm8k_test_questions.jsonl", "pairs_llmbar_natural.jsonl"} <= names
 
 
 def test_eval_prints_a_table_per_source(tmp_path: Path) -> None:

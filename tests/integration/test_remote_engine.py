@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from judge_server.engines.base import PromptTooLongError
+from judge_server.engines.model_store import resolve_model
 from judge_server.engines.remote import RemoteEngine
-from judge_server.model_store import resolve_model
 from judge_server.settings import Settings
 from tests.integration.conftest import LOG_DIR, free_port, start_server, stop, wait_ready
 

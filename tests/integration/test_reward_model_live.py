@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from judge_server.cli.value_head import build_value_head_model
+from judge_server.engines.config import VllmConfig
+from judge_server.engines.model_store import resolve_model
 from judge_server.engines.vllm_engine import VllmRewardModel
-from judge_server.model_store import resolve_model
 from judge_server.settings import Settings
-from judge_server.value_head import build_value_head_model
 from tests.integration.conftest import free_port, start_server, stop, wait_ready
 
 CHAT = [
@@ -38,7 +39,9 @@ def reward_model(
 ) -> Iterator[tuple[VllmRewardModel, asyncio.AbstractEventLoop]]:
     loop = asyncio.new_event_loop()
     model = VllmRewardModel(
-        str(reward_folder), Settings(enforce_eager=True, kv_cache_gib=1, max_model_len=1024)
+        str(reward_folder),
+        VllmConfig(enforce_eager=True, kv_cache_gib=1, max_model_len=1024),
+        gpu_memory_utilization=0.2,
     )
     loop.run_until_complete(model.start())
     try:

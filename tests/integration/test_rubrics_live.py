@@ -13,7 +13,8 @@ import pytest
 import yaml
 from judge_client import AsyncJudgeClient
 
-from judge_server.rubrics.models import Rubric
+from judge_server.judges.modes import parse_rubric
+from judge_server.judges.rubric import RubricModeSpec
 from judge_server.rubrics.registry import read_rubric_file
 
 SAMPLES = {
@@ -51,9 +52,9 @@ def test_library_rubric_scores_on_real_engine(server_url: str, name: str) -> Non
     result = resp.json()["results"][0]
     assert result["status"] == "ok", result
     assert 0.0 <= result["reward"] <= 1.0
-    rubric = read_rubric_file(Path(__file__).parents[2] / "rubrics" / f"{name}.yaml")
+    rubric = read_rubric_file(Path(__file__).parents[2] / "rubrics" / f"{name}.yaml", parse_rubric)
     assert resp.json()["rubric"]["version"] == rubric.version
-    if rubric.mode == "rubric":
+    if isinstance(rubric, RubricModeSpec):
         rows = result["details"]["criteria"]
         assert [r["id"] for r in rows] == [c.id for c in rubric.criteria]
         assert all(0.0 <= r["p_met"] <= 1.0 and r["weight"] for r in rows)
@@ -102,7 +103,7 @@ def scale_rubric(top: int, note: str = "") -> dict[str, Any]:
 
 
 def version_of(definition: dict[str, Any], name: str = "swap") -> str:
-    return Rubric.parse({"name": name, **definition}).version
+    return parse_rubric({"name": name, **definition}).version
 
 
 async def test_live_swap_under_a_trainer_like_loop(

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 import pytest
 
 from judge_server.engines.base import PromptTooLongError
+from judge_server.engines.config import VllmConfig
 from judge_server.engines.vllm_engine import VllmEngine
-from judge_server.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[tuple[VllmEngine, asyncio.AbstractEventLoop]]:
     loop = asyncio.new_event_loop()
-    eng = VllmEngine(Settings(enforce_eager=True, kv_cache_gib=1, max_model_len=1024))
+    eng = VllmEngine(VllmConfig(enforce_eager=True, kv_cache_gib=1, max_model_len=1024))
     loop.run_until_complete(eng.start())
     try:
         yield eng, loop

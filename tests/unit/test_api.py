@@ -5,6 +5,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from judge_server.api import create_app
+from judge_server.service import RETRY_AFTER_S
 from judge_server.settings import Settings, project_rubrics_dir
 from tests.fakes import ScriptedEngine
 
@@ -160,20 +161,20 @@ def test_not_ready_answers_503_with_retry_after(tmp_path: Path) -> None:
         assert c.get("/ready").status_code == 503
         resp = c.post("/v1/score", json={"rubric": "helpfulness", "items": [item(0)]})
         assert_envelope(resp, 503, "not_ready")
-        assert resp.headers["retry-after"] == "5"
+        assert resp.headers["retry-after"] == str(RETRY_AFTER_S)
 
 
 def test_engine_start_failure_is_reported_and_fatal_hook_called() -> None:
-    called: list[bool] = []
+    called: list[str] = []
 
     class Broken(ScriptedEngine):
         async def start(self) -> None:
             raise RuntimeError("no weights")
 
     app = create_app(
-        Settings(rubrics_dir=project_rubrics_dir()), Broken(), on_fatal=lambda: called.append(True)
+        Settings(rubrics_dir=project_rubrics_dir()), Broken(), on_fatal=called.append
     )
     with TestClient(app) as c:
         body = c.get("/ready").json()
         assert body["ready"] is False and "no weights" in body["error"]
-    assert called == [True]
+    assert len(called) == 1 and "no weights" in called[0]

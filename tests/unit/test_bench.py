@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from judge_server.bench import report
-from judge_server.bench.backends import instant_backends
-from judge_server.bench.http_load import client
-from judge_server.bench.instant_engine import InstantEngine
-from judge_server.bench.run import run
-from judge_server.bench.sections import Sizes, overhead
-from judge_server.bench.servers import Server, free_port, instant_server_cmd, judge_env, serving
-from judge_server.bench.workload import (
+from judge_server.cli.bench import report
+from judge_server.cli.bench.backends import instant_backends
+from judge_server.cli.bench.http_load import client
+from judge_server.cli.bench.instant_engine import InstantEngine
+from judge_server.cli.bench.run import run
+from judge_server.cli.bench.sections import Sizes, overhead
+from judge_server.cli.bench.servers import Server, free_port, instant_server_cmd, judge_env, serving
+from judge_server.cli.bench.workload import (
     POINTWISE_NAME,
     naive_messages,
     parse_naive_score,
@@ -27,7 +27,7 @@ from judge_server.bench.workload import (
 )
 from judge_server.judges import judge_for
 from judge_server.judges.prompting import judge_messages
-from judge_server.scoring import Scorer
+from judge_server.service.scoring import Scorer
 from judge_server.settings import Settings
 
 TINY = Sizes(

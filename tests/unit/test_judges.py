@@ -4,11 +4,11 @@ from collections.abc import Sequence
 import pytest
 
 from judge_server.judges import JudgeFailure, JudgeItem, judge_for
+from judge_server.judges.modes import parse_rubric
 from judge_server.judges.verdicts import label_distribution
-from judge_server.rubrics.models import Rubric
 from tests.fakes import ScriptedEngine
 
-POINTWISE = Rubric.parse(
+POINTWISE = parse_rubric(
     {
         "name": "pw",
         "mode": "pointwise",
@@ -16,7 +16,7 @@ POINTWISE = Rubric.parse(
         "scores": {"min": 1, "max": 5},
     }
 )
-VERDICT = Rubric.parse(
+VERDICT = parse_rubric(
     {
         "name": "vd",
         "mode": "verdict",
@@ -66,7 +66,7 @@ async def test_no_mass_on_valid_tokens_is_a_failure_not_a_score() -> None:
 
 
 async def test_reasoning_first_generates_then_reads_verdict_on_same_prefix() -> None:
-    rubric = Rubric.parse(
+    rubric = parse_rubric(
         {**POINTWISE.model_dump(), "reasoning": {"enabled": True, "max_tokens": 64}}
     )
     engine = ScriptedEngine(generation="The answer 4 is right.")
@@ -80,6 +80,6 @@ async def test_reasoning_first_generates_then_reads_verdict_on_same_prefix() -> 
 
 
 async def test_tokens_that_are_not_single_tokens_fail_clearly() -> None:
-    rubric = Rubric.parse({**VERDICT.model_dump(), "verdict": {"yes": ["Yup"], "no": ["No"]}})
+    rubric = parse_rubric({**VERDICT.model_dump(), "verdict": {"yes": ["Yup"], "no": ["No"]}})
     with pytest.raises(JudgeFailure, match="do not fit this judge model"):
         await judge_for(rubric).judge(ITEM, ScriptedEngine())

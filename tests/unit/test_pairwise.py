@@ -7,13 +7,13 @@ from fastapi.testclient import TestClient
 
 from judge_server.api import create_app
 from judge_server.judges import InvalidItemError, JudgeItem, judge_for
-from judge_server.rubrics.models import Rubric
+from judge_server.judges.modes import parse_rubric
 from judge_server.rubrics.registry import read_rubric_file
-from judge_server.scoring import Scorer
+from judge_server.service.scoring import Scorer
 from judge_server.settings import Settings, project_rubrics_dir
 from tests.fakes import Script, ScriptedEngine
 
-PAIRWISE = Rubric.parse(
+PAIRWISE = parse_rubric(
     {
         "name": "pair",
         "mode": "pairwise",
@@ -72,7 +72,7 @@ async def test_position_biased_judge_gives_half_and_disagrees() -> None:
 
 
 async def test_one_order_when_both_orders_is_off() -> None:
-    rubric = Rubric.parse({**PAIRWISE.model_dump(), "both_orders": False})
+    rubric = parse_rubric({**PAIRWISE.model_dump(), "both_orders": False})
     engine = ScriptedEngine(lambda _p, _c: {"A": 0.9, "B": 0.1})
     judgment = await judge_for(rubric).judge(ITEM, engine)
     assert judgment.reward == pytest.approx(0.9)
@@ -107,7 +107,7 @@ def test_preview_shows_both_orders() -> None:
 
 
 def test_shipped_rubric_puts_the_prompt_first() -> None:
-    rubric = read_rubric_file(project_rubrics_dir() / "pairwise.yaml")
+    rubric = read_rubric_file(project_rubrics_dir() / "pairwise.yaml", parse_rubric)
     assert rubric.mode == "pairwise" and rubric.both_orders
     assert rubric.template is not None
     at = rubric.template.index

@@ -12,11 +12,12 @@ from fastapi.testclient import TestClient
 
 from judge_server.api import create_app
 from judge_server.engines.base import ChatMessage, EngineError, RewardModel
+from judge_server.engines.reward_models import RewardModels
 from judge_server.judges import JudgeFailure, JudgeItem, judge_for
+from judge_server.judges.modes import parse_rubric
 from judge_server.judges.reward_model import sigmoid
-from judge_server.reward_models import RewardModels
-from judge_server.rubrics.models import Rubric, RubricError
-from judge_server.scoring import Scorer
+from judge_server.rubrics.spec import RubricError, RubricSpec
+from judge_server.service.scoring import Scorer
 from judge_server.settings import Settings, project_rubrics_dir
 from tests.fakes import ScriptedEngine
 
@@ -52,8 +53,8 @@ class FakeRewardModel(RewardModel):
         return float(found.group(1)) if found else 0.0
 
 
-def rubric(**spec: object) -> Rubric:
-    return Rubric.parse(
+def rubric(**spec: object) -> RubricSpec:
+    return parse_rubric(
         {"name": "rm", "mode": "reward_model", "reward_model": {"model": "toy", **spec}}
     )
 
@@ -109,7 +110,7 @@ async def test_statuses_missing_reference_and_failures() -> None:
 
 async def test_composite_components_reach_the_reward_models() -> None:
     part = rubric()
-    whole = Rubric.parse(
+    whole = parse_rubric(
         {"name": "mix", "mode": "composite", "components": [{"rubric": "rm"}, {"rubric": "rm"}]}
     )
     judge = judge_for(whole, {"rm": part}.__getitem__, reward_models={"toy": FakeRewardModel()})
@@ -131,7 +132,7 @@ def test_unknown_reward_model_and_bad_rubrics_are_refused() -> None:
         {"name": "x", "mode": "verdict", "template": "{prompt}", "reward_model": {"model": "t"}},
     ):
         with pytest.raises(RubricError):
-            Rubric.parse(bad)
+            parse_rubric(bad)
 
 
 def test_identity_names_the_reward_model() -> None:

@@ -8,11 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from judge_server.api import create_app
-from judge_server.rubrics.authoring import validate
-from judge_server.rubrics.models import Rubric
+from judge_server.cli.rubric_tools import validate
+from judge_server.judges.modes import parse_rubric
 from judge_server.rubrics.registry import RubricRegistry, read_rubric_file
 from judge_server.rubrics.watcher import watch_rubrics
 from judge_server.settings import Settings, project_rubrics_dir
+from tests.asgi import served
 from tests.fakes import ScriptedEngine
 
 VERDICT = {"mode": "verdict", "template": "Q: {prompt}\nA: {response}\nGood? Yes or No."}
@@ -42,7 +43,8 @@ def test_put_creates_persists_and_serves_new_versions(
     resp = client.put("/v1/rubrics/probe", json=VERDICT)
     assert resp.status_code == 201, resp.text
     v1 = resp.json()["version"]
-    assert read_rubric_file(rubrics_dir / "probe.yaml").version == v1  # persisted, same content
+    # persisted, same content
+    assert read_rubric_file(rubrics_dir / "probe.yaml", parse_rubric).version == v1
 
     item = {"prompt": "p", "response": "r"}
     scored = client.post("/v1/score", json={"rubric": "probe", "items": [item]}).json()
@@ -70,7 +72,7 @@ def test_invalid_put_is_422_and_changes_nothing(client: TestClient, rubrics_dir:
     assert resp.json()["error"]["type"] == "invalid_rubric"
     assert "unknown placeholder" in resp.json()["error"]["message"]
     assert client.get("/v1/rubrics/helpfulness").json()["version"] == before
-    assert read_rubric_file(rubrics_dir / "helpfulness.yaml").version == before
+    assert read_rubric_file(rubrics_dir / "helpfulness.yaml", parse_rubric).version == before
     bad_component = {"mode": "composite", "components": [{"rubric": "missing"}]}
     resp = client.put("/v1/rubrics/combo", json=bad_component)
     assert resp.status_code == 422 and "missing" in resp.json()["error"]["message"]
@@ -104,18 +106,18 @@ def test_admin_token_guards_mutations(rubrics_dir: Path) -> None:
 
 
 def test_saved_file_roundtrips_with_block_templates(tmp_path: Path) -> None:
-    registry = RubricRegistry()
-    r = Rubric.parse({"name": "t", **VERDICT})
+    registry = RubricRegistry(parse_rubric)
+    r = parse_rubric({"name": "t", **VERDICT})
     registry.save(r, tmp_path)
     text = (tmp_path / "t.yaml").read_text()
     assert "template: |" in text
-    assert read_rubric_file(tmp_path / "t.yaml") == r
+    assert read_rubric_file(tmp_path / "t.yaml", parse_rubric) == r
 
 
 async def test_watcher_reloads_edits_and_keeps_last_good_on_bad_edit(tmp_path: Path) -> None:
     path = tmp_path / "w.yaml"
     path.write_text("mode: verdict\ntemplate: 'one {response}'\n")
-    registry = RubricRegistry()
+    registry = RubricRegistry(parse_rubric)
     registry.load_dir(tmp_path)
     v1 = registry.resolve("w").version
     stop = asyncio.Event()
@@ -150,16 +152,14 @@ def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 
 
 async def test_request_in_flight_finishes_on_the_version_it_started_with(tmp_path: Path) -> None:
-    import httpx
 
     engine = ScriptedEngine(delay_s=0.5)
     await engine.start()
-    registry = RubricRegistry()
-    registry.save(Rubric.parse({"name": "p", **VERDICT}), tmp_path)
+    registry = RubricRegistry(parse_rubric)
+    registry.save(parse_rubric({"name": "p", **VERDICT}), tmp_path)
     old = registry.resolve("p").version
     app = create_app(Settings(rubrics_dir=tmp_path, watch_rubrics=False), engine, registry=registry)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://judge") as client:
+    async with served(app) as client:  # type: ignore[arg-type]
         slow = asyncio.create_task(
             client.post(
                 "/v1/score", json={"rubric": "p", "items": [{"prompt": "a", "response": "b"}]}

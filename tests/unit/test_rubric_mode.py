@@ -2,15 +2,18 @@ import pytest
 
 from judge_server.judges import JudgeFailure, JudgeItem, judge_for
 from judge_server.judges.checks import is_valid_json, length_score
+from judge_server.judges.modes import parse_rubric
 from judge_server.judges.rubric import aggregate_criteria
-from judge_server.rubrics.models import Aggregation, Criterion, Rubric, RubricError
+from judge_server.rubrics.aggregation import Aggregation
+from judge_server.rubrics.criteria import Criterion
+from judge_server.rubrics.spec import RubricError, RubricSpec
 from tests.fakes import ScriptedEngine
 
 TEMPLATE = "C: {prompt}\nR: {response}\nCriterion: {criterion}"
 ITEM = JudgeItem(id="x", prompt="Write a haiku", response="Soft rain on the roof")
 
 
-def rubric(**patch: object) -> Rubric:
+def rubric(**patch: object) -> RubricSpec:
     data: dict[str, object] = {
         "name": "r",
         "mode": "rubric",
@@ -22,7 +25,7 @@ def rubric(**patch: object) -> Rubric:
         ],
     }
     data.update(patch)
-    return Rubric.parse(data)
+    return parse_rubric(data)
 
 
 def crit(id_: str, weight: float, kind: str = "principle") -> Criterion:
@@ -131,11 +134,11 @@ def test_valid_json(text: str, ok: bool) -> None:
 
 
 PARTS = {
-    "judge": Rubric.parse({"name": "judge", "mode": "verdict", "template": "{prompt} {response}"}),
+    "judge": parse_rubric({"name": "judge", "mode": "verdict", "template": "{prompt} {response}"}),
 }
 
 
-def composite(**patch: object) -> Rubric:
+def composite(**patch: object) -> RubricSpec:
     data: dict[str, object] = {
         "name": "combo",
         "mode": "composite",
@@ -147,7 +150,7 @@ def composite(**patch: object) -> Rubric:
         ],
     }
     data.update(patch)
-    return Rubric.parse(data)
+    return parse_rubric(data)
 
 
 @pytest.mark.parametrize(
@@ -182,8 +185,8 @@ def test_composite_validation_and_cycles() -> None:
         composite(components=[{"check": "regex_must", "pattern": "("}])
     with pytest.raises(RubricError, match="itself"):
         composite(components=[{"rubric": "combo"}])
-    a = Rubric.parse({"name": "a", "mode": "composite", "components": [{"rubric": "b"}]})
-    b = Rubric.parse({"name": "b", "mode": "composite", "components": [{"rubric": "a"}]})
+    a = parse_rubric({"name": "a", "mode": "composite", "components": [{"rubric": "b"}]})
+    b = parse_rubric({"name": "b", "mode": "composite", "components": [{"rubric": "a"}]})
     with pytest.raises(JudgeFailure, match="deeper"):
         judge_for(a, {"a": a, "b": b}.__getitem__)
 
@@ -199,7 +202,7 @@ def test_composite_validation_and_cycles() -> None:
     ],
 )
 def test_shaping(kind: str, params: dict[str, float], raw: float, shaped: float) -> None:
-    r = Rubric.parse(
+    r = parse_rubric(
         {
             "name": "s",
             "mode": "verdict",

@@ -1,9 +1,9 @@
 from judge_server.judges import JudgeItem, judge_for
-from judge_server.rubrics.models import Rubric
-from judge_server.scoring import Scorer
+from judge_server.judges.modes import parse_rubric
+from judge_server.service.scoring import Scorer
 from tests.fakes import ScriptedEngine
 
-RUBRIC = Rubric.parse(
+RUBRIC = parse_rubric(
     {
         "name": "vd",
         "mode": "verdict",

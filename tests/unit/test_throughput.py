@@ -6,14 +6,15 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi.testclient import TestClient
 
 from judge_server.api import create_app
-from judge_server.rubrics.models import Rubric
+from judge_server.judges.modes import parse_rubric
 from judge_server.rubrics.registry import RubricRegistry
 from judge_server.settings import Settings
+from tests.asgi import served
 from tests.fakes import ScriptedEngine
 
 VERDICT = {"mode": "verdict", "template": "Q: {prompt}\nA: {response}\nGood? Yes or No."}
@@ -36,8 +37,8 @@ class CountingEngine(ScriptedEngine):
 
 
 def app_for(tmp_path: Path, engine: ScriptedEngine, **settings: object) -> object:
-    registry = RubricRegistry()
-    registry.save(Rubric.parse({"name": "v", **VERDICT}), tmp_path)
+    registry = RubricRegistry(parse_rubric)
+    registry.save(parse_rubric({"name": "v", **VERDICT}), tmp_path)
     s = Settings(
         rubrics_dir=tmp_path, watch_rubrics=False, cache_path=tmp_path / "cache.sqlite3", **settings
     )  # type: ignore[arg-type]
@@ -105,8 +106,7 @@ async def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
     engine = CountingEngine(delay_s=0.5)
     await engine.start()
     app = app_for(tmp_path, engine, max_queue_items=3, cache_backend="none")
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=transport, base_url="http://judge") as client:
+    async with served(app) as client:  # type: ignore[arg-type]
         body = {"rubric": "v", "items": [{"prompt": "p", "response": f"r{i}"} for i in range(3)]}
         busy = asyncio.create_task(client.post("/v1/score", json=body))
         await asyncio.sleep(0.1)
@@ -156,7 +156,8 @@ async def test_client_disconnect_cancels_engine_work(tmp_path: Path) -> None:
         "client": ("127.0.0.1", 1),
         "server": ("judge", 80),
     }
-    await asyncio.wait_for(app(scope, receive, send), timeout=10)  # type: ignore[operator]
+    async with LifespanManager(app) as manager:  # type: ignore[arg-type]
+        await asyncio.wait_for(manager.app(scope, receive, send), timeout=10)  # type: ignore[arg-type]
     assert engine.calls == 1 and engine.cancelled == 1
     assert sent[0]["status"] == 499
 

@@ -4,12 +4,13 @@ import pytest
 
 from judge_server.judges import InvalidItemError, JudgeItem, judge_for
 from judge_server.judges.likelihood import LikelihoodJudge
-from judge_server.rubrics.models import Rubric
+from judge_server.judges.modes import parse_rubric
 from judge_server.rubrics.registry import read_rubric_file
+from judge_server.rubrics.spec import RubricSpec
 from judge_server.settings import project_rubrics_dir
 from tests.fakes import ScriptedEngine
 
-VERIFY = read_rubric_file(project_rubrics_dir() / "verify.yaml")
+VERIFY = read_rubric_file(project_rubrics_dir() / "verify.yaml", parse_rubric)
 
 
 def item(response: str, reference: str | None = "18") -> JudgeItem:
@@ -63,8 +64,8 @@ def test_verify_without_reference_is_invalid_input() -> None:
         judge_for(VERIFY).validate(item("18", reference=None))
 
 
-def likelihood(**spec: object) -> Rubric:
-    return Rubric.parse(
+def likelihood(**spec: object) -> RubricSpec:
+    return parse_rubric(
         {"name": "lk", "mode": "likelihood", "template": "{prompt}", "likelihood": spec}
     )
 

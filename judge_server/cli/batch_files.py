@@ -1,0 +1,68 @@
+"""Offline batch files: JSONL items in, JSONL results out (``judge-server score``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from judge_server.api.protocol import ScoreItemIn
+from judge_server.judges import JudgeItem
+from judge_server.rubrics.spec import RubricSpec
+from judge_server.service.scoring import ItemResult
+
+
+@dataclass(frozen=True)
+class ParsedLine:
+    line_no: int
+    id: str
+    item: JudgeItem | None
+    error: str | None = None
+
+    def error_result(self) -> ItemResult:
+        return ItemResult(self.id, "invalid_input", error=self.error)
+
+
+def read_items(path: Path) -> list[ParsedLine]:
+    """Every non-blank line becomes a ParsedLine; a bad line is kept as an error, in place."""
+    parsed: list[ParsedLine] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        default_id = str(len(parsed))
+        try:
+            item = ScoreItemIn.model_validate_json(line)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "line"
+            raw_id = _raw_id(line)
+            parsed.append(
+                ParsedLine(n, raw_id or default_id, None, f"line {n}: {where}: {first['msg']}")
+            )
+            continue
+        parsed.append(ParsedLine(n, item.id or default_id, item.to_item(default_id)))
+    return parsed
+
+
+def _raw_id(line: str) -> str | None:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return str(value) if value is not None else None
+
+
+def result_record(result: ItemResult, rubric: RubricSpec, model: str) -> dict[str, Any]:
+    return {
+        "id": result.id,
+        "status": result.status,
+        "reward": result.reward,
+        "details": result.details,
+        "error": result.error,
+        "rubric": {"name": rubric.name, "version": rubric.version},
+        "model": model,
+    }

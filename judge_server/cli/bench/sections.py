@@ -1,0 +1,169 @@
+"""The measured sections. Each takes what it measures (an engine, or a server's URL) and returns
+figures; which engine or server that is, and when it starts and stops, is ``run``'s business."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from judge_server.cli.bench import http_load
+from judge_server.cli.bench.workload import POINTWISE_NAME, parse_naive_score, short_items
+from judge_server.engines.base import JudgeEngine
+from judge_server.judges.pointwise import PointwiseSpec
+from judge_server.judges.prompting import judge_messages
+
+# Item numbers per section: no two sections share an item, so none warms another's caches
+# (the cache section re-sends the warm-up batch on purpose).
+WARMUP, CEILING, BATCH, CONCURRENT, NAIVE, OVERHEAD = 0, 100_000, 200_000, 300_000, 400_000, 500_000
+NAIVE_MAX_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Sizes:
+    throughput_items: int
+    """Items per engine-bound throughput section (ceiling, batch, concurrent, naive)."""
+    cache_repeats: int
+    """How many times the cached batch is sent again."""
+    overhead_items: int
+    rubric_items: int
+    rubric_sentences: int = 80
+    batch_size: int = 64
+    clients: int = 64
+    warmup_items: int = 16
+    """Warm-up of the in-process engine and of the stock server (judge-server's is one batch)."""
+
+
+# --quick: about 6 minutes on a 2-core CPU with the embedded model (each engine-bound section of
+# 64 items takes 25-35 s there, each engine start about 30 s).
+QUICK = Sizes(throughput_items=64, cache_repeats=64, overhead_items=4096, rubric_items=4)
+FULL = Sizes(throughput_items=512, cache_repeats=256, overhead_items=16384, rubric_items=32)
+
+
+async def engine_ceiling(
+    engine: JudgeEngine, rubric: PointwiseSpec, sizes: Sizes
+) -> dict[str, Any]:
+    """The engine alone: every judge prompt's one-token forward pass issued at once."""
+    candidates = [str(s) for s in rubric.scores.labels]
+
+    def prompts(start: int, n: int) -> list[str]:
+        return [engine.render_chat(judge_messages(rubric, i)) for i in short_items(n, start)]
+
+    await asyncio.gather(
+        *(engine.next_token_logprobs(p, candidates) for p in prompts(WARMUP, sizes.warmup_items))
+    )
+    await engine.reset_prefix_cache()
+    timed = prompts(CEILING, sizes.throughput_items)
+    before = engine.stats.prompt_tokens
+    started = time.perf_counter()
+    await asyncio.gather(*(engine.next_token_logprobs(p, candidates) for p in timed))
+    elapsed = time.perf_counter() - started
+    return {
+        "engine_ceiling_items_per_s": len(timed) / elapsed,
+        "prompt_tokens_per_item": (engine.stats.prompt_tokens - before) / len(timed),
+    }
+
+
+async def server_warmup(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> None:
+    """One batch scored with the result cache on: it warms the server up, and it is the batch
+    that ``cache_hits`` sends again."""
+    await http_load.batches(
+        http,
+        base_url,
+        POINTWISE_NAME,
+        short_items(sizes.batch_size, WARMUP),
+        batch_size=sizes.batch_size,
+        cache=True,
+    )
+
+
+async def server_batch(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> dict[str, Any]:
+    """Batches of ``batch_size`` items, all in flight at once, result cache off."""
+    n = sizes.throughput_items
+    elapsed, _ = await http_load.batches(
+        http,
+        base_url,
+        POINTWISE_NAME,
+        short_items(n, BATCH),
+        batch_size=sizes.batch_size,
+        cache=False,
+    )
+    return {"server_batch_items_per_s": n / elapsed}
+
+
+async def server_concurrent(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> dict[str, Any]:
+    """``clients`` concurrent clients sending one item per request, result cache off."""
+    n = sizes.throughput_items
+    elapsed = await http_load.single_item_clients(
+        http,
+        base_url,
+        POINTWISE_NAME,
+        short_items(n, CONCURRENT),
+        clients=sizes.clients,
+        cache=False,
+    )
+    return {"server_concurrent_items_per_s": n / elapsed}
+
+
+async def cache_hits(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> dict[str, Any]:
+    """The batch ``server_warmup`` scored, sent again ``cache_repeats`` times (all in flight at
+    once), cache on: every item must come back a hit."""
+    repeated = short_items(sizes.batch_size, WARMUP) * sizes.cache_repeats
+    elapsed, results = await http_load.batches(
+        http, base_url, POINTWISE_NAME, repeated, batch_size=sizes.batch_size, cache=True
+    )
+    misses = sum(1 for r in results if not r["cached"])
+    if misses:
+        raise RuntimeError(f"cache section: {misses} of {len(results)} repeated items missed")
+    return {"cache_hit_items_per_s": len(repeated) / elapsed}
+
+
+async def overhead(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> dict[str, Any]:
+    """The HTTP and judging layers alone (the server runs the instant engine): batches, then
+    single-item requests from ``clients`` concurrent clients."""
+    await server_warmup(http, base_url, sizes)
+    batch_s, _ = await http_load.batches(
+        http,
+        base_url,
+        POINTWISE_NAME,
+        short_items(sizes.overhead_items, OVERHEAD),
+        batch_size=sizes.batch_size,
+        cache=False,
+    )
+    singles = short_items(max(1, sizes.overhead_items // 4), OVERHEAD)
+    single_s = await http_load.single_item_clients(
+        http, base_url, POINTWISE_NAME, singles, clients=sizes.clients, cache=False
+    )
+    return {
+        "overhead_items_per_s": sizes.overhead_items / batch_s,
+        "overhead_single_item_requests_per_s": len(singles) / single_s,
+    }
+
+
+async def naive_baseline(
+    http: httpx.AsyncClient, base_url: str, model: str, sizes: Sizes
+) -> dict[str, Any]:
+    """A stock OpenAI-compatible server, one chat completion per sample from ``clients``
+    concurrent clients, "Score: N" parsed from the text."""
+    await http_load.naive_chat_clients(
+        http,
+        base_url,
+        model,
+        short_items(sizes.warmup_items, WARMUP),
+        clients=sizes.clients,
+        max_tokens=NAIVE_MAX_TOKENS,
+    )
+    items = short_items(sizes.throughput_items, NAIVE)
+    elapsed, texts = await http_load.naive_chat_clients(
+        http, base_url, model, items, clients=sizes.clients, max_tokens=NAIVE_MAX_TOKENS
+    )
+    failures = [t for t in texts if parse_naive_score(t) is None]
+    return {
+        "naive_baseline_items_per_s": len(items) / elapsed,
+        "naive_parse_failures": len(failures),
+        "naive_items": len(items),
+        "naive_failure_example": failures[0][:80] if failures else None,
+    }

@@ -1,0 +1,178 @@
+"""Score labelled data with one rubric and print a table per source.
+
+- pair files: pairwise accuracy (chosen preferred over rejected). Pointwise-style rubrics score
+  both responses and compare (equal scores are ties, counted apart); pairwise rubrics judge the
+  pair directly, and position consistency is the share of pairs whose two orders agree.
+- questions: verification accuracy on restated gold solutions (correct) and the same with a
+  wrong final answer (incorrect), and the false-positive rate on master-key probes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from judge_server.cli.evaluation.data import (
+    Pair,
+    VerifyCase,
+    load_pairs,
+    master_key_cases,
+    verification_cases,
+)
+from judge_server.judges import Judge, JudgeItem
+from judge_server.service import ItemResult, JudgeService
+
+TIE_EPS = 1e-6
+CHUNK = 32
+
+
+@dataclass
+class Row:
+    source: str
+    metric: str
+    n: int = 0
+    hits: int = 0
+    ties: int = 0
+    failed: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def value(self) -> float:
+        return self.hits / self.n if self.n else float("nan")
+
+
+async def _score(
+    service: JudgeService, judge: Judge, items: list[JudgeItem], label: str
+) -> list[ItemResult]:
+    from tqdm import tqdm
+
+    results: list[ItemResult] = []
+    with tqdm(total=len(items), desc=label, unit="item", file=sys.stderr) as bar:
+        for start in range(0, len(items), CHUNK):
+            chunk = items[start : start + CHUNK]
+            results.extend(await service.score(judge, chunk, timeout_s=3600, use_cache=False))
+            bar.update(len(chunk))
+    return results
+
+
+async def eval_pairs(
+    service: JudgeService, judge: Judge, pairs: Sequence[Pair], source: str
+) -> Row:
+    row = Row(source, "pairwise accuracy")
+    if judge.rubric.mode == "pairwise":
+        items = [
+            JudgeItem(p.id, p.prompt, p.chosen, metadata={"response_b": p.rejected}) for p in pairs
+        ]
+        agree = 0
+        for r in await _score(service, judge, items, source):
+            if r.status != "ok" or r.reward is None:
+                row.failed += 1
+                continue
+            row.n += 1
+            if abs(r.reward - 0.5) <= TIE_EPS:
+                row.ties += 1
+            row.hits += r.reward > 0.5 + TIE_EPS
+            agree += bool(r.details.get("agree"))
+        row.extra["position_consistency"] = agree / row.n if row.n else float("nan")
+        return row
+    items = [
+        JudgeItem(f"{p.id}/{side}", p.prompt, text)
+        for p in pairs
+        for side, text in (("chosen", p.chosen), ("rejected", p.rejected))
+    ]
+    results = await _score(service, judge, items, source)
+    for chosen, rejected in zip(results[::2], results[1::2], strict=True):
+        if chosen.reward is None or rejected.reward is None:
+            row.failed += 1
+            continue
+        row.n += 1
+        if abs(chosen.reward - rejected.reward) <= TIE_EPS:
+            row.ties += 1
+        row.hits += chosen.reward > rejected.reward + TIE_EPS
+    return row
+
+
+async def eval_verification(
+    service: JudgeService, judge: Judge, cases: Sequence[VerifyCase], source: str, metric: str
+) -> Row:
+    row = Row(source, metric)
+    items = [JudgeItem(c.id, c.question, c.response, reference=c.reference) for c in cases]
+    accepted_wrong = 0
+    for case, r in zip(cases, await _score(service, judge, items, source), strict=True):
+        if r.reward is None:
+            row.failed += 1
+            continue
+        row.n += 1
+        accepted = r.reward >= 0.5
+        row.hits += accepted == case.correct
+        accepted_wrong += accepted and not case.correct
+    wrong = sum(1 for c in cases if not c.correct)
+    row.extra["false_positive_rate"] = accepted_wrong / wrong if wrong else float("nan")
+    return row
+
+
+def print_table(rubric_ref: str, model: str, rows: Sequence[Row]) -> None:
+    print(f"\nrubric {rubric_ref}  model {model}")
+    header = f"{'source':<22} {'metric':<24} {'value':>7} {'n':>6} {'ties':>5} {'failed':>6}  extra"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        extra = "  ".join(f"{k}={v:.3f}" for k, v in r.extra.items())
+        print(
+            f"{r.source:<22} {r.metric:<24} {r.value:>7.3f} {r.n:>6} {r.ties:>5} "
+            f"{r.failed:>6}  {extra}"
+        )
+
+
+def takes_reference(judge: Judge) -> bool:
+    rubric = judge.rubric
+    return rubric.mode == "verify" or rubric.requires_reference
+
+
+async def evaluate(
+    service: JudgeService, judge: Judge, data_dir: Path, limit: int | None
+) -> list[Row]:
+    rows: list[Row] = []
+    if takes_reference(judge):
+        questions = data_dir / "gsm8k_test_questions.jsonl"
+        rows.append(
+            await eval_verification(
+                service,
+                judge,
+                verification_cases(questions, limit),
+                "gsm8k",
+                "verification accuracy",
+            )
+        )
+        rows.append(
+            await eval_verification(
+                service,
+                judge,
+                master_key_cases(questions, limit),
+                "master-key probes",
+                "accuracy (all wrong)",
+            )
+        )
+    else:
+        for path in sorted(data_dir.glob("pairs_*.jsonl")):
+            pairs = load_pairs(path, limit)
+            rows.append(await eval_pairs(service, judge, pairs, path.stem.removeprefix("pairs_")))
+    return rows
+
+
+def as_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    return [
+        {
+            "source": r.source,
+            "metric": r.metric,
+            "value": r.value,
+            "n": r.n,
+            "ties": r.ties,
+            "failed": r.failed,
+            **r.extra,
+        }
+        for r in rows
+    ]

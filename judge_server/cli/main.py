@@ -1,0 +1,187 @@
+"""``judge-server``: the argument parser and the dispatch to each command's module."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from judge_server.settings import Settings
+
+log = logging.getLogger("judge_server")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        key: value
+        for key in (
+            "host",
+            "port",
+            "model",
+            "rubrics_dir",
+            "dtype",
+            "max_model_len",
+            "kv_cache_gib",
+            "engine",
+            "remote_urls",
+            "remote_model",
+            "reward_models",
+        )
+        if (value := getattr(args, key, None)) is not None
+    }
+    return Settings(**overrides)
+
+
+def _engine_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="Hugging Face folder or id (default: embedded SmolLM2-135M)")
+    p.add_argument("--rubrics-dir", type=Path, help="directory of rubric YAML files")
+    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"])
+    p.add_argument("--max-model-len", type=int, help="context length (default 2048)")
+    p.add_argument("--kv-cache-gib", type=float, help="KV cache size in GiB (default 1)")
+    p.add_argument("--engine", choices=["vllm", "remote"], help="default vllm (in-process)")
+    p.add_argument(
+        "--remote-url",
+        dest="remote_urls",
+        action="append",
+        help="remote engine: an OpenAI-compatible base URL (repeat for replicas)",
+    )
+    p.add_argument("--remote-model", help="remote engine: served model name")
+    p.add_argument(
+        "--reward-model",
+        dest="reward_models",
+        action="append",
+        metavar="NAME=PATH",
+        help="load a scalar reward model for reward_model rubrics (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="judge-server", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP reward server")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    _engine_flags(serve)
+
+    score = sub.add_parser("score", help="score a JSONL file offline with the same judges")
+    score.add_argument(
+        "input",
+        type=Path,
+        help='JSONL, one item per line: {"id", "prompt", "response", "reference"?, "metadata"?}',
+    )
+    score.add_argument("-o", "--output", type=Path, required=True, help="JSONL results")
+    score.add_argument("--rubric", required=True, help="rubric name or name@version")
+    score.add_argument("--batch-size", type=int, default=64, help="items per engine batch")
+    _engine_flags(score)
+
+    bench = sub.add_parser("bench", help="measure throughput and rubric cost on this machine")
+    bench.add_argument("--quick", action="store_true", help="small workload (minutes on a CPU)")
+    bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    bench.add_argument("--plot", type=Path, help="also write a PNG bar chart (needs matplotlib)")
+    bench.add_argument(
+        "--compile", action="store_true", help="let vLLM compile the model (default: eager)"
+    )
+    _engine_flags(bench)
+
+    ev = sub.add_parser("eval", help="score labelled data with a rubric and print agreement")
+    ev.add_argument(
+        "--rubric",
+        required=True,
+        action="append",
+        help="rubric name or name@version (repeat to evaluate several)",
+    )
+    ev.add_argument(
+        "--data", type=Path, help="data directory (default: the labelled data shipped with it)"
+    )
+    ev.add_argument("--limit", type=int, help="rows per source (default: all)")
+    ev.add_argument("--json", type=Path, help="also write the table as JSON here")
+    _engine_flags(ev)
+
+    rubrics = sub.add_parser("rubrics", help="tools for rubric authors")
+    rsub = rubrics.add_subparsers(dest="rubrics_command", required=True)
+    validate = rsub.add_parser("validate", help="validate rubric files (a file or a directory)")
+    validate.add_argument("path", type=Path)
+    render = rsub.add_parser("render", help="print the exact prompts the judge sees for an item")
+    render.add_argument("name", help="rubric name or name@version")
+    render.add_argument("--item", type=Path, required=True, help="JSON file with one item")
+    render.add_argument("--rubrics-dir", type=Path, help="directory of rubric YAML files")
+    render.add_argument("--model", help="model whose chat template renders the prompts")
+    render.add_argument("--messages", action="store_true", help="print chat messages only")
+    rsub.add_parser("schema", help="print the rubric JSON schema")
+
+    head = sub.add_parser(
+        "build-value-head",
+        help="build a toy reward model (causal LM + seeded value head) for reward_model mode",
+    )
+    head.add_argument("out", type=Path, help="folder to write the reward model to")
+    head.add_argument("--base", type=Path, help="HF causal LM folder (default: embedded)")
+    head.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        sys.exit(f"judge-server: invalid settings: {problems}")
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "serve":
+        from judge_server.cli.serve import serve
+
+        serve(settings)
+    elif args.command == "bench":
+        from judge_server.cli.bench.run import run
+
+        asyncio.run(
+            run(
+                settings,
+                quick=args.quick,
+                json_path=args.json,
+                plot_path=args.plot,
+                compile_model=args.compile,
+            )
+        )
+    elif args.command == "eval":
+        from judge_server.cli.evaluation.command import run_eval
+
+        sys.exit(asyncio.run(run_eval(settings, args.rubric, args.data, args.limit, args.json)))
+    elif args.command == "rubrics":
+        sys.exit(rubrics_command(args, settings))
+    elif args.command == "score":
+        from judge_server.cli.score import score_file
+
+        sys.exit(
+            asyncio.run(score_file(settings, args.rubric, args.input, args.output, args.batch_size))
+        )
+    elif args.command == "build-value-head":
+        from judge_server.cli.value_head import build_command
+
+        sys.exit(build_command(settings, args.out, args.base, args.seed))
+
+
+def rubrics_command(args: argparse.Namespace, settings: Settings) -> int:
+    from judge_server.cli import rubric_tools
+
+    if args.rubrics_command == "validate":
+        return rubric_tools.validate(args.path)
+    if args.rubrics_command == "schema":
+        return rubric_tools.schema()
+    return rubric_tools.render(settings, args.name, args.item, with_template=not args.messages)
+
+
+if __name__ == "__main__":
+    main()

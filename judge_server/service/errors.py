@@ -1,0 +1,55 @@
+"""Why the service refused a request, as domain errors.
+
+The service raises these; each front door turns them into its own language in ONE place: the
+HTTP API maps them to status codes and the error envelope (``api/errors.py``), the command line
+to a message and an exit status. A failure of one item is never one of these: it is an item
+status (``ItemResult``), so the other items of the request are unharmed.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+#: seconds a client should wait before retrying a refused request (busy or still starting)
+RETRY_AFTER_S = 2
+
+
+class ServiceError(Exception):
+    """A refusal of the whole request. ``type`` is the stable machine-readable name."""
+
+    type: ClassVar[str] = "service_error"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class RubricNotFound(ServiceError):
+    """A named rubric (or pinned version) that the registry does not hold."""
+
+    type = "rubric_not_found"
+
+
+class InvalidRubric(ServiceError):
+    """An inline or submitted rubric that does not validate, or whose parts do not resolve."""
+
+    type = "invalid_rubric"
+
+
+class TooManyItems(ServiceError):
+    """More items (or group comparisons) than one request may carry."""
+
+    type = "too_many_items"
+
+
+class Overloaded(ServiceError):
+    """Admitting the request would pass the bound on items in flight; retry later."""
+
+    type = "queue_full"
+
+
+class NotReady(ServiceError):
+    """The engine is still starting, or failed; the reason is the message."""
+
+    type = "not_ready"

@@ -1,0 +1,183 @@
+"""Group scoring (Pref-GRPO): rewards for the responses a policy sampled for one prompt.
+
+Each distinct pair of texts the pairing plan needs becomes one pairwise item (the response shown
+first, the other in ``metadata.response_b``) scored through the service like any other batch,
+so the result cache, in-flight dedup, admission and cancellation all apply. The win rates and
+the Bradley-Terry fit come from the pure logic in ``judges.group``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from judge_server.engines.base import ChatMessage
+from judge_server.judges import Judge, JudgeItem
+from judge_server.judges.group import (
+    DEFAULT_ANCHORS,
+    DEFAULT_ROUNDS,
+    GroupPlan,
+    Pair,
+    Pairing,
+    bradley_terry,
+    pair_outcomes,
+    plan_group,
+    standings,
+)
+from judge_server.judges.pairwise import RESPONSE_B
+from judge_server.service.errors import InvalidRubric
+from judge_server.service.scoring import ItemResult, Status
+
+if TYPE_CHECKING:
+    from judge_server.service.judge_service import JudgeService
+
+
+@dataclass(frozen=True)
+class GroupOptions:
+    pairing: Pairing = "all_pairs"
+    rounds: int | None = None
+    anchors: int | None = None
+    timeout_s: float | None = None
+    use_cache: bool = True
+
+
+@dataclass(frozen=True)
+class MemberResult:
+    """One response's reward: its win rate, or a status and no reward."""
+
+    index: int
+    status: Status
+    reward: float | None
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    i: int
+    j: int
+    status: Status
+    p_i_beats_j: float | None
+    agree: bool | None = None
+    identical: bool = False
+    cached: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PairingSummary:
+    strategy: Pairing
+    rounds: int | None
+    anchors: int | None
+    comparisons: int
+    judge_calls: int
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    results: list[MemberResult]
+    comparisons: list[Comparison]
+    pairing: PairingSummary
+
+
+async def score_group(
+    service: JudgeService,
+    judge: Judge,
+    prompt: str | list[ChatMessage],
+    responses: Sequence[str],
+    reference: str | None,
+    options: GroupOptions,
+) -> GroupScore:
+    rubric = judge.rubric
+    if rubric.mode != "pairwise":
+        raise InvalidRubric(
+            f"rubric {rubric.name!r} is {rubric.mode} mode; a group needs a pairwise rubric",
+            param="rubric",
+        )
+    plan = plan_group(responses, options.pairing, rounds=options.rounds, anchors=options.anchors)
+    service.check_size(
+        len(plan.calls),
+        noun="comparisons to judge",
+        param="responses",
+        hint=" (pairing round_robin or anchor needs fewer)",
+    )
+    items = [
+        JudgeItem(
+            id=f"{a}:{b}",
+            prompt=prompt,
+            response=plan.texts[a],
+            reference=reference,
+            metadata={RESPONSE_B: plan.texts[b]},
+        )
+        for a, b in plan.calls
+    ]
+    results = await service.score(
+        judge, items, timeout_s=options.timeout_s, use_cache=options.use_cache
+    )
+    by_call = dict(zip(plan.calls, results, strict=True))
+    # The fit is O(n^3) for n responses: keep it off the event loop.
+    members, comparisons = await asyncio.to_thread(_aggregate, plan, by_call)
+    pairing = options.pairing
+    return GroupScore(
+        results=members,
+        comparisons=comparisons,
+        pairing=PairingSummary(
+            strategy=pairing,
+            rounds=(options.rounds or DEFAULT_ROUNDS) if pairing == "round_robin" else None,
+            anchors=(options.anchors or DEFAULT_ANCHORS) if pairing == "anchor" else None,
+            comparisons=len(plan.pairs),
+            judge_calls=len(plan.calls),
+        ),
+    )
+
+
+def _aggregate(
+    plan: GroupPlan, by_call: dict[Pair, ItemResult]
+) -> tuple[list[MemberResult], list[Comparison]]:
+    p_first = {
+        call: float(r.details["p_a"]) if r.status == "ok" else None for call, r in by_call.items()
+    }
+    outcomes = pair_outcomes(plan, p_first)
+    table = standings(plan, outcomes)
+    strengths = bradley_terry(len(plan.text_of), plan.pairs, outcomes)
+    comparisons: list[Comparison] = []
+    failures: list[list[ItemResult]] = [[] for _ in plan.text_of]
+    for (i, j), p in zip(plan.pairs, outcomes, strict=True):
+        a, b = plan.text_of[i], plan.text_of[j]
+        if a == b:
+            comparisons.append(Comparison(i=i, j=j, status="ok", p_i_beats_j=p, identical=True))
+            continue
+        result = by_call[(min(a, b), max(a, b))]
+        if result.status != "ok":
+            failures[i].append(result)
+            failures[j].append(result)
+        comparisons.append(
+            Comparison(
+                i=i,
+                j=j,
+                status=result.status,
+                p_i_beats_j=p,
+                agree=result.details.get("agree"),
+                cached=result.cached,
+                error=result.error,
+            )
+        )
+    members: list[MemberResult] = []
+    for k, standing in enumerate(table):
+        details: dict[str, Any] = {
+            "wins": standing.wins,
+            "comparisons": standing.comparisons,
+            "failed": standing.failed,
+            "bt_score": strengths[k],
+        }
+        if standing.ok:
+            members.append(MemberResult(k, "ok", standing.win_rate, details))
+            continue
+        # Every judged comparison failed: say how (one status if they agree), never a score.
+        statuses = {r.status for r in failures[k]}
+        status: Status = statuses.pop() if len(statuses) == 1 else "judge_error"
+        error = failures[k][0].error if failures[k] else "no comparisons"
+        members.append(MemberResult(k, status, None, details, error))
+    return members, comparisons

@@ -1,0 +1,199 @@
+"""The serving layer: every front door (HTTP routes, ``judge-server score``, ``eval``, the rubric
+tools, the benchmark) resolves rubrics, builds judges and scores through this one object.
+
+It owns what a request needs beyond the judge's own logic: rubric resolution (names, pinned
+versions, inline definitions), judge construction with everything a mode may need (the registry
+for composite components, the hosted reward models), the request bounds, admission
+(backpressure) and the engine's readiness. It speaks in domain errors (``service.errors``);
+turning them into HTTP statuses or exit codes is the front door's job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from judge_server.cache import ResultCache
+from judge_server.engines.base import JudgeEngine
+from judge_server.engines.reward_models import RewardModels
+from judge_server.judges import Judge, JudgeFailure, JudgeItem, judge_for
+from judge_server.judges.modes import parse_rubric
+from judge_server.judges.reward_model import RewardModelJudge
+from judge_server.metrics import Metrics
+from judge_server.rubrics.registry import RubricNotFoundError, RubricRegistry
+from judge_server.rubrics.spec import RubricError, RubricSpec
+from judge_server.service.admission import Admission, QueueFullError
+from judge_server.service.errors import (
+    InvalidRubric,
+    NotReady,
+    Overloaded,
+    RubricNotFound,
+    TooManyItems,
+)
+from judge_server.service.scoring import ItemResult, Scorer
+from judge_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RubricChoice = str | Mapping[str, Any]
+"""A rubric as a request names it: ``name``, ``name@version`` or an inline definition."""
+
+
+class JudgeService:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: JudgeEngine,
+        registry: RubricRegistry,
+        *,
+        reward_models: RewardModels | None = None,
+        cache: ResultCache | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.registry = registry
+        self.reward_models = reward_models if reward_models is not None else RewardModels()
+        self.cache = cache
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.scorer = Scorer(
+            engine, self.metrics, cache=cache, engine_fingerprint=settings.engine_fingerprint()
+        )
+        self.admission = Admission(settings.max_queue_items)
+        self.engine_error: str | None = None
+        """Why the engine (or a reward model) is not serving: failed to start or died."""
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the judge engine, then the reward models (each is a vLLM engine of its own).
+        On failure ``engine_error`` says why and the exception propagates."""
+        started = time.monotonic()
+        try:
+            if not self.engine.ready:
+                await self.engine.start()
+            await self.reward_models.start()
+        except Exception as exc:
+            self.engine_error = f"engine failed to start: {type(exc).__name__}: {exc}"
+            raise
+        log.info("judge engine up in %.1f s", time.monotonic() - started)
+
+    async def close(self) -> None:
+        await self.engine.shutdown()
+        await self.reward_models.shutdown()
+        if self.cache is not None:
+            await self.cache.close()
+
+    @property
+    def ready(self) -> bool:
+        return (
+            self.engine.ready
+            and self.reward_models.ready
+            and bool(self.registry.current)
+            and self.engine_error is None
+        )
+
+    def require_ready(self) -> None:
+        if not self.ready:
+            raise NotReady(self.engine_error or "the judge engine is still starting")
+
+    # -- rubrics and judges -----------------------------------------------------------------
+
+    def resolve(self, spec: RubricChoice, *, param: str = "rubric") -> RubricSpec:
+        """The rubric a request names; resolved once, so the whole request is scored by one
+        version even if a reload lands meanwhile. ``param`` names where the request said it."""
+        if not isinstance(spec, str):
+            try:
+                return parse_rubric(dict(spec), source="inline rubric")
+            except RubricError as exc:
+                raise InvalidRubric(str(exc), param=param) from exc
+        try:
+            return self.registry.resolve(spec)
+        except RubricNotFoundError as exc:
+            raise RubricNotFound(str(exc), param=param) from exc
+
+    def judge_for(self, rubric: RubricSpec) -> Judge:
+        """The judge of a resolved rubric, with its components and reward model in place."""
+        try:
+            return judge_for(rubric, self.registry.resolve, reward_models=self.reward_models)
+        except RubricNotFoundError as exc:
+            raise InvalidRubric(
+                f"a component of {rubric.name!r}: {exc}", param="rubric.components"
+            ) from exc
+        except JudgeFailure as exc:
+            raise InvalidRubric(f"{rubric.name!r}: {exc}", param="rubric") from exc
+
+    def judge(self, spec: RubricChoice) -> Judge:
+        return self.judge_for(self.resolve(spec))
+
+    def model_id(self, judge: Judge) -> str:
+        """The model a judge's rewards come from (a reward_model rubric's own model)."""
+        if isinstance(judge, RewardModelJudge):
+            return judge.model.model_id
+        return self.engine.model_id
+
+    def check_definition(self, name: str, definition: Mapping[str, Any]) -> RubricSpec:
+        """Validate a rubric submitted under ``name``, including that it can be built here
+        (a composite's components and a reward_model rubric's model exist)."""
+        body_name = definition.get("name", name)
+        if body_name != name:
+            raise InvalidRubric(f"body name {body_name!r} != path name {name!r}", param="name")
+        try:
+            rubric = parse_rubric({**definition, "name": name}, source=f"rubric {name!r}")
+        except RubricError as exc:
+            raise InvalidRubric(str(exc), param="rubric") from exc
+        self.judge_for(rubric)
+        return rubric
+
+    def save_rubric(self, rubric: RubricSpec) -> bool:
+        """Persist and make live; True when the name is new."""
+        return self.registry.save(rubric, self.settings.rubrics_dir)
+
+    def delete_rubric(self, name: str) -> RubricSpec:
+        try:
+            return self.registry.delete(name, self.settings.rubrics_dir)
+        except RubricNotFoundError as exc:
+            raise RubricNotFound(str(exc), param="name") from exc
+
+    # -- scoring ----------------------------------------------------------------------------
+
+    def check_size(
+        self, n: int, *, noun: str = "items", param: str = "items", hint: str = ""
+    ) -> None:
+        limit = self.settings.max_items_per_request
+        if n > limit:
+            raise TooManyItems(f"{n} {noun}; at most {limit} per request{hint}", param=param)
+
+    @contextmanager
+    def admitted(self, n: int) -> Iterator[None]:
+        """Hold ``n`` items of the in-flight bound for the duration (refused whole when full)."""
+        try:
+            with self.admission.admit(n):
+                self.metrics.queue_items.set(self.admission.in_flight)
+                yield
+        except QueueFullError as exc:
+            self.metrics.rejected.inc()
+            raise Overloaded(str(exc)) from exc
+        finally:
+            self.metrics.queue_items.set(self.admission.in_flight)
+
+    async def score(
+        self,
+        judge: Judge,
+        items: Sequence[JudgeItem],
+        *,
+        timeout_s: float | None = None,
+        use_cache: bool = True,
+    ) -> list[ItemResult]:
+        """One result per item, in order, each with a status; never raises for one item."""
+        self.check_size(len(items))
+        with self.admitted(len(items)):
+            return await self.scorer.score(
+                judge,
+                items,
+                timeout_s=timeout_s or self.settings.default_timeout_s,
+                use_cache=use_cache,
+            )
