@@ -14,7 +14,8 @@ import json
 from collections.abc import Mapping, Sequence
 
 #: Bump when the key layout or the meaning of a cached value changes: old entries become misses.
-CACHE_SCHEMA_VERSION = 1
+# 2: a composite's cached reward now applies its components' shaping.
+CACHE_SCHEMA_VERSION = 2
 
 
 def item_fingerprint(

@@ -52,12 +52,16 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
         help="remote engine: an OpenAI-compatible base URL (repeat for replicas)",
     )
     p.add_argument("--remote-model", help="remote engine: served model name")
+    _reward_model_flag(p)
+
+
+def _reward_model_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--reward-model",
         dest="reward_models",
         action="append",
         metavar="NAME=PATH",
-        help="load a scalar reward model for reward_model rubrics (repeatable)",
+        help="a scalar reward model for reward_model rubrics (repeatable)",
     )
 
 
@@ -114,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--rubrics-dir", type=Path, help="directory of rubric YAML files")
     render.add_argument("--model", help="model whose chat template renders the prompts")
     render.add_argument("--messages", action="store_true", help="print chat messages only")
+    _reward_model_flag(render)
     rsub.add_parser("schema", help="print the rubric JSON schema")
 
     head = sub.add_parser(

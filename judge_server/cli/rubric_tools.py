@@ -52,6 +52,7 @@ def schema() -> int:
 def render(settings: Settings, ref: str, item_path: Path, *, with_template: bool) -> int:
     from judge_server.api.protocol import ScoreItemIn
     from judge_server.judges import InvalidItemError
+    from judge_server.judges.reward_model import RewardModelJudge
     from judge_server.service import ServiceError, build_service
 
     service = build_service(settings, with_cache=False)
@@ -67,13 +68,18 @@ def render(settings: Settings, ref: str, item_path: Path, *, with_template: bool
     except InvalidItemError as exc:
         print(f"judge-server rubrics render: the item does not fit {ref}: {exc}", file=sys.stderr)
         return 2
+    # A reward model renders the finished conversation with its own chat template.
+    scores_itself = isinstance(judge, RewardModelJudge)
     tokenizer = None
     if with_template:
         from transformers import AutoTokenizer
 
         from judge_server.engines.model_store import resolve_model
 
-        path, _ = resolve_model(settings.model, settings.cache_dir)
+        if isinstance(judge, RewardModelJudge):
+            path = settings.reward_models[judge.rubric.reward_model.model]
+        else:
+            path, _ = resolve_model(settings.model, settings.cache_dir)
         tokenizer = AutoTokenizer.from_pretrained(path)
     print(f"# {rubric.ref} ({rubric.mode}): {len(calls)} judge call(s)")
     for i, messages in enumerate(calls, start=1):
@@ -85,7 +91,7 @@ def render(settings: Settings, ref: str, item_path: Path, *, with_template: bool
                 tokenizer.apply_chat_template(
                     [{"role": m["role"], "content": m["content"]} for m in messages],
                     tokenize=False,
-                    add_generation_prompt=True,
+                    add_generation_prompt=not scores_itself,
                 )
             )
     if rubric.reasoning.enabled:

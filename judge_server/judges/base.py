@@ -44,4 +44,18 @@ class Judge(abc.ABC, Generic[S]):
         return [judge_messages(self.rubric, item)]
 
 
-__all__ = ["InvalidItemError", "Judge", "JudgeFailure", "JudgeItem", "Judgment"]
+def shape(rubric: RubricSpec, judgment: Judgment) -> Judgment:
+    """The reward ``rubric`` gives for a judge's judgment: its shaping applied, the unshaped
+    reward kept in the details.
+
+    Every score a rubric produces goes through here, on its own (the Scorer) or as a component
+    (a composite), so a rubric gives the same reward wherever it is used.
+    """
+    shaping = rubric.shaping
+    details = judgment.details
+    if shaping.kind != "none":
+        details = {**details, "unshaped_reward": judgment.reward}
+    return Judgment(reward=shaping.apply(judgment.reward), details=details)
+
+
+__all__ = ["InvalidItemError", "Judge", "JudgeFailure", "JudgeItem", "Judgment", "shape"]

@@ -2,8 +2,10 @@
 
 Component rubrics are resolved once, when the judge is built for a request, so the whole request
 is scored by one set of versions even if a component is edited meanwhile; each component's
-version and score are in the details. ``min`` and ``mean`` give conservative ensembles of judges.
-A component that fails fails the item: a failure is never averaged into a score.
+version and score are in the details. A component's score is exactly the reward its rubric gives
+on its own, shaping included (``base.shape``; its details keep the ``unshaped_reward``).
+``min`` and ``mean`` give conservative ensembles of judges. A component that fails fails the
+item: a failure is never averaged into a score.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
-from judge_server.judges.base import Judge
+from judge_server.judges.base import Judge, shape
 from judge_server.judges.checks import run_check
 from judge_server.judges.items import JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.registration import BuildContext, JudgeMode, Resolver
@@ -80,7 +82,8 @@ class CompositeJudge(Judge[CompositeSpec]):
             if sub is None:
                 score, evidence = run_check(comp, item.response, engine)
                 return {"component": comp.label, "weight": comp.weight, "score": score, **evidence}
-            judgment = await sub.judge(item, engine)
+            # Shaped as the rubric is on its own: a component scores what its rubric says.
+            judgment = shape(sub.rubric, await sub.judge(item, engine))
             return {
                 "component": comp.label,
                 "rubric": {"name": sub.rubric.name, "version": sub.rubric.version},

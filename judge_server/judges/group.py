@@ -8,13 +8,18 @@ A failed comparison hands out nothing and counts for nobody: a judge failure is 
 Identical texts are judged once: comparisons are planned between responses, but the judge
 sees distinct texts, and two copies of one text meet as a tie (0.5 each) without a judge call.
 
-A Bradley-Terry fit of the same outcomes is reported alongside: a log-strength per response,
-with P(i beats j) = sigmoid(s_i - s_j).
+A reward depends only on the response text. Under ``round_robin`` or ``anchor`` two copies of one
+text sit at different positions and meet different opponents, so the outcomes of all copies of
+a text are pooled and every copy gets the text's win rate (and its Bradley-Terry score).
+
+A Bradley-Terry fit of the same outcomes is reported alongside: a log-strength per distinct
+text, with P(i beats j) = sigmoid(s_i - s_j).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -113,13 +118,18 @@ def pair_outcomes(plan: GroupPlan, p_first: Mapping[Pair, float | None]) -> list
 
 @dataclass(frozen=True)
 class Standing:
+    """A response's record: its text's outcomes pooled over all copies of the text, shared out
+    equally among the copies (so copies have equal standings, and a text without copies has
+    exactly its own). Counts are whole numbers except for a share of a pooled count that does
+    not divide evenly."""
+
     wins: float
     """Points taken: the sum of P(this response wins) over its judged comparisons."""
-    comparisons: int
+    comparisons: float
     """Comparisons it took part in that have an outcome (the win rate's denominator)."""
-    identical: int
+    identical: float
     """Of those, ties with a copy of its own text (no judge call)."""
-    failed: int
+    failed: float
     """Comparisons that failed; they count neither as wins nor in the denominator."""
 
     @property
@@ -135,24 +145,56 @@ class Standing:
 
 
 def standings(plan: GroupPlan, outcomes: Sequence[float | None]) -> list[Standing]:
-    n = len(plan.text_of)
-    wins = [0.0] * n
-    counts = [0] * n
-    identical = [0] * n
-    failed = [0] * n
+    """One standing per response; copies of one text share one pooled standing."""
+    texts = len(plan.texts)
+    wins = [0.0] * texts
+    counts = [0] * texts
+    identical = [0] * texts
+    failed = [0] * texts
     for (i, j), p in zip(plan.pairs, outcomes, strict=True):
+        a, b = plan.text_of[i], plan.text_of[j]
         if p is None:
-            failed[i] += 1
-            failed[j] += 1
+            failed[a] += 1
+            failed[b] += 1
             continue
-        wins[i] += p
-        wins[j] += 1.0 - p
-        counts[i] += 1
-        counts[j] += 1
-        if plan.text_of[i] == plan.text_of[j]:
-            identical[i] += 1
-            identical[j] += 1
-    return [Standing(wins[k], counts[k], identical[k], failed[k]) for k in range(n)]
+        wins[a] += p
+        wins[b] += 1.0 - p
+        counts[a] += 1
+        counts[b] += 1
+        if a == b:
+            identical[a] += 2
+    copies = Counter(plan.text_of)
+    pooled = [
+        Standing(
+            wins[t] / copies[t],
+            _share(counts[t], copies[t]),
+            _share(identical[t], copies[t]),
+            _share(failed[t], copies[t]),
+        )
+        for t in range(texts)
+    ]
+    return [pooled[t] for t in plan.text_of]
+
+
+def _share(total: int, copies: int) -> float:
+    # A count stays an int where it divides evenly, as it always does without copies.
+    return total // copies if total % copies == 0 else total / copies
+
+
+def text_strengths(plan: GroupPlan, outcomes: Sequence[float | None]) -> list[float | None]:
+    """Bradley-Terry over distinct texts, one score per response (copies share their text's).
+
+    Each text is fitted at the position of its first copy, so a group without copies is fitted
+    exactly as ``bradley_terry`` over its responses.
+    """
+    first: dict[int, int] = {}
+    for k, t in enumerate(plan.text_of):
+        first.setdefault(t, k)
+    at = [first[t] for t in plan.text_of]
+    # A tie between two copies becomes a text's tie with itself: no information, but it keeps
+    # a text of copies only in the fit (as a group of copies only is a plain tie).
+    fit = bradley_terry(len(at), [(at[i], at[j]) for i, j in plan.pairs], outcomes)
+    return [fit[k] for k in at]
 
 
 def bradley_terry(

@@ -7,8 +7,11 @@
 The conversation is rendered with the judge model's chat template and split just before the
 target, so the target is scored exactly where the template puts it. Reward = exp(mean log-prob
 per target token), the per-token geometric-mean probability, in [0, 1]. With ``normalise``, the
-same target is scored without the response and reward = sigmoid(scale x (mean - baseline mean)):
-what the response adds, independent of how easy the target is on its own.
+same target is scored after a baseline instead of the response, and reward = sigmoid(scale x
+(mean - baseline mean)): what the response adds, independent of how easy the target is on its
+own. The baseline of a reference target is the reference right after the cue (no reasoning); a
+follow-up needs an explicit ``baseline_response``, a content-free answer: after an empty
+assistant turn the follow-up's probability measures the chat template, not an answer.
 """
 
 from __future__ import annotations
@@ -46,11 +49,27 @@ class Likelihood(StrictModel):
         "response adds), reward = sigmoid(difference x scale).",
     )
     scale: float = Field(1.0, gt=0, description="normalise: sigmoid temperature.")
+    baseline_response: str | None = Field(
+        None,
+        min_length=1,
+        description="normalise: the response the target is scored after for the baseline, "
+        "e.g. a content-free answer; required for follow_up. Unset with a reference target: "
+        "the reference right after the cue.",
+    )
 
 
 class LikelihoodSpec(RubricSpec):
     mode: Literal["likelihood"]
     likelihood: Likelihood = Field(default_factory=Likelihood)
+
+    def check_mode(self) -> None:
+        spec = self.likelihood
+        if spec.target == "follow_up" and spec.normalise and spec.baseline_response is None:
+            raise ValueError(
+                "likelihood.normalise with a follow_up target needs likelihood.baseline_response "
+                "(a content-free answer such as \"I'm not sure I can help with that.\"); an "
+                "empty assistant turn is no baseline"
+            )
 
 
 def split_before(rendered: str, target: str) -> str:
@@ -74,7 +93,8 @@ class LikelihoodJudge(Judge[LikelihoodSpec]):
             return [*messages, {"role": "assistant", "content": lead + item.reference}], (
                 item.reference
             )
-        turns: list[ChatMessage] = [*messages, {"role": "assistant", "content": response or ""}]
+        assert response is not None, "validated: a normalised follow-up has a baseline response"
+        turns: list[ChatMessage] = [*messages, {"role": "assistant", "content": response}]
         return [*turns, {"role": "user", "content": spec.follow_up}], spec.follow_up
 
     async def _mean_logprob(
@@ -98,7 +118,7 @@ class LikelihoodJudge(Judge[LikelihoodSpec]):
         }
         if not spec.normalise:
             return Judgment(reward=math.exp(mean), details=details)
-        baseline, _ = await self._mean_logprob(engine, item, None)
+        baseline, _ = await self._mean_logprob(engine, item, spec.baseline_response)
         gain = mean - baseline
         details.update(baseline_mean_logprob=baseline, gain=gain)
         return Judgment(reward=1.0 / (1.0 + math.exp(-spec.scale * gain)), details=details)

@@ -114,8 +114,8 @@ def build(rubric: RewardModelSpec, context: BuildContext) -> Judge:
     model = context.reward_models.get(name)
     if model is None:
         raise JudgeFailure(
-            f"reward model {name!r} is not loaded in this server "
-            f"(serve with --reward-model {name}=PATH)"
+            f"reward model {name!r} is not loaded (pass --reward-model {name}=PATH to "
+            "serve, score, eval or rubrics render, or set JUDGE_REWARD_MODELS)"
         )
     return RewardModelJudge(rubric, model)
 

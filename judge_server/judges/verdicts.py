@@ -90,7 +90,7 @@ async def read_verdict(
     if mass < min_valid_mass:
         raise JudgeFailure(
             f"the judge put only {mass:.2e} probability on valid answers "
-            f"(minimum {min_valid_mass:.0e}); no verdict"
+            f"(minimum {min_valid_mass:.3g}); no verdict"
         )
     return VerdictRead(
         distribution=distribution,

@@ -25,6 +25,12 @@ from judge_server.rubrics.strict import StrictModel
 from judge_server.rubrics.template import KNOWN_FIELDS, TemplateError, check_template
 
 VERSION_CHARS = 12
+# Measured with `judge-server eval --limit 25` on the shipped data and the embedded 135M judge:
+# every working judgment put at least 0.0195 on its valid answers (digits; yes/no 0.44, A/B
+# 0.028, criteria 0.0625), while a judge whose prompt never asks for the answer put a median of
+# 0.005-0.01 there (min 0.00025). The old 1e-4 let all of those through as scores; 0.01 keeps
+# every working judgment and refuses most lost-format ones (README, Score).
+DEFAULT_MIN_VALID_MASS = 0.01
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
 
 
@@ -66,7 +72,7 @@ class RubricSpec(StrictModel):
         False, description="Items without a reference get status invalid_input."
     )
     min_valid_mass: float = Field(
-        1e-4,
+        DEFAULT_MIN_VALID_MASS,
         ge=0,
         le=1,
         description="If the judge puts less probability than this on the valid tokens, the "

@@ -3,7 +3,8 @@
 Each distinct pair of texts the pairing plan needs becomes one pairwise item (the response shown
 first, the other in ``metadata.response_b``) scored through the service like any other batch,
 so the result cache, in-flight dedup, admission and cancellation all apply. The win rates and
-the Bradley-Terry fit come from the pure logic in ``judges.group``.
+the Bradley-Terry fit come from the pure logic in ``judges.group``; copies of one text get one
+result (reward, status and details), whatever their positions.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from judge_server.judges.group import (
     GroupPlan,
     Pair,
     Pairing,
-    bradley_terry,
     pair_outcomes,
     plan_group,
     standings,
+    text_strengths,
 )
 from judge_server.judges.pairwise import RESPONSE_B
 from judge_server.service.errors import InvalidRubric
@@ -141,9 +142,10 @@ def _aggregate(
     }
     outcomes = pair_outcomes(plan, p_first)
     table = standings(plan, outcomes)
-    strengths = bradley_terry(len(plan.text_of), plan.pairs, outcomes)
+    strengths = text_strengths(plan, outcomes)
     comparisons: list[Comparison] = []
-    failures: list[list[ItemResult]] = [[] for _ in plan.text_of]
+    # By text, like the standings: copies share one status and error.
+    failures: list[list[ItemResult]] = [[] for _ in plan.texts]
     for (i, j), p in zip(plan.pairs, outcomes, strict=True):
         a, b = plan.text_of[i], plan.text_of[j]
         if a == b:
@@ -151,8 +153,8 @@ def _aggregate(
             continue
         result = by_call[(min(a, b), max(a, b))]
         if result.status != "ok":
-            failures[i].append(result)
-            failures[j].append(result)
+            failures[a].append(result)
+            failures[b].append(result)
         comparisons.append(
             Comparison(
                 i=i,
@@ -176,8 +178,9 @@ def _aggregate(
             members.append(MemberResult(k, "ok", standing.win_rate, details))
             continue
         # Every judged comparison failed: say how (one status if they agree), never a score.
-        statuses = {r.status for r in failures[k]}
+        failed = failures[plan.text_of[k]]
+        statuses = {r.status for r in failed}
         status: Status = statuses.pop() if len(statuses) == 1 else "judge_error"
-        error = failures[k][0].error if failures[k] else "no comparisons"
+        error = failed[0].error if failed else "no comparisons"
         members.append(MemberResult(k, status, None, details, error))
     return members, comparisons

@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from judge_server.cache import CachedResult, InFlight, ResultCache, cache_key, item_fingerprint
 from judge_server.engines.base import EngineError, JudgeEngine, PromptTooLongError
-from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem, Judgment
+from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem
+from judge_server.judges.base import shape
 from judge_server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,10 @@ class Scorer:
                 judgment, _shared = await asyncio.wait_for(
                     self.inflight.run(key, lambda: judge.judge(item, self.engine)), timeout_s
                 )
-                reward, details = self._finish(judge, judgment)
-                result = ItemResult(item.id, "ok", reward, details)
+                final = shape(rubric, judgment)
+                result = ItemResult(item.id, "ok", final.reward, final.details)
                 if self.cache is not None and use_cache:
-                    await self.cache.put(key, CachedResult(reward, details))
+                    await self.cache.put(key, CachedResult(final.reward, final.details))
         except (InvalidItemError, PromptTooLongError) as exc:
             result = ItemResult(item.id, "invalid_input", error=str(exc))
         except TimeoutError:
@@ -106,12 +107,3 @@ class Scorer:
             if result.status != "ok":
                 self.metrics.errors.labels(result.status).inc()
         return result
-
-    @staticmethod
-    def _finish(judge: Judge, judgment: Judgment) -> tuple[float, dict[str, Any]]:
-        """The shaped reward and the details of a successful judgment."""
-        shaping = judge.rubric.shaping
-        details = judgment.details
-        if shaping.kind != "none":
-            details = {**details, "unshaped_reward": judgment.reward}
-        return shaping.apply(judgment.reward), details

@@ -87,14 +87,19 @@ def test_group_win_rates_with_a_duplicate(server_url: str) -> None:
     assert rewards == pytest.approx([r["reward"] for r in results], abs=1e-6)
 
 
-def test_group_round_robin_and_bad_requests(server_url: str) -> None:
-    responses = [GOOD, BAD, "Paris.", "Lyon.", "It is Paris, on the Seine.", "France."]
-    request = {
+def one_round(responses: list[str]) -> dict[str, object]:
+    return {
         "rubric": "pairwise",
         "prompt": QUESTION,
         "responses": responses,
         "options": {"pairing": "round_robin", "rounds": 1},
     }
+
+
+def test_group_round_robin_and_bad_requests(server_url: str) -> None:
+    request = one_round(
+        [GOOD, BAD, "Paris.", "Lyon.", "It is Paris, on the Seine.", "France."]
+    )
     body = post(f"{server_url}/v1/score/group", request)
     assert body["pairing"]["comparisons"] == 6 < 15
     assert all(r["status"] == "ok" and r["details"]["comparisons"] == 2 for r in body["results"])
@@ -107,3 +112,27 @@ def test_group_round_robin_and_bad_requests(server_url: str) -> None:
         f"{server_url}/v1/score/group", json={**request, "rubric": "helpfulness"}
     )
     assert pointwise.status_code == 422 and pointwise.json()["error"]["type"] == "invalid_rubric"
+
+
+def test_group_round_robin_gives_copies_one_reward(server_url: str) -> None:
+    # Six responses, one round: the copy at 0 meets 1 and 5, the copy at 3 meets 2 and 4.
+    responses = [GOOD, BAD, "Paris.", GOOD, "Lyon.", "France."]
+    request = one_round(responses)
+    body = post(f"{server_url}/v1/score/group", request)
+    assert body["pairing"]["comparisons"] == 6 and body["pairing"]["judge_calls"] == 6
+    results, comparisons = body["results"], body["comparisons"]
+    assert all(r["status"] == "ok" for r in results), results
+    points = [0.0] * len(responses)
+    for c in comparisons:
+        assert c["status"] == "ok" and not c["identical"]
+        points[c["i"]] += c["p_i_beats_j"]
+        points[c["j"]] += 1.0 - c["p_i_beats_j"]
+    # The copies' own comparisons differ (so a win rate per position would differ) ...
+    assert points[0] != pytest.approx(points[3], abs=1e-6)
+    # ... but the reward is the text's: both copies' outcomes pooled, one result for both.
+    first, second = results[0], results[3]
+    assert first["reward"] == second["reward"]
+    assert first["details"] == second["details"]
+    assert first["reward"] == pytest.approx((points[0] + points[3]) / 4, abs=1e-9)
+    assert math.isfinite(first["details"]["bt_score"])
+    assert sum(r["details"]["wins"] for r in results) == pytest.approx(len(comparisons))

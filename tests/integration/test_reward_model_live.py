@@ -7,7 +7,10 @@ server must score reward_model rubrics through /v1/score.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from judge_server.engines.config import VllmConfig
 from judge_server.engines.model_store import resolve_model
 from judge_server.engines.vllm_engine import VllmRewardModel
 from judge_server.settings import Settings
-from tests.integration.conftest import free_port, start_server, stop, wait_ready
+from tests.integration.conftest import engine_env, free_port, start_server, stop, wait_ready
 
 CHAT = [
     {"role": "user", "content": "What is the capital of France?"},
@@ -143,3 +146,61 @@ def test_server_scores_reward_model_rubrics(reward_folder: Path) -> None:
             assert resp.status_code == 422 and "--reward-model" in resp.json()["error"]["message"]
     finally:
         stop(proc)
+
+
+def cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "judge_server", *args],
+        capture_output=True,
+        text=True,
+        env=engine_env(),
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def rm_rubrics(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("rm-rubrics")
+    (folder / "toy_rm.yaml").write_text("mode: reward_model\nreward_model:\n  model: toy\n")
+    return folder
+
+
+def test_score_command_runs_reward_model_rubrics(
+    reward_folder: Path, rm_rubrics: Path, tmp_path: Path
+) -> None:
+    """The command line builds judges through the same service as the server, reward models
+    included (it used to know only the judge engine)."""
+    src, dst = tmp_path / "items.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps({"id": "a", "prompt": CHAT[0]["content"], "response": "Paris."}))
+    proc = cli(
+        "score", "--rubric", "toy_rm", str(src), "-o", str(dst),
+        "--rubrics-dir", str(rm_rubrics), "--reward-model", f"toy={reward_folder}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (row,) = (json.loads(line) for line in dst.read_text().splitlines())
+    assert row["status"] == "ok" and row["model"] == str(reward_folder)
+    assert row["reward"] == pytest.approx(1 / (1 + math.exp(-row["details"]["score"])))
+
+
+def test_render_shows_the_reward_models_own_chat_template(
+    reward_folder: Path, rm_rubrics: Path, tmp_path: Path
+) -> None:
+    item = tmp_path / "item.json"
+    item.write_text(json.dumps({"prompt": CHAT[0]["content"], "response": CHAT[1]["content"]}))
+    proc = cli(
+        "rubrics", "render", "toy_rm", "--item", str(item),
+        "--rubrics-dir", str(rm_rubrics), "--reward-model", f"toy={reward_folder}",
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    expected = chat_text(reward_folder, CHAT)
+    assert expected.strip() in proc.stdout
+    # a finished conversation: no generation prompt after the assistant's turn
+    assert not proc.stdout.rstrip().endswith("<|im_start|>assistant")
+
+
+def chat_text(folder: Path, messages: list[dict[str, str]]) -> str:
+    """The conversation as the reward model's own tokenizer renders it (no generation prompt)."""
+    from transformers import AutoTokenizer
+
+    return str(AutoTokenizer.from_pretrained(folder).apply_chat_template(messages, tokenize=False))

@@ -58,6 +58,10 @@ def test_library_rubric_scores_on_real_engine(server_url: str, name: str) -> Non
         rows = result["details"]["criteria"]
         assert [r["id"] for r in rows] == [c.id for c in rubric.criteria]
         assert all(0.0 <= r["p_met"] <= 1.0 and r["weight"] for r in rows)
+    if name == "medical_consultation":
+        # a consultation without an emergency: the conditional emergency point cannot zero it
+        # (as a hard rule it did: P(met) about 0.1 on this engine capped the reward at 0)
+        assert result["details"]["hard_rules_failed"] == [] and result["reward"] > 0
     if rubric.mode == "composite":
         parts = result["details"]["components"]
         assert [p["component"] for p in parts] == ["helpfulness", "length_penalty"]
@@ -219,3 +223,20 @@ async def wait_for_file_version(
             pass
         await asyncio.sleep(0.1)
     raise AssertionError("the watcher never loaded swap.yaml")
+
+
+def test_a_judge_that_lost_the_answer_format_errs_instead_of_scoring(server_url: str) -> None:
+    """The default min_valid_mass: a prompt that never asks for a score leaves little
+    probability on the score digits, and such a verdict is a judge_error, not a reward."""
+    items = [{"id": n, "prompt": p, "response": r} for n, (p, r) in sorted(SAMPLES.items())]
+    lost = {"name": "lost", "mode": "pointwise", "template": "{prompt}\n\n{response}"}
+    results = httpx.post(
+        f"{server_url}/v1/score", json={"rubric": lost, "items": items}, timeout=600
+    ).json()["results"]
+    errors = [r for r in results if r["status"] == "judge_error"]
+    assert errors, results
+    assert all(r["reward"] is None and "on valid answers" in r["error"] for r in errors)
+    working = httpx.post(
+        f"{server_url}/v1/score", json={"rubric": "helpfulness", "items": items}, timeout=600
+    ).json()["results"]
+    assert [r["status"] for r in working] == ["ok"] * len(items)

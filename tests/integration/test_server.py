@@ -201,3 +201,12 @@ def test_verify_and_likelihood_modes_through_the_api(server_url: str) -> None:
     ).json()["results"]
     # the response that computes 12 makes "12" likelier than the one that computes 13
     assert lk[0]["details"]["mean_logprob"] > lk[1]["details"]["mean_logprob"]
+    # follow_up is normalised against a content-free answer (not an empty assistant turn): that
+    # answer as the response adds nothing, so its reward is the midpoint
+    non_answer = {"prompt": "What is 7 + 5?", "response": "I'm not sure I can help with that."}
+    fu = httpx.post(
+        f"{server_url}/v1/score", json={"rubric": "follow_up", "items": [non_answer]}, timeout=300
+    ).json()["results"][0]
+    assert fu["status"] == "ok"
+    assert fu["details"]["gain"] == pytest.approx(0.0, abs=1e-3)
+    assert fu["reward"] == pytest.approx(0.5, abs=1e-3)

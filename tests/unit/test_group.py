@@ -1,6 +1,7 @@
 """Group scoring: pairing plans, win rates, Bradley-Terry, and POST /v1/score/group."""
 
 import math
+import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from fastapi.testclient import TestClient
 
 from judge_server.api import create_app
 from judge_server.judges.group import (
+    GroupPlan,
+    Pairing,
     all_pairs,
     anchor_pairs,
     bradley_terry,
@@ -17,6 +20,7 @@ from judge_server.judges.group import (
     plan_group,
     round_robin_pairs,
     standings,
+    text_strengths,
 )
 from judge_server.settings import Settings, project_rubrics_dir
 from tests.fakes import Script, ScriptedEngine
@@ -308,3 +312,179 @@ def test_too_many_comparisons_is_413_and_round_robin_fits() -> None:
         assert_envelope(resp, 413, "too_many_items", "responses")
         body = post(fx, group(names, pairing="round_robin", rounds=1))
         assert body["pairing"]["comparisons"] == 6  # type: ignore[index]
+
+
+# --- copies of one text get one reward, whatever the pairing ----------------------------------
+
+PAIRINGS = [
+    ("all_pairs", {}),
+    ("round_robin", {"rounds": 1}),
+    ("round_robin", {"rounds": 2}),
+    ("anchor", {"anchors": 1}),
+    ("anchor", {"anchors": 2}),
+    ("anchor", {"anchors": 3}),
+]
+SHAPES = [
+    "xyx",
+    "xxyz",
+    "xxx",
+    "abacba",
+    "abcadefa",
+    "abababc",
+    "uvwxyzuv",
+    "abcdefghia",
+    "aabbccddee",
+]
+
+
+def synthetic(plan: GroupPlan, seed: int, fail_rate: float) -> dict[tuple[int, int], float | None]:
+    """P(text a beats text b) per judge call; None for a failed call."""
+    rng = random.Random(seed)
+    return {call: None if rng.random() < fail_rate else rng.random() for call in plan.calls}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize(("pairing", "options"), PAIRINGS, ids=lambda v: str(v))
+@pytest.mark.parametrize(("seed", "fail_rate"), [(0, 0.0), (1, 0.0), (2, 0.3), (3, 0.6)])
+def test_copies_share_their_texts_pooled_record(
+    shape: str, pairing: Pairing, options: dict[str, int], seed: int, fail_rate: float
+) -> None:
+    responses = list(shape)
+    plan = plan_group(responses, pairing, **options)
+    outcomes = pair_outcomes(plan, synthetic(plan, seed, fail_rate))
+    table = standings(plan, outcomes)
+    bt = text_strengths(plan, outcomes)
+    for text in set(responses):
+        copies = [k for k, r in enumerate(responses) if r == text]
+        assert len({table[k] for k in copies}) == 1  # one standing: win rate, status, counts
+        assert len({bt[k] for k in copies}) == 1
+        # The pooled record, counted from the outcomes by hand.
+        sides = [
+            p if responses[i] == text else 1.0 - p
+            for (i, j), p in zip(plan.pairs, outcomes, strict=True)
+            for k in (i, j)
+            if responses[k] == text and p is not None
+        ]
+        failed = sum(
+            (responses[i] == text) + (responses[j] == text)
+            for (i, j), p in zip(plan.pairs, outcomes, strict=True)
+            if p is None
+        )
+        ties = sum(2 for i, j in plan.pairs if responses[i] == responses[j] == text)
+        standing = table[copies[0]]
+        assert standing.ok == (len(sides) > ties or (sides != [] and failed == 0))
+        if standing.ok:
+            assert standing.win_rate == pytest.approx(sum(sides) / len(sides))
+        assert standing.comparisons * len(copies) == pytest.approx(len(sides))
+        assert standing.failed * len(copies) == pytest.approx(failed)
+    # Still one point per judged comparison, shared between its two sides.
+    judged = sum(p is not None for p in outcomes)
+    assert sum(s.wins for s in table) == pytest.approx(judged)
+    # Bradley-Terry over distinct texts: the fit of the same outcomes between texts.
+    by_text = bradley_terry(
+        len(plan.texts), [(plan.text_of[i], plan.text_of[j]) for i, j in plan.pairs], outcomes
+    )
+    assert bt == pytest.approx([by_text[t] for t in plan.text_of])
+
+
+def test_the_property_test_sees_copies_that_meet_different_opponents() -> None:
+    # Without pooling these copies' own win rates differ: the test above would catch that.
+    plan = plan_group(list("abcadefa"), "round_robin", rounds=1)
+    outcomes = pair_outcomes(plan, synthetic(plan, 0, 0.0))
+    own = [0.0] * 8
+    for (i, j), p in zip(plan.pairs, outcomes, strict=True):
+        assert p is not None
+        own[i] += p
+        own[j] += 1.0 - p
+    assert len({round(own[k], 9) for k in (0, 3, 7)}) == 3
+
+
+# Rewards and Bradley-Terry scores of groups without copies, as computed before copies were
+# pooled: pooling must leave them exactly as they were.
+DISTINCT = ["fine", "great", "terrible", "good", "poor", "r5", "r6"]
+BEFORE_POOLING = [
+    (
+        "all_pairs",
+        {},
+        [0.5, 0.884673, 0.115327, 0.715915, 0.284085, 0.5, 0.5],
+        [0.0, 1.867491, -1.867491, 0.940216, -0.940216, 0.0, 0.0],
+    ),
+    (
+        "round_robin",
+        {"rounds": 1},
+        [0.309601, 0.931405, 0.032706, 0.916686, 0.194072, 0.615529, 0.5],
+        [-0.176107, 1.530132, -1.452061, 1.004961, -0.856745, 0.021159, -0.071338],
+    ),
+    (
+        "round_robin",
+        {"rounds": 2},
+        [0.5, 0.868667, 0.113389, 0.708343, 0.347036, 0.5, 0.462565],
+        [-0.000023, 1.802095, -1.790183, 0.894386, -0.900565, -0.002269, -0.003441],
+    ),
+    (
+        "anchor",
+        {"anchors": 2},
+        [0.5, 0.884673, 0.068595, 0.5, 0.158184, 0.309601, 0.309601],
+        [-0.016272, 1.816719, -1.594531, 0.804887, -0.888653, -0.061075, -0.061075],
+    ),
+]
+
+
+@pytest.mark.parametrize(("pairing", "options", "rewards", "bt_scores"), BEFORE_POOLING)
+def test_groups_without_copies_keep_their_numbers(
+    fx: Fixture,
+    pairing: Pairing,
+    options: dict[str, int],
+    rewards: list[float],
+    bt_scores: list[float],
+) -> None:
+    body = post(fx, group(DISTINCT, pairing=pairing, **options))
+    results = body["results"]
+    assert isinstance(results, list)
+    assert [r["reward"] for r in results] == pytest.approx(rewards, abs=1e-6)
+    assert [r["details"]["bt_score"] for r in results] == pytest.approx(bt_scores, abs=1e-6)
+    # ...and exactly the per-response arithmetic: standings and a fit over positions.
+    plan = plan_group(DISTINCT, pairing, **options)
+    outcomes = [c["p_i_beats_j"] for c in body["comparisons"]]  # type: ignore[attr-defined]
+    fit = bradley_terry(len(DISTINCT), plan.pairs, outcomes)
+    assert [r["details"]["bt_score"] for r in results] == fit
+    for r in results:
+        assert type(r["details"]["comparisons"]) is int
+        assert r["reward"] == r["details"]["wins"] / r["details"]["comparisons"]
+
+
+@pytest.mark.parametrize(("pairing", "options"), PAIRINGS, ids=lambda v: str(v))
+def test_copies_get_one_result_on_the_endpoint(
+    fx: Fixture, pairing: str, options: dict[str, int]
+) -> None:
+    names = ["good", "terrible", "great", "good", "poor", "fine", "good", "great", "poor"]
+    body = post(fx, group(names, pairing=pairing, **options))
+    results, comparisons = body["results"], body["comparisons"]
+    assert isinstance(results, list) and isinstance(comparisons, list)
+    assert all(r["status"] == "ok" for r in results)
+    for text in set(names):
+        copies = [results[k] for k, name in enumerate(names) if name == text]
+        assert all(
+            (c["status"], c["reward"], c["details"])
+            == (copies[0]["status"], copies[0]["reward"], copies[0]["details"])
+            for c in copies
+        )
+    assert sum(r["details"]["wins"] for r in results) == pytest.approx(len(comparisons))
+    rank = sorted(set(names), key=STRENGTH.__getitem__)
+    reward_of = {name: results[k]["reward"] for k, name in enumerate(names)}
+    assert sorted(reward_of, key=reward_of.__getitem__) == rank
+    assert len(fx.engine.prompts) == 2 * body["pairing"]["judge_calls"]  # type: ignore[index]
+
+
+def test_a_copy_whose_own_comparisons_failed_takes_its_texts_record(fx: Fixture) -> None:
+    # round_robin, 1 round: the copy at 1 meets only the two failing texts, the copy at 4 meets
+    # "poor" and "fine". Both get the record of "good": its comparisons with "poor" and "fine".
+    names = ["ENGINE-FAIL one", "good", "ENGINE-FAIL two", "poor", "good", "fine"]
+    body = post(fx, group(names, pairing="round_robin", rounds=1))
+    results = body["results"]
+    assert isinstance(results, list)
+    assert [r["status"] for r in results] == ["judge_error", "ok", "judge_error", "ok", "ok", "ok"]
+    assert results[1]["reward"] == results[4]["reward"] and results[1]["reward"] > 0.5
+    assert results[1]["details"] == results[4]["details"]
+    assert results[1]["details"]["comparisons"] == 1 and results[1]["details"]["failed"] == 1
+    assert results[1]["details"]["bt_score"] == results[4]["details"]["bt_score"]

@@ -1,6 +1,8 @@
 """Rubric versions are pinned: ``name@version`` pins and result-cache keys depend on them, so a
 refactor of the rubric models must never change the version of an existing rubric. A failure here
-means existing pins and caches would stop resolving; change the models, not these values."""
+means existing pins and caches would stop resolving; change the models, not these values. A
+rubric whose meaning was changed on purpose gets its new value here and a line in the README's
+"Rubric changes" saying what changed."""
 
 from pathlib import Path
 
@@ -14,10 +16,10 @@ SHIPPED = {
     "concise_helpfulness": "f933c1821648",
     "correctness": "f1250d32890d",
     "empathetic_support": "7329a3696a4f",
-    "follow_up": "78dba66a4873",
+    "follow_up": "fb8adf68382b",  # was 78dba66a4873: baseline_response (see README)
     "helpfulness": "27989ac6ffbe",
-    "instruction_following": "e740dd04143b",
-    "medical_consultation": "cec92906ed1a",
+    "instruction_following": "c186ce18132b",  # was e740dd04143b: no double penalty
+    "medical_consultation": "3e13272b8fd1",  # was cec92906ed1a: no hard rule
     "pairwise": "6c9ae80a201f",
     "reference_likelihood": "16b08315066e",
     "safety_compliance": "41b570cc90a5",

@@ -1,3 +1,5 @@
+import pytest
+
 from judge_server.judges import JudgeItem, judge_for
 from judge_server.judges.modes import parse_rubric
 from judge_server.service.scoring import Scorer
@@ -47,3 +49,18 @@ async def test_each_failure_is_a_status_with_null_reward_and_others_still_score(
         assert by_id[key].error
     assert "reference" in (by_id["no-ref"].error or "")
     assert "tokens" in (by_id["too-long"].error or "")
+
+
+async def test_a_judge_that_lost_the_answer_format_is_an_error_by_default() -> None:
+    """Default min_valid_mass: a verdict with under 1% of the probability on the valid answers
+    (a judge that did not understand what to answer) is a judge_error, never a score."""
+
+    def mass(total: float) -> ScriptedEngine:
+        return ScriptedEngine(lambda _, __: {"Yes": total * 0.9, "No": total * 0.1})
+
+    judge = judge_for(RUBRIC)
+    lost = await Scorer(mass(0.005)).score(judge, [item("a")], timeout_s=5)
+    assert lost[0].status == "judge_error" and lost[0].reward is None
+    assert "(minimum 0.01)" in (lost[0].error or "")
+    working = await Scorer(mass(0.02)).score(judge, [item("a")], timeout_s=5)
+    assert working[0].status == "ok" and working[0].details["valid_mass"] == pytest.approx(0.02)

@@ -6,7 +6,7 @@ from judge_server.judges import InvalidItemError, JudgeItem, judge_for
 from judge_server.judges.likelihood import LikelihoodJudge
 from judge_server.judges.modes import parse_rubric
 from judge_server.rubrics.registry import read_rubric_file
-from judge_server.rubrics.spec import RubricSpec
+from judge_server.rubrics.spec import RubricError, RubricSpec
 from judge_server.settings import project_rubrics_dir
 from tests.fakes import ScriptedEngine
 
@@ -87,18 +87,35 @@ async def test_reference_likelihood_scores_the_reference_after_the_response() ->
     assert judgment.details["target_tokens"] == 2
 
 
-async def test_follow_up_likelihood_normalised_against_an_empty_response() -> None:
+async def test_follow_up_likelihood_normalised_against_the_baseline_response() -> None:
+    seen: list[str] = []
+
     class ByResponse(ScriptedEngine):
         async def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:
             assert continuation == "Thanks!"
+            seen.append(prompt)
             good = "<assistant>Restart the router.</assistant>" in prompt
             return [math.log(0.8 if good else 0.2)]
 
-    rubric = likelihood(target="follow_up", follow_up="Thanks!", normalise=True, scale=1.0)
+    rubric = likelihood(
+        target="follow_up",
+        follow_up="Thanks!",
+        normalise=True,
+        scale=1.0,
+        baseline_response="I'm not sure.",
+    )
     judgment = await judge_for(rubric).judge(item("Restart the router."), ByResponse())
     gain = math.log(0.8) - math.log(0.2)
     assert judgment.details["gain"] == pytest.approx(gain)
     assert judgment.reward == pytest.approx(1 / (1 + math.exp(-gain)))
+    # the baseline is the follow-up after the content-free answer, never after an empty turn
+    assert "<assistant>I'm not sure.</assistant>" in seen[1]
+    assert "<assistant></assistant>" not in "".join(seen)
+
+
+def test_normalised_follow_up_without_a_baseline_response_is_refused() -> None:
+    with pytest.raises(RubricError, match="baseline_response"):
+        likelihood(target="follow_up", normalise=True)
 
 
 def test_likelihood_reference_target_needs_a_reference() -> None:

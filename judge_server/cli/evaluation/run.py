@@ -58,6 +58,31 @@ async def _score(
     return results
 
 
+def valid_masses(details: dict[str, Any]) -> list[float]:
+    """Every verdict's valid mass in one result: its own, or its criteria's (rubric mode)."""
+    if "valid_mass" in details:
+        return [float(details["valid_mass"])]
+    return [float(c["valid_mass"]) for c in details.get("criteria", []) if "valid_mass" in c]
+
+
+def valid_mass_stats(results: Sequence[ItemResult]) -> dict[str, float]:
+    """How much probability the judge put on valid answers (what ``min_valid_mass`` cuts):
+    the minimum, the 1st and 5th percentiles and the median over every verdict read."""
+    masses = sorted(m for r in results if r.status == "ok" for m in valid_masses(r.details))
+    if not masses:
+        return {}
+
+    def quantile(q: float) -> float:
+        return masses[min(len(masses) - 1, int(q * len(masses)))]
+
+    return {
+        "valid_mass_min": masses[0],
+        "valid_mass_p01": quantile(0.01),
+        "valid_mass_p05": quantile(0.05),
+        "valid_mass_median": quantile(0.5),
+    }
+
+
 async def eval_pairs(
     service: JudgeService, judge: Judge, pairs: Sequence[Pair], source: str
 ) -> Row:
@@ -67,7 +92,9 @@ async def eval_pairs(
             JudgeItem(p.id, p.prompt, p.chosen, metadata={"response_b": p.rejected}) for p in pairs
         ]
         agree = 0
-        for r in await _score(service, judge, items, source):
+        results = await _score(service, judge, items, source)
+        row.extra.update(valid_mass_stats(results))
+        for r in results:
             if r.status != "ok" or r.reward is None:
                 row.failed += 1
                 continue
@@ -84,6 +111,7 @@ async def eval_pairs(
         for side, text in (("chosen", p.chosen), ("rejected", p.rejected))
     ]
     results = await _score(service, judge, items, source)
+    row.extra.update(valid_mass_stats(results))
     for chosen, rejected in zip(results[::2], results[1::2], strict=True):
         if chosen.reward is None or rejected.reward is None:
             row.failed += 1
@@ -101,7 +129,9 @@ async def eval_verification(
     row = Row(source, metric)
     items = [JudgeItem(c.id, c.question, c.response, reference=c.reference) for c in cases]
     accepted_wrong = 0
-    for case, r in zip(cases, await _score(service, judge, items, source), strict=True):
+    results = await _score(service, judge, items, source)
+    row.extra.update(valid_mass_stats(results))
+    for case, r in zip(cases, results, strict=True):
         if r.reward is None:
             row.failed += 1
             continue
@@ -120,7 +150,7 @@ def print_table(rubric_ref: str, model: str, rows: Sequence[Row]) -> None:
     print(header)
     print("-" * len(header))
     for r in rows:
-        extra = "  ".join(f"{k}={v:.3f}" for k, v in r.extra.items())
+        extra = "  ".join(f"{k}={v:.3g}" for k, v in r.extra.items())
         print(
             f"{r.source:<22} {r.metric:<24} {r.value:>7.3f} {r.n:>6} {r.ties:>5} "
             f"{r.failed:>6}  {extra}"
