@@ -263,3 +263,28 @@ def test_gsm8k_solutions_in_varied_formats(gsm8k: list[dict[str, str]]) -> None:
     accuracy = (right + wrong) / total
     print(f"gsm8k variants: {right} correct accepted, {wrong} wrong rejected, accuracy {accuracy}")
     assert accuracy >= 0.95, misjudged[:10]
+
+
+def test_the_deadline_is_not_lost_in_a_finalizer() -> None:
+    """An alarm that lands while the garbage collector runs a finalizer must not be swallowed
+    there (it was, and the check then ran on unbounded): it fires again right after."""
+    import weakref
+
+    from judge_server.judges.answers.deadline import DeadlineExceeded, deadline
+
+    class Slow:
+        pass
+
+    def busy_finalizer() -> None:
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:  # the alarm lands in here
+            pass
+
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded), deadline(0.1):
+        obj = Slow()
+        weakref.finalize(obj, busy_finalizer)
+        del obj  # runs the finalizer now; it spans the deadline
+        while time.monotonic() - start < 5:
+            pass
+    assert time.monotonic() - start < 1.0

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import signal
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+
+#: after the deadline, how soon the alarm fires again if its exception could not be raised
+RETRY_S = 0.01
 
 
 class DeadlineExceeded(BaseException):
@@ -24,6 +28,12 @@ def deadline(seconds: float) -> Iterator[None]:
         return
 
     def expire(signum: int, frame: FrameType | None) -> None:
+        # Re-arm first: an exception raised inside a finalizer (a weakref callback or __del__
+        # run by the garbage collector) is swallowed and printed, and the check would run on
+        # unbounded. In one, wait for the next tick; anywhere else, raise.
+        signal.setitimer(signal.ITIMER_REAL, RETRY_S)
+        if _in_finalizer(frame):
+            return
         raise DeadlineExceeded
 
     previous = signal.signal(signal.SIGALRM, expire)
@@ -33,3 +43,13 @@ def deadline(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _in_finalizer(frame: FrameType | None) -> bool:
+    """Whether the interrupted code runs inside a finalizer (anywhere up its stack)."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or code.co_filename == weakref.__file__:
+            return True
+        frame = frame.f_back
+    return False
