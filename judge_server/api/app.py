@@ -26,7 +26,7 @@ from judge_server.engines.base import JudgeEngine
 from judge_server.engines.reward_models import RewardModels
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricRegistry
-from judge_server.rubrics.watcher import watch_rubrics
+from judge_server.rubrics.watcher import keep_watching
 from judge_server.service import JudgeService, build_service
 from judge_server.settings import Settings
 
@@ -68,13 +68,15 @@ def create_app(
         )
         stop = asyncio.Event()
         try:
+            # Neither task raises (each reports its own failures): an exception here would
+            # cancel the lifespan and leave uvicorn serving with the service closed.
             async with asyncio.TaskGroup() as background:
                 starter = background.create_task(
                     _start_engines(service, on_fatal), name="engine-start"
                 )
                 if settings.watch_rubrics:
                     background.create_task(
-                        watch_rubrics(service.registry, settings.rubrics_dir, metrics, stop),
+                        keep_watching(service.registry, settings.rubrics_dir, metrics, stop),
                         name="rubric-watcher",
                     )
                 try:

@@ -82,7 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("-o", "--output", type=Path, required=True, help="JSONL results")
     score.add_argument("--rubric", required=True, help="rubric name or name@version")
-    score.add_argument("--batch-size", type=int, default=64, help="items per engine batch")
+    score.add_argument(
+        "--batch-size",
+        type=int,
+        default=64,
+        help="items per batch (at most JUDGE_MAX_ITEMS_PER_REQUEST)",
+    )
     _engine_flags(score)
 
     bench = sub.add_parser("bench", help="measure throughput and rubric cost on this machine")

@@ -30,6 +30,8 @@ async def score_file(
         print(f"judge-server score: cannot read {src}: {exc}", file=sys.stderr)
         return 2
     rubric = judge.rubric
+    # A batch is one request to the service: keep it within the request bound.
+    batch_size = min(batch_size, settings.max_items_per_request)
     counts: dict[str, int] = {}
     try:
         await service.start()
@@ -48,6 +50,9 @@ async def score_file(
                     record = result_record(result, rubric, model)
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 bar.update(len(chunk))
+    except ServiceError as exc:
+        print(f"judge-server score: {exc}", file=sys.stderr)
+        return 2
     finally:
         await service.close()
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))

@@ -7,6 +7,7 @@ and the last good version of that rubric keeps serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 
 DEBOUNCE_MS = 150
 STEP_MS = 50
+RESTART_S = 5.0
 
 
 def _is_rubric_file(_change: object, path: str) -> bool:
@@ -60,3 +62,25 @@ async def watch_rubrics(
         recursive=False,
     ):
         reload(registry, directory, metrics)
+
+
+async def keep_watching(
+    registry: RubricRegistry,
+    directory: Path,
+    metrics: Metrics | None = None,
+    stop: asyncio.Event | None = None,
+    restart_s: float = RESTART_S,
+) -> None:
+    """``watch_rubrics``, restarted when it fails (an inotify limit, a directory it cannot
+    create): the rubrics already loaded keep serving meanwhile, and a watcher failure never takes
+    the server down with it."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            await watch_rubrics(registry, directory, metrics, stop)
+        except Exception:
+            log.exception("rubric watcher failed; live reload restarts in %.0f s", restart_s)
+            if metrics is not None:
+                metrics.errors.labels("rubric_watcher").inc()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), restart_s)

@@ -120,9 +120,7 @@ class JudgeService:
         try:
             return judge_for(rubric, self.registry.resolve, reward_models=self.reward_models)
         except RubricNotFoundError as exc:
-            raise InvalidRubric(
-                f"a component of {rubric.name!r}: {exc}", param="rubric.components"
-            ) from exc
+            raise InvalidRubric(f"a component of {rubric.name!r}: {exc}", param="rubric") from exc
         except JudgeFailure as exc:
             raise InvalidRubric(f"{rubric.name!r}: {exc}", param="rubric") from exc
 
@@ -145,7 +143,10 @@ class JudgeService:
             rubric = parse_rubric({**definition, "name": name}, source=f"rubric {name!r}")
         except RubricError as exc:
             raise InvalidRubric(str(exc), param="rubric") from exc
-        self.judge_for(rubric)
+        try:
+            self.judge_for(rubric)
+        except InvalidRubric as exc:  # in a definition, what does not resolve are its parts
+            raise InvalidRubric(exc.message, param="components") from exc
         return rubric
 
     def save_rubric(self, rubric: RubricSpec) -> bool:

@@ -3,6 +3,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -76,6 +77,11 @@ def test_invalid_put_is_422_and_changes_nothing(client: TestClient, rubrics_dir:
     bad_component = {"mode": "composite", "components": [{"rubric": "missing"}]}
     resp = client.put("/v1/rubrics/combo", json=bad_component)
     assert resp.status_code == 422 and "missing" in resp.json()["error"]["message"]
+    assert resp.json()["error"]["param"] == "components"
+    # the same rubric inline in a score request: the request's own field is named
+    inline = {"rubric": {**bad_component, "name": "c"}, "items": [{"prompt": "p", "response": "r"}]}
+    resp = client.post("/v1/score", json=inline)
+    assert resp.status_code == 422 and resp.json()["error"]["param"] == "rubric"
     resp = client.put("/v1/rubrics/x", json={**VERDICT, "name": "y"})
     assert resp.status_code == 422 and resp.json()["error"]["param"] == "name"
 
@@ -171,3 +177,47 @@ async def test_request_in_flight_finishes_on_the_version_it_started_with(tmp_pat
         body = (await slow).json()
     assert body["rubric"]["version"] == old
     assert body["results"][0]["status"] == "ok"
+
+
+async def test_a_failing_watcher_restarts_and_never_takes_the_server_down(
+    rubrics_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import watchfiles
+
+    from judge_server.rubrics import watcher
+
+    calls: list[int] = []
+    real = watchfiles.awatch
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:  # the first watch fails, as at an inotify limit
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("inotify watch limit reached")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(watchfiles, "awatch", flaky)
+    registry = RubricRegistry(parse_rubric)
+    registry.load_dir(rubrics_dir)
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        watcher.keep_watching(registry, rubrics_dir, stop=stop, restart_s=0.05)
+    )
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if len(calls) >= 2:
+            break
+    assert len(calls) == 2 and not task.done()  # restarted, still running
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+    # the same failure under the real app: the server stays ready and scores
+    s = Settings(rubrics_dir=rubrics_dir)
+    calls.clear()
+    with TestClient(create_app(s, ScriptedEngine())) as client:
+        for _ in range(100):
+            if calls:
+                break
+            await asyncio.sleep(0.02)
+        assert client.get("/ready").status_code == 200
+        body = {"rubric": "helpfulness", "items": [{"prompt": "p", "response": "r"}]}
+        assert client.post("/v1/score", json=body).status_code == 200

@@ -41,6 +41,9 @@ async def run_eval(
             rows = await evaluate(service, judge, data_dir, limit)
             print_table(judge.rubric.ref, service.model_id(judge), rows)
             report["rubrics"][judge.rubric.ref] = as_json(rows)
+    except ServiceError as exc:
+        print(f"judge-server eval: {exc}", file=sys.stderr)
+        return 2
     finally:
         await service.close()
     if json_path is not None:

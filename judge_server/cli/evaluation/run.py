@@ -50,9 +50,10 @@ async def _score(
     from tqdm import tqdm
 
     results: list[ItemResult] = []
+    chunk_size = min(CHUNK, service.settings.max_items_per_request)
     with tqdm(total=len(items), desc=label, unit="item", file=sys.stderr) as bar:
-        for start in range(0, len(items), CHUNK):
-            chunk = items[start : start + CHUNK]
+        for start in range(0, len(items), chunk_size):
+            chunk = items[start : start + chunk_size]
             results.extend(await service.score(judge, chunk, timeout_s=3600, use_cache=False))
             bar.update(len(chunk))
     return results

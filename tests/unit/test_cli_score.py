@@ -1,0 +1,27 @@
+"""``judge-server score`` at the engine seam (the real engine runs it in tests/integration)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from judge_server.cli.score import score_file
+from judge_server.service import builder
+from judge_server.settings import Settings, project_rubrics_dir
+from tests.fakes import ScriptedEngine
+
+
+async def test_batches_stay_within_the_request_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(builder, "build_engine", lambda _: ScriptedEngine())
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "prompt": "p", "response": "r"}) + "\n"
+                           for i in range(5)))  # fmt: skip
+    settings = Settings(rubrics_dir=project_rubrics_dir(), max_items_per_request=2)
+    # a --batch-size above the bound used to fail mid-file with a traceback
+    assert await score_file(settings, "helpfulness", src, dst, batch_size=3) == 0
+    rows = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["0", "1", "2", "3", "4"]
+    assert all(r["status"] == "ok" for r in rows)
+    assert "wrote 5 results" in capsys.readouterr().err
