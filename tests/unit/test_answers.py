@@ -288,3 +288,30 @@ def test_the_deadline_is_not_lost_in_a_finalizer() -> None:
         while time.monotonic() - start < 5:
             pass
     assert time.monotonic() - start < 1.0
+
+
+def test_an_alarm_during_the_deadlines_teardown_leaves_no_timer_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The re-armed alarm can land while the block unwinds: it must not skip the teardown and
+    leave a repeating alarm raising in unrelated code."""
+    import signal
+    import threading
+    import types
+
+    from judge_server.judges.answers import deadline as module
+
+    def setitimer(which: int, seconds: float, *rest: float) -> tuple[float, float]:
+        if seconds == 0:  # the teardown's disarm: the alarm lands just before it
+            signal.pthread_kill(threading.get_ident(), signal.SIGALRM)
+        return signal.setitimer(which, seconds, *rest)
+
+    shim = types.SimpleNamespace(**{k: getattr(signal, k) for k in dir(signal) if k.isupper()})
+    shim.signal, shim.setitimer = signal.signal, setitimer
+    monkeypatch.setattr(module, "signal", shim)
+    before = signal.getsignal(signal.SIGALRM)
+    with pytest.raises(module.DeadlineExceeded), module.deadline(0.05):
+        while True:
+            pass
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) == before

@@ -27,7 +27,11 @@ def deadline(seconds: float) -> Iterator[None]:
         yield
         return
 
+    closing = False
+
     def expire(signum: int, frame: FrameType | None) -> None:
+        if closing:
+            return
         # Re-arm first: an exception raised inside a finalizer (a weakref callback or __del__
         # run by the garbage collector) is swallowed and printed, and the check would run on
         # unbounded. In one, wait for the next tick; anywhere else, raise.
@@ -41,8 +45,16 @@ def deadline(seconds: float) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+        # The alarm may land during this teardown too: repeat it until it has run whole, so
+        # the timer never outlives the block (the block's own outcome is kept).
+        while True:
+            try:
+                closing = True
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+                break
+            except DeadlineExceeded:
+                continue
 
 
 def _in_finalizer(frame: FrameType | None) -> bool:
