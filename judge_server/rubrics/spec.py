@@ -7,7 +7,8 @@ looks like (``RubricParser``), so the registry can be handed one.
 
 A rubric's version is a hash of its normalised content (validated, defaults dropped, keys sorted),
 so formatting, comments, key order and spelled-out defaults never change it; any change of
-meaning does.
+meaning does. A field whose default changed after versions were published is hashed even at its
+default (``ALWAYS_VERSIONED``), so a version never means two values.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ VERSION_CHARS = 12
 # 0.005-0.01 there (min 0.00025). The old 1e-4 let all of those through as scores; 0.01 keeps
 # every working judgment and refuses most lost-format ones (README, Score).
 DEFAULT_MIN_VALID_MASS = 0.01
+#: Fields hashed into the version even at their default, because their default changed after
+#: versions were published: a version must say which value scored (1e-4 before, 0.01 now).
+ALWAYS_VERSIONED = ("min_valid_mass",)
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
 
 
@@ -112,6 +116,8 @@ class RubricSpec(StrictModel):
         # Defaults are left out: spelling a default out changes nothing, and a field added to
         # the schema later does not re-version every existing rubric.
         data = self.model_dump(mode="json", exclude_defaults=True)
+        for name in ALWAYS_VERSIONED:
+            data[name] = getattr(self, name)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:VERSION_CHARS]
 

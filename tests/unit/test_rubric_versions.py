@@ -12,18 +12,20 @@ from judge_server.judges.modes import parse_rubric
 from judge_server.rubrics.registry import read_rubric_file
 from judge_server.settings import project_rubrics_dir
 
+# Every version changed once, when min_valid_mass (default 1e-4 -> 0.01) joined the hash;
+# three rubrics changed in content too (README, Rubric changes).
 SHIPPED = {
-    "concise_helpfulness": "f933c1821648",
-    "correctness": "f1250d32890d",
-    "empathetic_support": "7329a3696a4f",
-    "follow_up": "fb8adf68382b",  # was 78dba66a4873: baseline_response (see README)
-    "helpfulness": "27989ac6ffbe",
-    "instruction_following": "c186ce18132b",  # was e740dd04143b: no double penalty
-    "medical_consultation": "3e13272b8fd1",  # was cec92906ed1a: no hard rule
-    "pairwise": "6c9ae80a201f",
-    "reference_likelihood": "16b08315066e",
-    "safety_compliance": "41b570cc90a5",
-    "verify": "68a3740c9fec",
+    "concise_helpfulness": "3ddf0699ec1d",  # was f933c1821648
+    "correctness": "7d211f14b500",  # was f1250d32890d
+    "empathetic_support": "f2e83d18fc8a",  # was 7329a3696a4f
+    "follow_up": "dee65fb50241",  # was 78dba66a4873
+    "helpfulness": "2cb30435f81b",  # was 27989ac6ffbe
+    "instruction_following": "d40e3a229545",  # was e740dd04143b
+    "medical_consultation": "1bd69d4506ba",  # was cec92906ed1a
+    "pairwise": "f0f006560a10",  # was 6c9ae80a201f
+    "reference_likelihood": "8de8c24923fc",  # was 16b08315066e
+    "safety_compliance": "52f7f5854aa3",  # was 41b570cc90a5
+    "verify": "15e3a7b9c248",  # was 68a3740c9fec
 }
 
 PAIR_TEMPLATE = "Q {prompt} A: {response_a} B: {response_b} Reply with A or B."
@@ -31,22 +33,22 @@ INLINE: list[tuple[dict[str, object], str]] = [
     (
         {"name": "pw", "mode": "pointwise", "template": "Q {prompt} A {response}",
          "scores": {"min": 1, "max": 5}},
-        "2d8f545da0b1",
+        "a116a7544e25",
     ),
     # a nested model with one field off its default: only that field counts
     (
         {"name": "pw", "mode": "pointwise", "template": "Q {prompt} A {response}",
          "scores": {"min": 1, "max": 5}, "reasoning": {"enabled": True, "max_tokens": 64}},
-        "667734bc89c5",
+        "ee700617c265",
     ),
     (
         {"name": "pair", "mode": "pairwise", "template": PAIR_TEMPLATE, "both_orders": False},
-        "4dbf15263197",
+        "634e859f8a46",
     ),
     (
         {"name": "rm", "mode": "reward_model",
          "reward_model": {"model": "toy", "center_on_reference": True}},
-        "12e78a95f2c9",
+        "993605044bf7",
     ),
 ]  # fmt: skip
 
@@ -67,3 +69,12 @@ def test_inline_rubric_versions_never_change(data: dict[str, object], version: s
     assert rubric.version == version
     # spelling every default out changes nothing
     assert parse_rubric(rubric.model_dump(mode="json")).version == version
+
+
+def test_min_valid_mass_is_in_every_version() -> None:
+    """Its default changed (1e-4 -> 0.01) after versions were published, so the value that
+    applies is always hashed: the same version never means two different thresholds."""
+    base = {"name": "pw", "mode": "pointwise", "template": "Q {prompt} A {response}"}
+    default = parse_rubric(base).version
+    assert parse_rubric({**base, "min_valid_mass": 0.01}).version == default
+    assert parse_rubric({**base, "min_valid_mass": 0.0001}).version != default
