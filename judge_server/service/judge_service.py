@@ -106,14 +106,18 @@ class JudgeService:
         """The rubric a request names; resolved once, so the whole request is scored by one
         version even if a reload lands meanwhile. ``param`` names where the request said it."""
         if not isinstance(spec, str):
-            try:
-                return parse_rubric(dict(spec), source="inline rubric")
-            except RubricError as exc:
-                raise InvalidRubric(str(exc), param=param) from exc
+            return self._parse(spec, source="inline rubric", param=param)
         try:
             return self.registry.resolve(spec)
         except RubricNotFoundError as exc:
             raise RubricNotFound(str(exc), param=param) from exc
+
+    @staticmethod
+    def _parse(data: Mapping[str, Any], *, source: str, param: str) -> RubricSpec:
+        try:
+            return parse_rubric(dict(data), source=source)
+        except RubricError as exc:
+            raise InvalidRubric(str(exc), param=param) from exc
 
     def judge_for(self, rubric: RubricSpec) -> Judge:
         """The judge of a resolved rubric, with its components and reward model in place."""
@@ -139,10 +143,9 @@ class JudgeService:
         body_name = definition.get("name", name)
         if body_name != name:
             raise InvalidRubric(f"body name {body_name!r} != path name {name!r}", param="name")
-        try:
-            rubric = parse_rubric({**definition, "name": name}, source=f"rubric {name!r}")
-        except RubricError as exc:
-            raise InvalidRubric(str(exc), param="rubric") from exc
+        rubric = self._parse(
+            {**definition, "name": name}, source=f"rubric {name!r}", param="rubric"
+        )
         try:
             self.judge_for(rubric)
         except InvalidRubric as exc:  # in a definition, what does not resolve are its parts
