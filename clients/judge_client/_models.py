@@ -14,12 +14,18 @@ __all__ = ["ItemResult", "Message", "RubricRef", "ScoreItem", "ScoreResponse"]
 
 
 class Message(BaseModel):
-    """One chat message of a prompt."""
+    """One chat message of a prompt, as chat templates take it.
 
-    model_config = ConfigDict(extra="forbid")
+    Any role is sent (``tool``, ``developer``, ...), and so are extra keys such as
+    ``tool_calls``; ``content`` may be text, OpenAI-style content parts, or ``None``. The server
+    decides per item what it can judge: a message it cannot take fails only its own item, with
+    status ``invalid_input``.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     role: str
-    content: str
+    content: str | list[dict[str, Any]] | None = None
 
 
 class ScoreItem(BaseModel):

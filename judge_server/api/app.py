@@ -18,7 +18,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from judge_server import __version__
-from judge_server.api import routes_group, routes_health, routes_rubrics, routes_score
+from judge_server.api import (
+    routes_group,
+    routes_health,
+    routes_openrlhf,
+    routes_rubrics,
+    routes_score,
+    routes_slime,
+)
 from judge_server.api.errors import install_error_handlers
 from judge_server.api.middleware import RequestMetrics
 from judge_server.api.state import AppState
@@ -93,5 +100,7 @@ def create_app(
     app.include_router(routes_rubrics.router)
     app.include_router(routes_score.router)
     app.include_router(routes_group.router)
+    app.include_router(routes_openrlhf.router)
+    app.include_router(routes_slime.router)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app

@@ -7,8 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from judge_server.engines.base import ChatMessage
-from judge_server.judges.base import JudgeItem
+from judge_server.judges.base import InvalidItemError, JudgeItem
+from judge_server.judges.conversation import ROLES, chat_turns
 from judge_server.judges.group import DEFAULT_ANCHORS, DEFAULT_ROUNDS, Pairing
+from judge_server.service.scoring import Rejected, ScoreInput
 
 Status = Literal["ok", "invalid_input", "judge_error", "timeout"]
 
@@ -17,9 +19,27 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Message(_In):
-    role: Literal["system", "user", "assistant"]
-    content: str
+class Message(BaseModel):
+    """A chat message as chat templates take it. Extra keys (``tool_calls``, ``name``) are kept;
+    whether the message can be judged is decided per item (``judges.conversation``), so one
+    message the judge cannot read fails its own item, not the request."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: str = Field(description=f"One of {', '.join(sorted(ROLES))}.")
+    content: str | list[dict[str, Any]] | None = Field(
+        None, description="Text, OpenAI-style text parts, or null (beside tool_calls)."
+    )
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def judge_prompt(prompt: str | list[Message]) -> str | list[ChatMessage]:
+    """A request's prompt as the judge reads it; ``InvalidItemError`` when it cannot be."""
+    if isinstance(prompt, str):
+        return prompt
+    return chat_turns([m.as_dict() for m in prompt])
 
 
 class ScoreItemIn(_In):
@@ -35,15 +55,18 @@ class ScoreItemIn(_In):
         # Trainers often key samples by integer index.
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
+    def to_input(self, default_id: str) -> ScoreInput:
+        """The item to judge, or its refusal when its prompt cannot be read as text."""
+        try:
+            return self.to_item(default_id)
+        except InvalidItemError as exc:
+            return Rejected(self.id if self.id is not None else default_id, str(exc))
+
     def to_item(self, default_id: str) -> JudgeItem:
-        prompt: str | list[ChatMessage] = (
-            self.prompt
-            if isinstance(self.prompt, str)
-            else [ChatMessage(role=m.role, content=m.content) for m in self.prompt]
-        )
+        """The item to judge; ``InvalidItemError`` when its prompt cannot be read as text."""
         return JudgeItem(
             id=self.id if self.id is not None else default_id,
-            prompt=prompt,
+            prompt=judge_prompt(self.prompt),
             response=self.response,
             reference=self.reference,
             metadata=self.metadata,
@@ -157,9 +180,7 @@ class GroupScoreRequest(_In):
     options: GroupOptions = Field(default_factory=GroupOptions)
 
     def judge_prompt(self) -> str | list[ChatMessage]:
-        if isinstance(self.prompt, str):
-            return self.prompt
-        return [ChatMessage(role=m.role, content=m.content) for m in self.prompt]
+        return judge_prompt(self.prompt)
 
 
 class GroupResultOut(BaseModel):

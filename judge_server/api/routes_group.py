@@ -6,12 +6,14 @@ from fastapi import APIRouter, Request
 
 from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.disconnect import cancel_on_disconnect
+from judge_server.api.errors import ApiError
 from judge_server.api.protocol import (
     ERROR_RESPONSES,
     GroupScoreRequest,
     GroupScoreResponse,
     RubricRef,
 )
+from judge_server.judges import InvalidItemError
 from judge_server.service import GroupOptions, score_group
 
 router = APIRouter(tags=["score"])
@@ -22,6 +24,10 @@ async def group(
     request: GroupScoreRequest, service: ReadyServiceDep, http_request: Request
 ) -> GroupScoreResponse:
     judge = service.judge(request.rubric)
+    try:  # one prompt for the whole group: if it cannot be judged, nothing in the group can
+        prompt = request.judge_prompt()
+    except InvalidItemError as exc:
+        raise ApiError(422, "invalid_request", str(exc), param="prompt") from exc
     opts = request.options
     options = GroupOptions(
         pairing=opts.pairing,
@@ -33,7 +39,7 @@ async def group(
     scored = await cancel_on_disconnect(
         http_request,
         score_group(
-            service, judge, request.judge_prompt(), request.responses, request.reference, options
+            service, judge, prompt, request.responses, request.reference, options
         ),
     )
     return GroupScoreResponse.model_validate(

@@ -23,7 +23,7 @@ async def score(
 ) -> ScoreResponse:
     judge = service.judge(request.rubric)
     service.check_size(len(request.items))
-    items = [item.to_item(str(i)) for i, item in enumerate(request.items)]
+    items = [item.to_input(str(i)) for i, item in enumerate(request.items)]
     options = request.options
     results = await cancel_on_disconnect(
         http_request,

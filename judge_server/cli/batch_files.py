@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from judge_server.api.protocol import ScoreItemIn
-from judge_server.judges import JudgeItem
+from judge_server.judges import InvalidItemError, JudgeItem
 from judge_server.rubrics.spec import RubricSpec
 from judge_server.service.scoring import ItemResult
 
@@ -43,7 +43,10 @@ def read_items(path: Path) -> list[ParsedLine]:
                 ParsedLine(n, raw_id or default_id, None, f"line {n}: {where}: {first['msg']}")
             )
             continue
-        parsed.append(ParsedLine(n, item.id or default_id, item.to_item(default_id)))
+        try:
+            parsed.append(ParsedLine(n, item.id or default_id, item.to_item(default_id)))
+        except InvalidItemError as exc:
+            parsed.append(ParsedLine(n, item.id or default_id, None, f"line {n}: {exc}"))
     return parsed
 
 

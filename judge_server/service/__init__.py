@@ -16,7 +16,7 @@ from judge_server.service.errors import (
 )
 from judge_server.service.group import GroupOptions, GroupScore, score_group
 from judge_server.service.judge_service import JudgeService, RubricChoice
-from judge_server.service.scoring import ItemResult, Scorer, Status
+from judge_server.service.scoring import ItemResult, Rejected, ScoreInput, Scorer, Status
 
 __all__ = [
     "RETRY_AFTER_S",
@@ -27,8 +27,10 @@ __all__ = [
     "JudgeService",
     "NotReady",
     "Overloaded",
+    "Rejected",
     "RubricChoice",
     "RubricNotFound",
+    "ScoreInput",
     "Scorer",
     "ServiceError",
     "Status",

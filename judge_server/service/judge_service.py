@@ -19,7 +19,7 @@ from typing import Any
 from judge_server.cache import ResultCache
 from judge_server.engines.base import JudgeEngine
 from judge_server.engines.reward_models import RewardModels
-from judge_server.judges import Judge, JudgeFailure, JudgeItem, judge_for
+from judge_server.judges import Judge, JudgeFailure, judge_for
 from judge_server.judges.modes import parse_rubric
 from judge_server.judges.reward_model import RewardModelJudge
 from judge_server.metrics import Metrics
@@ -33,7 +33,7 @@ from judge_server.service.errors import (
     RubricNotFound,
     TooManyItems,
 )
-from judge_server.service.scoring import ItemResult, Scorer
+from judge_server.service.scoring import ItemResult, ScoreInput, Scorer
 from judge_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -187,12 +187,13 @@ class JudgeService:
     async def score(
         self,
         judge: Judge,
-        items: Sequence[JudgeItem],
+        items: Sequence[ScoreInput],
         *,
         timeout_s: float | None = None,
         use_cache: bool = True,
     ) -> list[ItemResult]:
-        """One result per item, in order, each with a status; never raises for one item."""
+        """One result per item, in order, each with a status; never raises for one item (a
+        ``Rejected`` item, refused before judging, gets ``invalid_input``)."""
         self.check_size(len(items))
         with self.admitted(len(items)):
             return await self.scorer.score(

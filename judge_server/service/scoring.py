@@ -38,6 +38,18 @@ class ItemResult:
     cached: bool = False
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """An item refused before judging (its input cannot be read): status ``invalid_input``,
+    counted like every other result, and no harm to the rest of its request."""
+
+    id: str
+    reason: str
+
+
+ScoreInput = JudgeItem | Rejected
+
+
 class Scorer:
     def __init__(
         self,
@@ -55,7 +67,7 @@ class Scorer:
         self.engine_fingerprint = dict(engine_fingerprint or {})
 
     async def score(
-        self, judge: Judge, items: Sequence[JudgeItem], *, timeout_s: float, use_cache: bool = True
+        self, judge: Judge, items: Sequence[ScoreInput], *, timeout_s: float, use_cache: bool = True
     ) -> list[ItemResult]:
         """Score every item with one judge (built once per request, so one rubric version)."""
         return list(
@@ -72,10 +84,20 @@ class Scorer:
         )
 
     async def _one(
+        self, judge: Judge, item: ScoreInput, timeout_s: float, use_cache: bool
+    ) -> ItemResult:
+        started = time.perf_counter()
+        if isinstance(item, Rejected):
+            result = ItemResult(item.id, "invalid_input", error=item.reason)
+        else:
+            result = await self._judge(judge, item, timeout_s, use_cache)
+        self._count(judge, result, time.perf_counter() - started)
+        return result
+
+    async def _judge(
         self, judge: Judge, item: JudgeItem, timeout_s: float, use_cache: bool
     ) -> ItemResult:
         rubric = judge.rubric
-        started = time.perf_counter()
         try:
             judge.validate(item)
             key = self.key(judge, item)
@@ -99,11 +121,15 @@ class Scorer:
         except Exception as exc:  # a bug in a judge must fail its item, not the batch
             log.exception("judge crashed on item %s", item.id)
             result = ItemResult(item.id, "judge_error", error=f"{type(exc).__name__}: {exc}")
-        if self.metrics is not None:
-            self.metrics.items.labels(rubric.name, rubric.mode, result.status).inc()
-            self.metrics.item_latency.labels(rubric.mode).observe(time.perf_counter() - started)
-            if result.cached:
-                self.metrics.cache_hits.inc()
-            if result.status != "ok":
-                self.metrics.errors.labels(result.status).inc()
         return result
+
+    def _count(self, judge: Judge, result: ItemResult, seconds: float) -> None:
+        if self.metrics is None:
+            return
+        rubric = judge.rubric
+        self.metrics.items.labels(rubric.name, rubric.mode, result.status).inc()
+        self.metrics.item_latency.labels(rubric.mode).observe(seconds)
+        if result.cached:
+            self.metrics.cache_hits.inc()
+        if result.status != "ok":
+            self.metrics.errors.labels(result.status).inc()

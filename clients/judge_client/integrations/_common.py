@@ -1,0 +1,106 @@
+"""What every trainer adapter shares: settings from the environment, text from chat turns, and
+the one failure policy for trainers that cannot carry a null reward."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._models import ItemResult
+
+__all__ = [
+    "DEFAULT_FILL_VALUE",
+    "ENV_API_KEY",
+    "ENV_FILL_VALUE",
+    "ENV_RUBRIC",
+    "ENV_URL",
+    "Filled",
+    "as_prompt",
+    "completion_text",
+    "content_text",
+    "fill",
+    "fill_value",
+    "setting",
+]
+
+ENV_URL = "JUDGE_SERVER_URL"
+ENV_RUBRIC = "JUDGE_RUBRIC"
+ENV_API_KEY = "JUDGE_API_KEY"
+ENV_FILL_VALUE = "JUDGE_FILL_VALUE"
+
+DEFAULT_FILL_VALUE = 0.0
+"""The reward a failed item gets where the trainer needs a number: the bottom of the built-in
+[0, 1] range, so a policy can never raise its reward by making the judge fail."""
+
+
+def setting(name: str, given: str | None, env: str, *, required: bool = True) -> str | None:
+    """``given`` if set, else the environment variable ``env``; a clear error when neither is."""
+    value = given if given not in (None, "") else os.environ.get(env) or None
+    if value is None and required:
+        raise ValueError(f"no {name}: pass {name}= or set the environment variable {env}")
+    return value
+
+
+def fill_value(given: float | None = None) -> float:
+    if given is None:
+        raw = os.environ.get(ENV_FILL_VALUE)
+        given = DEFAULT_FILL_VALUE if raw in (None, "") else float(raw)
+    if not math.isfinite(given):
+        raise ValueError(f"the fill value must be a finite number, got {given!r}")
+    return given
+
+
+def _part_text(part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, Mapping) and part.get("type") == "text":
+        return str(part.get("text", ""))
+    raise ValueError(f"only text content can be judged, got a {part.get('type')!r} part")
+
+
+def content_text(content: Any) -> str:
+    """A message's content as text: a string, or OpenAI-style parts of which all are text."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        return "".join(_part_text(part) for part in content)
+    raise ValueError(f"message content must be text or a list of parts, got {type(content)}")
+
+
+def completion_text(completion: str | Sequence[Mapping[str, Any]]) -> str:
+    """The text to judge from a completion: plain text, or the conversational form (a list of
+    messages, as TRL passes them) whose assistant turns are joined."""
+    if isinstance(completion, str):
+        return completion
+    turns = [m for m in completion if m.get("role", "assistant") == "assistant"]
+    return "\n\n".join(content_text(m.get("content")) for m in turns)
+
+
+def as_prompt(prompt: str | Sequence[Mapping[str, Any]]) -> str | list[dict[str, Any]]:
+    """A prompt as the server takes it: text, or chat messages (roles checked by the server, so
+    a message it cannot judge fails its own item, not the batch)."""
+    if isinstance(prompt, str):
+        return prompt
+    return [dict(message) for message in prompt]
+
+
+@dataclass(frozen=True, slots=True)
+class Filled:
+    """A reward for a trainer that needs a number: ``score`` is the judge's reward, or the fill
+    value when the item failed (``ok`` False, ``status`` says why)."""
+
+    score: float
+    ok: bool
+    status: str
+    error: str | None
+
+
+def fill(result: ItemResult, fill_with: float) -> Filled:
+    if result.ok and result.reward is not None:
+        return Filled(result.reward, True, result.status, None)
+    return Filled(fill_with, False, result.status, result.error)
