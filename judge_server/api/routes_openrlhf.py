@@ -5,7 +5,8 @@ Read from OpenRLHF at commit 3c3be6234e0cb353e76bb8019947db9dfe99fca7:
   ``{"query": [...], "prompts": [...], "labels": [...]}``, one sample per call during rollouts,
   where a query is ``hf_tokenizer.decode(prompt_tokens + action_tokens,
   skip_special_tokens=False)``, so it is the prompt text followed by the response and, when
-  generation stopped there, the policy's end-of-sequence marker;
+  generation stopped there, the policy's end-of-sequence marker; the prompt is the policy's
+  chat template rendered, which is read back into messages (``templated_prompt``);
 - the answer, read by ``execute`` and ``samples_generator._process_response_into_experience``:
   ``rewards``, ``scores`` (``rewards`` when absent) and ``extra_logs``, each value passed to
   ``torch.tensor([value])``: numbers only, and never null (that raises mid-rollout);
@@ -25,8 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.errors import ApiError
 from judge_server.api.protocol import ERROR_RESPONSES, RubricRef
+from judge_server.api.templated_prompt import chat_messages
 from judge_server.api.trainer_policy import TrainerPolicyDep, score_for_trainer
-from judge_server.judges import JudgeItem
+from judge_server.judges import InvalidItemError, JudgeItem
+from judge_server.judges.conversation import chat_turns
+from judge_server.service import Rejected, ScoreInput
 
 router = APIRouter(tags=["trainers"])
 
@@ -74,7 +78,7 @@ def strip_eos(text: str) -> str:
     return text
 
 
-def _items(body: GetRewardRequest) -> list[JudgeItem]:
+def _items(body: GetRewardRequest) -> list[ScoreInput]:
     n = len(body.query)
     if len(body.prompts) != n:
         raise ApiError(
@@ -83,7 +87,7 @@ def _items(body: GetRewardRequest) -> list[JudgeItem]:
     labels: list[Label] = list(body.labels) if body.labels is not None else [None] * n
     if len(labels) != n:
         raise ApiError(422, "invalid_request", f"{len(labels)} labels for {n} queries", "labels")
-    items = []
+    items: list[ScoreInput] = []
     for i, (query, prompt, label) in enumerate(zip(body.query, body.prompts, labels, strict=True)):
         if not query.startswith(prompt):
             raise ApiError(
@@ -95,7 +99,13 @@ def _items(body: GetRewardRequest) -> list[JudgeItem]:
             )
         reference = None if label is None or label == "" else str(label)
         response = strip_eos(query[len(prompt) :])
-        items.append(JudgeItem(id=str(i), prompt=prompt, response=response, reference=reference))
+        try:
+            turns = chat_messages(prompt)
+            judged = turns if isinstance(turns, str) else chat_turns(turns)
+        except InvalidItemError as exc:
+            items.append(Rejected(str(i), str(exc)))
+            continue
+        items.append(JudgeItem(id=str(i), prompt=judged, response=response, reference=reference))
     return items
 
 

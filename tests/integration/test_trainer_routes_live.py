@@ -26,6 +26,7 @@ import torch
 from openrlhf.utils.agent import SingleTurnAgentExecutor
 from transformers import AutoTokenizer
 
+from judge_server.api.templated_prompt import chat_messages
 from judge_server.engines.model_store import resolve_model
 from judge_server.settings import Settings
 
@@ -92,9 +93,11 @@ def test_openrlhf_executor_gets_a_numeric_traceable_reward(
     assert torch.tensor([reward]).shape == (1, 1)
     for value in output["extra_logs"].values():
         torch.tensor([value])
-    # The server judged exactly (prompt, answer) with the EOS marker removed: the same item
-    # through /v1/score is now a cache hit with the same reward.
-    item = {"prompt": output["prompt_text"], "response": ANSWER, "reference": "Paris"}
+    # The server judged exactly (the templated prompt read back into messages, the answer
+    # without its EOS marker): the same item through /v1/score is now a cache hit.
+    messages = chat_messages(output["prompt_text"])
+    assert isinstance(messages, list) and messages[-1] == {"role": "user", "content": QUESTION}
+    item = {"prompt": messages, "response": ANSWER, "reference": "Paris"}
     again = httpx.post(
         f"{server_url}/v1/score",
         json={"rubric": "helpfulness", "items": [item]},

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from judge_server.api import create_app
 from judge_server.api.routes_openrlhf import strip_eos
+from judge_server.api.templated_prompt import chat_messages
 from judge_server.judges import InvalidItemError
 from judge_server.judges.conversation import chat_turns
 from judge_server.settings import Settings, project_rubrics_dir
@@ -139,6 +140,46 @@ def test_get_reward_answers_openrlhf_shape_from_query_minus_prompt(client: TestC
     assert out["model"] == "fake-judge" and out["statuses"] == ["ok"]
 
 
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        (PROMPT, [{"role": "user", "content": "What is 2+2?"}]),
+        (
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+            "<|im_start|>assistant\nHello<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n"
+            "<|im_start|>assistant\n",
+            [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello"},
+                {"role": "user", "content": "2+2?"},
+            ],
+        ),
+        (
+            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n",
+            [{"role": "user", "content": "Hi"}],
+        ),
+        (
+            "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nYo<end_of_turn>\n"
+            "<start_of_turn>model\n",
+            [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}],
+        ),
+        ("Question: what is 2+2?\nAnswer:", "Question: what is 2+2?\nAnswer:"),
+        (
+            "text before <|im_start|>user\nHi<|im_end|>\n",
+            "text before <|im_start|>user\nHi<|im_end|>\n",
+        ),
+        (
+            "<|im_start|>user\nunclosed <|im_start|>assistant\n",
+            "<|im_start|>user\nunclosed <|im_start|>assistant\n",
+        ),
+    ],
+)
+def test_templated_prompts_are_read_back_into_messages(prompt: str, expected: object) -> None:
+    assert chat_messages(prompt) == expected
+
+
 def test_get_reward_judges_the_response_without_prompt_or_eos() -> None:
     engine = ScriptedEngine(script, max_model_len=3000)
     app = create_app(Settings(rubrics_dir=project_rubrics_dir()), engine)
@@ -150,8 +191,9 @@ def test_get_reward_judges_the_response_without_prompt_or_eos() -> None:
         }
         assert c.post("/get_reward?rubric=helpfulness", json=body).status_code == 200
     judged = engine.prompts[-1]
-    assert "RESPONSE-TEXT" in judged
-    assert "RESPONSE-TEXT<|im_end|>" not in judged
+    assert "RESPONSE-TEXT" in judged and "RESPONSE-TEXT<|im_end|>" not in judged
+    # the prompt was read back into messages: the judge sees a transcript, not template markup
+    assert "User: What is 2+2?" in judged and "<|im_start|>" not in judged
 
 
 def test_get_reward_fills_a_failed_item_flags_it_and_counts_it(client: TestClient) -> None:
