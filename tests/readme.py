@@ -13,7 +13,9 @@ from typing import Any
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 _FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
-_CURL = re.compile(r"curl -s localhost:8000(?P<path>/\S+).*?-d '(?P<body>.*?)'", re.DOTALL)
+_CURL = re.compile(
+    r"curl -s '?localhost:8000(?P<path>/[^\s']+)'?.*?-d '(?P<body>.*?)'", re.DOTALL
+)
 _ELLIPSIS_LINE = re.compile(r'^(\s*)\.\.\.(?=[\]}]*,?\s*$)', re.MULTILINE)
 _BARE_ELLIPSIS = re.compile(r'(?<=[,\[{]) *\.\.\.(?=\s*[\]}])')
 _TRAILING_COMMA = re.compile(r",(\s*[\]}])")

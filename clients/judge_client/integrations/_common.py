@@ -3,13 +3,16 @@ the one failure policy for trainers that cannot carry a null reward."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._models import ItemResult
+from pydantic import ValidationError
+
+from .._models import ItemResult, ScoreItem
 
 __all__ = [
     "DEFAULT_FILL_VALUE",
@@ -23,6 +26,9 @@ __all__ = [
     "content_text",
     "fill",
     "fill_value",
+    "plain",
+    "reference_text",
+    "score_item",
     "setting",
 ]
 
@@ -104,3 +110,47 @@ def fill(result: ItemResult, fill_with: float) -> Filled:
     if result.ok and result.reward is not None:
         return Filled(result.reward, True, result.status, None)
     return Filled(fill_with, False, result.status, result.error)
+
+
+def plain(value: Any) -> Any:
+    """numpy arrays (parquet lists) as lists, recursively through lists; other values as is."""
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def reference_text(value: Any) -> str | None:
+    """A trainer's label, ground truth or dataset column as the reference answer; empty means
+    none. Data loaded from parquet arrives as numpy values: arrays become lists (then JSON),
+    scalars their Python value."""
+    value = plain(value)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def score_item(
+    index: int, prompt: Any, completion: str | Sequence[Mapping[str, Any]], reference: str | None
+) -> ScoreItem | str:
+    """The item to send, or why it cannot even be sent (a message without a role, an image
+    part, content that is not JSON): such a sample is ``invalid_input`` on its own, and never
+    fails the others. ``completion`` is text or the conversational form (``completion_text``)."""
+    try:
+        item = ScoreItem(
+            id=str(index),
+            prompt=as_prompt(plain(prompt)),
+            response=completion_text(completion),
+            reference=reference,
+        )
+        item.model_dump(mode="json")  # what the client will send must be JSON
+    except (ValueError, TypeError, AttributeError) as exc:
+        # ValidationError and PydanticSerializationError are ValueErrors.
+        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        return f"not sent: {reason}"
+    return item
