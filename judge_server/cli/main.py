@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -97,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--compile", action="store_true", help="let vLLM compile the model (default: eager)"
     )
+    bench.add_argument(
+        "--section",
+        choices=["core", "rm-vs-serve-rm"],
+        default="core",
+        help="core: throughput, rubric cost, cache and the naive baseline (default); "
+        "rm-vs-serve-rm: reward_model mode against OpenRLHF's serve_rm on one value-head model",
+    )
+    bench.add_argument(
+        "--requests",
+        type=int,
+        help="rm-vs-serve-rm: timed one-sample requests per server (default 128, --quick 64)",
+    )
     _engine_flags(bench)
 
     ev = sub.add_parser("eval", help="score labelled data with a rubric and print agreement")
@@ -136,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm() -> None:
+    """A SIGTERM (``timeout``, a CI runner) unwinds like Ctrl-C, so the servers a command started
+    are stopped by their ``finally`` blocks instead of being orphaned."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
@@ -149,10 +173,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.command == "bench":
+        _exit_on_sigterm()
     if args.command == "serve":
         from judge_server.cli.serve import serve
 
         serve(settings)
+    elif args.command == "bench" and args.section == "rm-vs-serve-rm":
+        from judge_server.cli.bench import rm_compare
+
+        sizes = rm_compare.RM_QUICK if args.quick else rm_compare.RmSizes()
+        if args.requests is not None:
+            sizes = dataclasses.replace(sizes, requests=args.requests)
+        asyncio.run(
+            rm_compare.run_rm_vs_serve_rm(
+                settings, sizes=sizes, json_path=args.json, compile_model=args.compile
+            )
+        )
     elif args.command == "bench":
         from judge_server.cli.bench.run import run
 
