@@ -27,7 +27,7 @@ from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.errors import ApiError
 from judge_server.api.protocol import ERROR_RESPONSES, RubricRef
 from judge_server.api.templated_prompt import chat_messages
-from judge_server.api.trainer_policy import TrainerPolicyDep, score_for_trainer
+from judge_server.api.trainer_policy import TrainerPolicyDep, reference_of, score_for_trainer
 from judge_server.judges import InvalidItemError, JudgeItem
 from judge_server.judges.conversation import chat_turns
 from judge_server.service import Rejected, ScoreInput
@@ -49,15 +49,16 @@ EOS_MARKERS = (
     "<｜end▁of▁sentence｜>",
 )
 
-Label = str | int | float | bool | None
-
-
 class GetRewardRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    query: list[str] = Field(min_length=1, description="Prompt + response, as decoded.")
+    # Empty lists are valid: OpenRLHF splits a batch over every URL in --reward.remote_url, so
+    # with more servers than samples some get none.
+    query: list[str] = Field(description="Prompt + response, as decoded.")
     prompts: list[str] = Field(description="Each query's prompt, which the query starts with.")
-    labels: list[Label] | None = Field(None, description="Reference answers (dataset labels).")
+    labels: list[Any] | None = Field(
+        None, description="Reference answers (dataset labels; non-text values as JSON)."
+    )
 
 
 class GetRewardResponse(BaseModel):
@@ -84,7 +85,7 @@ def _items(body: GetRewardRequest) -> list[ScoreInput]:
         raise ApiError(
             422, "invalid_request", f"{len(body.prompts)} prompts for {n} queries", "prompts"
         )
-    labels: list[Label] = list(body.labels) if body.labels is not None else [None] * n
+    labels: list[Any] = list(body.labels) if body.labels is not None else [None] * n
     if len(labels) != n:
         raise ApiError(422, "invalid_request", f"{len(labels)} labels for {n} queries", "labels")
     items: list[ScoreInput] = []
@@ -97,7 +98,7 @@ def _items(body: GetRewardRequest) -> list[ScoreInput]:
                 "prompt + response as one string",
                 f"query.{i}",
             )
-        reference = None if label is None or label == "" else str(label)
+        reference = reference_of(label)
         response = strip_eos(query[len(prompt) :])
         try:
             turns = chat_messages(prompt)

@@ -3,7 +3,8 @@
 Read from slime at commit 624b824a898ab0ec1fcb4d373004c7f3852bf515,
 ``slime/rollout/rm_hub/__init__.py`` ``remote_rm``: one sample per call, the body
 ``{"prompt": sample.prompt, "response": sample.response, "label": sample.label}`` (a prompt is
-text or chat messages, ``slime/utils/types.py``), retried 10 times on any error, 4xx included.
+text or chat messages, ``slime/utils/types.py``; with ``--apply-chat-template`` the rendered
+template, read back into messages here), retried 10 times on any error, 4xx included.
 slime takes the whole JSON answer as the reward, or its top-level key ``--reward-key``, and
 makes tensors of it, so the answer is a flat object whose ``reward`` is always a number; run
 slime with ``--rm-type remote_rm --rm-url http://HOST:PORT/slime/reward?rubric=NAME
@@ -19,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.protocol import ERROR_RESPONSES, Message, ScoreItemIn
-from judge_server.api.trainer_policy import TrainerPolicyDep, score_for_trainer
+from judge_server.api.templated_prompt import chat_messages
+from judge_server.api.trainer_policy import TrainerPolicyDep, reference_of, score_for_trainer
 
 router = APIRouter(tags=["trainers"])
 
@@ -29,8 +31,8 @@ class SlimeRewardRequest(BaseModel):
 
     prompt: str | list[Message]
     response: str
-    label: str | int | float | bool | None = Field(
-        None, description="The sample's label, used as the reference answer."
+    label: Any = Field(
+        None, description="The sample's label, the reference answer (non-text values as JSON)."
     )
 
 
@@ -52,12 +54,15 @@ async def slime_reward(
     policy: TrainerPolicyDep,
     request: Request,
 ) -> dict[str, Any]:
-    label = body.label
-    item = ScoreItemIn(
-        id="0",
-        prompt=body.prompt,
-        response=body.response,
-        reference=None if label is None or label == "" else str(label),
+    # With --apply-chat-template slime sends the prompt rendered: read it back into messages.
+    prompt = body.prompt if not isinstance(body.prompt, str) else chat_messages(body.prompt)
+    item = ScoreItemIn.model_validate(
+        {
+            "id": "0",
+            "prompt": prompt,
+            "response": body.response,
+            "reference": reference_of(body.label),
+        }
     )
     scored = await score_for_trainer("slime", service, policy, [item.to_input("0")], request)
     result = scored.results[0]

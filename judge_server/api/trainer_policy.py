@@ -9,10 +9,11 @@ making the judge fail, and one bad sample does not stall a training run in retri
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
 
@@ -20,7 +21,13 @@ from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.disconnect import cancel_on_disconnect
 from judge_server.api.errors import ApiError
 from judge_server.judges import Judge
-from judge_server.service import RETRY_AFTER_S, ItemResult, JudgeService, ScoreInput
+from judge_server.service import (
+    RETRY_AFTER_S,
+    InvalidRubric,
+    ItemResult,
+    JudgeService,
+    ScoreInput,
+)
 
 OnFailure = Literal["fill", "error"]
 
@@ -91,9 +98,19 @@ async def score_for_trainer(
 ) -> TrainerScores:
     """Score through the one scoring path, then apply the failure policy."""
     judge = service.judge(policy.rubric)
+    if judge.rubric.mode == "pairwise":  # would fill every sample: a configuration error
+        raise InvalidRubric(
+            f"rubric {judge.rubric.name!r} compares two responses; a trainer route scores one "
+            "(use /v1/score/group for group rewards)",
+            param="rubric",
+        )
     results = await cancel_on_disconnect(request, service.score(judge, items))
     failed = [r for r in results if r.status != "ok" or r.reward is None]
     counter = service.metrics.trainer_failures
+    # error: the trainer retries (worth it for a timeout or an overloaded engine, and loud for
+    # a misconfiguration); fill is the default because a judge_error is often deterministic (a
+    # judge that puts too little mass on valid answers for this item) and retries would only
+    # stall the run before it fails.
     if failed and policy.on_failure == "error":
         for r in failed:
             counter.labels(dialect, r.status, "error").inc()
@@ -105,6 +122,16 @@ async def score_for_trainer(
         for r in results
     ]
     return TrainerScores(judge, service.model_id(judge), results, rewards)
+
+
+def reference_of(label: Any) -> str | None:
+    """A trainer's label as the reference answer: text as is, other JSON values as JSON (the
+    client adapters read labels the same way); empty means none."""
+    if label is None or label == "":
+        return None
+    if isinstance(label, str):
+        return label
+    return json.dumps(label, ensure_ascii=False)
 
 
 def _failure_error(failed: list[ItemResult]) -> ApiError:

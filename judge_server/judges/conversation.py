@@ -55,6 +55,8 @@ def _tool_calls_text(calls: object, where: str) -> str:
 def chat_turns(messages: Sequence[Mapping[str, Any]]) -> list[ChatMessage]:
     """The judgeable turns of a conversation; raises ``InvalidItemError`` for the first message
     that cannot be read as text."""
+    if not messages:
+        raise InvalidItemError("the prompt has no messages")
     turns: list[ChatMessage] = []
     for i, message in enumerate(messages):
         where = f"prompt message {i}"

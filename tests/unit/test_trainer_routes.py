@@ -288,3 +288,53 @@ def test_slime_reward_takes_chat_prompts_and_fills_unreadable_ones(client: TestC
 def test_slime_reward_missing_response_is_a_422(client: TestClient) -> None:
     resp = client.post("/slime/reward?rubric=helpfulness", json={"prompt": "x"})
     assert_envelope(resp, 422, "invalid_request", "response")
+
+
+def test_get_reward_answers_an_empty_shard(client: TestClient) -> None:
+    # OpenRLHF splits one sample over every URL of --reward.remote_url: the others get nothing
+    out = client.post(
+        "/get_reward?rubric=helpfulness", json={"query": [], "prompts": [], "labels": []}
+    )
+    assert out.status_code == 200, out.text
+    body = out.json()
+    assert body["rewards"] == [] and body["scores"] == [] and body["extra_logs"] == {"judge_ok": []}
+
+
+def test_trainer_routes_refuse_a_pairwise_rubric(client: TestClient) -> None:
+    body = {"query": [PROMPT + "four"], "prompts": [PROMPT]}
+    assert_envelope(
+        client.post("/get_reward?rubric=pairwise", json=body), 422, "invalid_rubric", "rubric"
+    )
+    slime = {"prompt": "q", "response": "four"}
+    assert_envelope(
+        client.post("/slime/reward?rubric=pairwise", json=slime), 422, "invalid_rubric", "rubric"
+    )
+
+
+def test_labels_of_any_json_type_become_the_reference() -> None:
+    engine = ScriptedEngine(script, max_model_len=3000)
+    app = create_app(Settings(rubrics_dir=project_rubrics_dir()), engine)
+    with TestClient(app) as c:
+        slime = {"prompt": "q", "response": "four", "label": {"answer": 4, "unit": None}}
+        assert c.post("/slime/reward?rubric=correctness", json=slime).json()["ok"] is True
+        assert '{"answer": 4, "unit": null}' in engine.prompts[-1]
+        body = {"query": [PROMPT + "four"], "prompts": [PROMPT], "labels": [[4, "four"]]}
+        assert c.post("/get_reward?rubric=correctness", json=body).json()["statuses"] == ["ok"]
+        assert '[4, "four"]' in engine.prompts[-1]
+
+
+def test_slime_reads_a_chat_templated_prompt_back_into_messages() -> None:
+    engine = ScriptedEngine(script, max_model_len=3000)
+    app = create_app(Settings(rubrics_dir=project_rubrics_dir()), engine)
+    with TestClient(app) as c:
+        body = {"prompt": PROMPT, "response": "four", "label": "4"}
+        assert c.post("/slime/reward?rubric=helpfulness", json=body).json()["ok"] is True
+    assert "User: What is 2+2?" in engine.prompts[-1] and "<|im_start|>" not in engine.prompts[-1]
+
+
+def test_an_empty_conversation_is_invalid_input(client: TestClient) -> None:
+    resp = client.post(
+        "/v1/score", json={"rubric": "helpfulness", "items": [{"prompt": [], "response": "x"}]}
+    )
+    result = resp.json()["results"][0]
+    assert result["status"] == "invalid_input" and "no messages" in result["error"]

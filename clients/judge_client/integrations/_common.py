@@ -84,7 +84,21 @@ def completion_text(completion: str | Sequence[Mapping[str, Any]]) -> str:
     if isinstance(completion, str):
         return completion
     turns = [m for m in completion if m.get("role", "assistant") == "assistant"]
-    return "\n\n".join(content_text(m.get("content")) for m in turns)
+    return "\n\n".join(_turn_text(m) for m in turns)
+
+
+def _turn_text(message: Mapping[str, Any]) -> str:
+    """An assistant turn's text, its tool calls written as the server writes them in prompts
+    (``[tool call] name(arguments)``), so a tool-calling answer is not judged as empty."""
+    text = content_text(message.get("content"))
+    calls = []
+    for call in message.get("tool_calls") or ():
+        function = call.get("function", {}) if isinstance(call, Mapping) else {}
+        arguments = function.get("arguments", "")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        calls.append(f"[tool call] {function.get('name', '')}({arguments})")
+    return "\n".join([text, *calls] if text else calls)
 
 
 def as_prompt(prompt: str | Sequence[Mapping[str, Any]]) -> str | list[dict[str, Any]]:
@@ -113,11 +127,13 @@ def fill(result: ItemResult, fill_with: float) -> Filled:
 
 
 def plain(value: Any) -> Any:
-    """numpy arrays (parquet lists) as lists, recursively through lists; other values as is."""
+    """numpy values (parquet lists and scalars) as Python ones, through lists and dicts."""
     if hasattr(value, "tolist") and not isinstance(value, str):
         value = value.tolist()
     if isinstance(value, list):
         return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
     return value
 
 
