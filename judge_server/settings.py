@@ -73,7 +73,23 @@ class Settings(BaseSettings):
     )
     admin_token: SecretStr | None = Field(
         None,
-        description="When set, PUT/DELETE /v1/rubrics require 'Authorization: Bearer <token>'.",
+        description="PUT/DELETE /v1/rubrics need 'Authorization: Bearer <token>'; without "
+        "one they are refused (403 admin_token_required).",
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys for scoring and reads ('Authorization: Bearer <key>'); none: open, "
+        "and the server binds only to loopback (env: comma-separated; CLI: --api-key).",
+    )
+    trust_network: bool = Field(
+        False,
+        description="Allow a non-loopback bind address without API keys (a trusted network).",
+    )
+    metrics_access: Literal["key", "open"] = Field(
+        "key",
+        description="/metrics with api_keys set: 'key' needs one like every read route; "
+        "'open' leaves it to scrapers that cannot send a header (it names rubrics and counts "
+        "traffic, no request content).",
     )
     cache_dir: Path = Field(default_factory=lambda: Path(user_cache_dir("judge-server")))
     cache_backend: Literal["sqlite", "memory", "redis", "none"] = Field(
@@ -121,6 +137,13 @@ class Settings(BaseSettings):
         "bottom of the [0, 1] range, so a policy cannot gain reward by making the judge fail.",
     )
     default_timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0)
+    drain_grace_s: float = Field(
+        30.0,
+        ge=0,
+        description="On SIGTERM: /ready turns 503, new scoring gets 503, and work in flight "
+        "has this long to finish before the server exits 0 (keep it below the pod's "
+        "terminationGracePeriodSeconds).",
+    )
     max_items_per_request: int = Field(DEFAULT_MAX_ITEMS_PER_REQUEST, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -131,6 +154,15 @@ class Settings(BaseSettings):
     def engine_fingerprint(self) -> dict[str, object]:
         """Engine settings that change outputs, for result-cache keys."""
         return {"engine": self.engine, "dtype": self.dtype, "max_model_len": self.max_model_len}
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            return [k for k in (str(e).strip() for e in value) if k]
+        return value
 
     @field_validator("remote_urls", mode="before")
     @classmethod

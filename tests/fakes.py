@@ -46,6 +46,11 @@ class ScriptedEngine(InstantEngine):
         self.generation = generation
         self.prompts: list[str] = []
 
+    def die(self, reason: str = "scripted engine death") -> None:
+        """Die at run time: the watchdog sees ``dead_reason``; calls in flight keep hanging
+        (the worst case: the server must fail them itself)."""
+        self.dead = reason
+
     def single_token_id(self, text: str) -> int | None:
         return VOCAB.index(text) if text in VOCAB else None
 

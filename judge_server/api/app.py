@@ -3,8 +3,9 @@
 The factory only declares the app (routes, error handlers, middleware); the engine is injected
 (the CLI passes the vLLM adapter, unit tests a fake). The lifespan builds the service (rubric
 registry, result cache, scorer, admission), starts the engine in the background so that /health
-answers at once and /ready reports progress, runs the rubric watcher beside it in one task
-group, and yields typed state that routes read through ``deps``. On the way out it stops the
+answers at once and /ready reports progress, then watches it (an engine that dies ends the
+process through ``on_fatal``), runs the rubric watcher beside it in one task group, and yields
+typed state that routes read through ``deps``. On the way out it stops the
 background tasks and closes the engine, the reward models and the cache.
 """
 
@@ -40,17 +41,56 @@ from judge_server.settings import Settings
 log = logging.getLogger(__name__)
 
 FatalHook = Callable[[str], None]
-"""Called with the reason when the engine cannot start; the CLI stops the server with it rather
-than answer 503s forever."""
+"""Called once with the reason when the engine cannot start or dies at run time; the CLI stops
+the server with it and exits non-zero rather than answer 503s forever."""
+
+#: seconds between two checks of a started engine's health
+WATCH_INTERVAL_S = 1.0
 
 
-async def _start_engines(service: JudgeService, on_fatal: FatalHook | None) -> None:
+class Drain:
+    """The process's handle on the app for a graceful stop: ``serve`` calls ``begin`` on
+    SIGTERM and stops the server once ``idle`` (or its grace period is over)."""
+
+    def __init__(self) -> None:
+        self.service: JudgeService | None = None  # set by the lifespan
+        self.requested = False
+
+    def begin(self) -> None:
+        self.requested = True
+        if self.service is not None:
+            self.service.begin_drain()
+
+    @property
+    def idle(self) -> bool:
+        return self.service is None or self.service.idle
+
+
+def _dead_reason(service: JudgeService) -> str | None:
+    try:
+        return service.dead_reason()
+    except Exception as exc:  # a health check that breaks cannot vouch for the engine
+        log.exception("engine health check failed")
+        return f"engine health check failed: {type(exc).__name__}: {exc}"
+
+
+async def _run_engines(
+    service: JudgeService, on_fatal: FatalHook | None, interval_s: float
+) -> None:
+    """Start the engines, then watch them: one that dies fails the work in flight and ends
+    the process (through ``on_fatal``) so an orchestrator restarts it."""
     try:
         await service.start()
     except Exception:
         log.exception("judge engine failed to start")
         if on_fatal is not None:
             on_fatal(service.engine_error or "engine failed to start")
+        return
+    while (reason := _dead_reason(service)) is None:
+        await asyncio.sleep(interval_s)
+    service.engine_died(reason)
+    if on_fatal is not None:
+        on_fatal(service.engine_error or reason)
 
 
 def create_app(
@@ -60,8 +100,11 @@ def create_app(
     registry: RubricRegistry | None = None,
     reward_models: RewardModels | None = None,
     on_fatal: FatalHook | None = None,
+    drain: Drain | None = None,
+    watch_interval_s: float = WATCH_INTERVAL_S,
 ) -> FastAPI:
-    """``registry``/``reward_models`` default to what the settings describe."""
+    """``registry``/``reward_models`` default to what the settings describe; ``drain`` is the
+    caller's handle for a graceful stop."""
     metrics = Metrics()  # here, not in the lifespan: the middleware is declared with the app
 
     @asynccontextmanager
@@ -74,12 +117,16 @@ def create_app(
             metrics=metrics,
         )
         stop = asyncio.Event()
+        if drain is not None:
+            drain.service = service
+            if drain.requested:  # SIGTERM while the app was starting
+                service.begin_drain()
         try:
             # Neither task raises (each reports its own failures): an exception here would
             # cancel the lifespan and leave uvicorn serving with the service closed.
             async with asyncio.TaskGroup() as background:
                 starter = background.create_task(
-                    _start_engines(service, on_fatal), name="engine-start"
+                    _run_engines(service, on_fatal, watch_interval_s), name="engine"
                 )
                 if settings.watch_rubrics:
                     background.create_task(

@@ -21,6 +21,7 @@ from judge_server.service.errors import (
     NotReady,
     Overloaded,
     RubricNotFound,
+    RubricsReadOnly,
     ServiceError,
     TooManyItems,
 )
@@ -58,13 +59,14 @@ def envelope(
 
 HTTP_STATUS: dict[type[ServiceError], int] = {
     RubricNotFound: 404,
+    RubricsReadOnly: 409,  # the request is fine; the server's directory is not writable
     TooManyItems: 413,
     InvalidRubric: 422,
     Overloaded: 429,
     NotReady: 503,
 }
 #: refusals that pass: the client should come back (busy, or still starting)
-RETRY_LATER = frozenset({Overloaded, NotReady})
+RETRY_LATER = frozenset({Overloaded, NotReady})  # and their subclasses (Draining)
 
 
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
@@ -82,7 +84,9 @@ async def _service_error(_: Request, exc: Exception) -> JSONResponse:
     status = next((code for kind, code in HTTP_STATUS.items() if isinstance(exc, kind)), None)
     if status is None:  # a ServiceError without a status here is a bug in judge-server
         return await _unhandled(_, exc)
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if type(exc) in RETRY_LATER else None
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(exc, tuple(RETRY_LATER)) else None
+    if status == 503:  # not serving here (starting, draining, dead): retry on a new connection,
+        headers = {**(headers or {}), "Connection": "close"}  # which may reach another replica
     return envelope(status, exc.type, exc.message, exc.param, headers)
 
 

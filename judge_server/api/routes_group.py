@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from judge_server.api.auth import ApiKey
 from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.disconnect import cancel_on_disconnect
 from judge_server.api.errors import ApiError
@@ -16,7 +17,7 @@ from judge_server.api.protocol import (
 from judge_server.judges import InvalidItemError
 from judge_server.service import GroupOptions, score_group
 
-router = APIRouter(tags=["score"])
+router = APIRouter(tags=["score"], dependencies=[ApiKey])
 
 
 @router.post("/v1/score/group", response_model=GroupScoreResponse, responses=ERROR_RESPONSES)

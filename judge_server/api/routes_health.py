@@ -1,4 +1,9 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness and Prometheus metrics.
+
+``/health`` (liveness) is 503 only when the engine failed or died: the process is about to exit
+and must be restarted. ``/ready`` (readiness) is 503 while starting, draining or dead. Every 503
+carries the error envelope with the reason; ``/ready`` adds what it is waiting for.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +11,49 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from judge_server.api.auth import MetricsAccess
 from judge_server.api.deps import ServiceDep
+from judge_server.service import JudgeService
 
 router = APIRouter(tags=["health"])
 
 
+def _not_ready(service: JudgeService) -> tuple[str, str]:
+    """(type, message) of why the service is not ready."""
+    if service.engine_error is not None:
+        return "engine_failed", service.engine_error
+    if service.draining:
+        return "draining", "the server is shutting down"
+    return "not_ready", "the judge engine is still starting"
+
+
 @router.get("/health")
-async def health() -> dict[str, str]:
-    """The process is alive (the engine may still be loading)."""
-    return {"status": "ok"}
+async def health(service: ServiceDep) -> JSONResponse:
+    """The process is alive and its engine has not failed (it may still be loading)."""
+    if service.engine_error is not None:
+        error = {"type": "engine_failed", "message": service.engine_error, "param": None}
+        return JSONResponse({"error": error}, status_code=503)
+    return JSONResponse({"status": "draining" if service.draining else "ok"})
 
 
 @router.get("/ready")
 async def ready(service: ServiceDep) -> JSONResponse:
-    """200 once the engine is up and rubrics are loaded; 503 with the reason before that."""
-    body = {
+    """200 once the engine is up and rubrics are loaded; 503 with the reason otherwise."""
+    body: dict[str, object] = {
         "ready": service.ready,
         "engine": service.engine.ready,
         "model": service.engine.model_id,
         "rubrics": len(service.registry.current),
-        "error": service.engine_error,
+        "error": None,
     }
-    return JSONResponse(body, status_code=200 if service.ready else 503)
+    if service.ready:
+        return JSONResponse(body)
+    kind, message = _not_ready(service)
+    body["error"] = {"type": kind, "message": message, "param": None}
+    return JSONResponse(body, status_code=503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", dependencies=[MetricsAccess])
 async def metrics(service: ServiceDep) -> Response:
     m = service.metrics
     stats = service.engine.stats

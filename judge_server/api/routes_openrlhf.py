@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from judge_server.api.auth import ApiKey
 from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.errors import ApiError
 from judge_server.api.protocol import ERROR_RESPONSES, RubricRef
@@ -32,7 +33,7 @@ from judge_server.judges import InvalidItemError, JudgeItem
 from judge_server.judges.conversation import chat_turns
 from judge_server.service import Rejected, ScoreInput
 
-router = APIRouter(tags=["trainers"])
+router = APIRouter(tags=["trainers"], dependencies=[ApiKey])
 
 #: end-of-sequence markers of the common chat model families, as they decode with special tokens
 #: kept; one trailing run of them is not part of the response

@@ -1,8 +1,10 @@
 """Rubric administration: list, read (with version history), create/replace, delete.
 
+Reads need an API key when keys are set; PUT and DELETE need the admin token (``api/auth.py``).
 PUT validates the definition (and that a composite's components resolve), writes the file
 atomically into the rubrics directory and swaps the live snapshot; requests in flight finish on
-the version they resolved. An invalid PUT is a 422 and changes nothing.
+the version they resolved. An invalid PUT is a 422 and changes nothing; so is a rubrics
+directory the server cannot write (a ConfigMap mount): 409 ``rubrics_read_only``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
-from judge_server.api.deps import AdminDep, ServiceDep
+from judge_server.api.auth import Admin, ApiKey
+from judge_server.api.deps import ServiceDep
 from judge_server.api.protocol import RubricDetail, RubricList, RubricSummary
 from judge_server.rubrics.spec import RubricSpec
 from judge_server.service import JudgeService
@@ -32,7 +35,7 @@ def _detail(rubric: RubricSpec, service: JudgeService) -> RubricDetail:
     )
 
 
-@router.get("", response_model=RubricList)
+@router.get("", response_model=RubricList, dependencies=[ApiKey])
 async def list_rubrics(service: ServiceDep) -> RubricList:
     return RubricList(
         rubrics=[
@@ -42,22 +45,22 @@ async def list_rubrics(service: ServiceDep) -> RubricList:
     )
 
 
-@router.get("/{ref}", response_model=RubricDetail)
+@router.get("/{ref}", response_model=RubricDetail, dependencies=[ApiKey])
 async def get_rubric(ref: str, service: ServiceDep) -> RubricDetail:
     """``name`` for the live version, or ``name@version`` for a pinned one."""
     return _detail(service.resolve(ref, param="name"), service)
 
 
-@router.put("/{name}", response_model=RubricDetail)
+@router.put("/{name}", response_model=RubricDetail, dependencies=[Admin])
 async def put_rubric(
-    name: str, service: ServiceDep, _: AdminDep, response: Response, definition: RubricBody
+    name: str, service: ServiceDep, response: Response, definition: RubricBody
 ) -> RubricDetail:
     rubric = service.check_definition(name, definition)
     response.status_code = 201 if service.save_rubric(rubric) else 200
     return _detail(rubric, service)
 
 
-@router.delete("/{name}", status_code=204)
-async def delete_rubric(name: str, service: ServiceDep, _: AdminDep) -> Response:
+@router.delete("/{name}", status_code=204, dependencies=[Admin])
+async def delete_rubric(name: str, service: ServiceDep) -> Response:
     service.delete_rubric(name)
     return Response(status_code=204)

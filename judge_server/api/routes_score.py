@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from judge_server.api.auth import ApiKey
 from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.disconnect import cancel_on_disconnect
 from judge_server.api.protocol import (
@@ -14,7 +15,7 @@ from judge_server.api.protocol import (
     ScoreResponse,
 )
 
-router = APIRouter(tags=["score"])
+router = APIRouter(tags=["score"], dependencies=[ApiKey])
 
 
 @router.post("/v1/score", response_model=ScoreResponse, responses=ERROR_RESPONSES)

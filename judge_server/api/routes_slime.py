@@ -18,12 +18,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from judge_server.api.auth import ApiKey
 from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.protocol import ERROR_RESPONSES, Message, ScoreItemIn
 from judge_server.api.templated_prompt import chat_messages
 from judge_server.api.trainer_policy import TrainerPolicyDep, reference_of, score_for_trainer
 
-router = APIRouter(tags=["trainers"])
+router = APIRouter(tags=["trainers"], dependencies=[ApiKey])
 
 
 class SlimeRewardRequest(BaseModel):

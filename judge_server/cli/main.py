@@ -34,6 +34,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             "remote_urls",
             "remote_model",
             "reward_models",
+            "api_keys",
+            "trust_network",
         )
         if (value := getattr(args, key, None)) is not None
     }
@@ -74,6 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP reward server")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        help="a key for scoring and reads (repeatable; JUDGE_API_KEYS keeps it out of ps)",
+    )
+    serve.add_argument(
+        "--trust-network",
+        action="store_true",
+        default=None,
+        help="allow a non-loopback --host without API keys",
+    )
     _engine_flags(serve)
 
     score = sub.add_parser("score", help="score a JSONL file offline with the same judges")

@@ -126,6 +126,15 @@ class JudgeEngine(abc.ABC):
     async def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:
         """Log-probability of each token of ``continuation`` given ``prompt``."""
 
+    def dead_reason(self) -> str | None:
+        """Why this engine can serve nothing more (it died after it started), else None.
+
+        The server's watchdog polls it about once a second once the engine is up; a reason
+        ends the process, so an orchestrator restarts it. Cheap and non-blocking. An engine
+        that recovers on its own (remote replicas coming back) keeps answering None.
+        """
+        return None
+
     async def reset_prefix_cache(self) -> None:  # noqa: B027 (optional: not every engine caches)
         """Forget cached prefixes (benchmarks use it so one run cannot warm the next)."""
 
@@ -177,6 +186,10 @@ class RewardModel(abc.ABC):
     @abc.abstractmethod
     def render_chat(self, messages: Sequence[ChatMessage]) -> str:
         """Apply the reward model's own chat template to a finished conversation."""
+
+    def dead_reason(self) -> str | None:
+        """Why this model can serve nothing more (it died after it started), else None."""
+        return None
 
     @abc.abstractmethod
     async def reward(self, text: str) -> float:

@@ -147,6 +147,12 @@ class RemoteEngine(JudgeEngine):
     def ready(self) -> bool:
         return self._started and self._fleet.pool.any_healthy
 
+    def dead_reason(self) -> str | None:
+        # Never fatal: the replicas are other processes that come back, and the health loop
+        # re-admits them. While none is healthy /ready is 503 (ready is False), so traffic
+        # goes elsewhere; restarting this process would revive no replica.
+        return None
+
     @property
     def replicas(self) -> list[Replica]:
         """The replicas and their state (url, healthy, outstanding, counters)."""

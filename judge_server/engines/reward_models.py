@@ -33,6 +33,14 @@ class RewardModels(Mapping[str, RewardModel]):
     def ready(self) -> bool:
         return all(m.ready for m in self._models.values())
 
+    def dead_reason(self) -> str | None:
+        """The first dead model's reason, named; None while all serve (or none started)."""
+        for name, model in self._models.items():
+            reason = model.dead_reason()
+            if reason is not None:
+                return f"reward model {name!r}: {reason}"
+        return None
+
     async def start(self) -> None:
         for name, model in self._models.items():
             if model.ready:

@@ -80,6 +80,17 @@ async def _final_output(stream: AsyncIterator[Any]) -> Any:
     return final
 
 
+def _dead_reason(llm: Any, dead: bool) -> str | None:
+    """Why a started AsyncLLM can serve nothing more. ``AsyncLLM.errored`` is True once its
+    engine-core monitor thread saw the engine-core process exit (``resources.engine_dead``) or
+    its output handler task ended; a request that met ``EngineDeadError`` sets ``dead``."""
+    if llm is None:
+        return None
+    if dead or llm.errored:
+        return "the vLLM engine core died (EngineDeadError); see the log above for its cause"
+    return None
+
+
 def _shutdown(llm: Any) -> None:
     if llm is not None:
         llm.shutdown()
@@ -121,6 +132,9 @@ class VllmEngine(JudgeEngine):
     @property
     def ready(self) -> bool:
         return self._llm is not None and not self._dead
+
+    def dead_reason(self) -> str | None:
+        return _dead_reason(self._llm, self._dead)
 
     # -- tokenizer --------------------------------------------------------------------------
 
@@ -269,6 +283,9 @@ class VllmRewardModel(RewardModel):
     @property
     def ready(self) -> bool:
         return self._llm is not None and not self._dead
+
+    def dead_reason(self) -> str | None:
+        return _dead_reason(self._llm, self._dead)
 
     def render_chat(self, messages: Sequence[ChatMessage]) -> str:
         text = self._tokenizer.apply_chat_template(

@@ -11,6 +11,7 @@ from judge_server.service.errors import (
     NotReady,
     Overloaded,
     RubricNotFound,
+    RubricsReadOnly,
     ServiceError,
     TooManyItems,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "Rejected",
     "RubricChoice",
     "RubricNotFound",
+    "RubricsReadOnly",
     "ScoreInput",
     "Scorer",
     "ServiceError",

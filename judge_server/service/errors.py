@@ -53,3 +53,15 @@ class NotReady(ServiceError):
     """The engine is still starting, or failed; the reason is the message."""
 
     type = "not_ready"
+
+
+class Draining(NotReady):
+    """The server is shutting down (SIGTERM): work in flight finishes, new work goes elsewhere."""
+
+    type = "draining"
+
+
+class RubricsReadOnly(ServiceError):
+    """The rubrics directory cannot be written (a read-only mount such as a ConfigMap)."""
+
+    type = "rubrics_read_only"

@@ -10,6 +10,7 @@ turning them into HTTP statuses or exit codes is the front door's job.
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,16 +28,21 @@ from judge_server.rubrics.registry import RubricNotFoundError, RubricRegistry
 from judge_server.rubrics.spec import RubricError, RubricSpec
 from judge_server.service.admission import Admission, QueueFullError
 from judge_server.service.errors import (
+    Draining,
     InvalidRubric,
     NotReady,
     Overloaded,
     RubricNotFound,
+    RubricsReadOnly,
     TooManyItems,
 )
 from judge_server.service.scoring import ItemResult, ScoreInput, Scorer
 from judge_server.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: what writing into a read-only mount (EROFS) or a directory not ours (EACCES, EPERM) raises
+READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 RubricChoice = str | Mapping[str, Any]
 """A rubric as a request names it: ``name``, ``name@version`` or an inline definition."""
@@ -65,6 +71,8 @@ class JudgeService:
         self.admission = Admission(settings.max_queue_items)
         self.engine_error: str | None = None
         """Why the engine (or a reward model) is not serving: failed to start or died."""
+        self.draining = False
+        """Shutting down (SIGTERM): not ready, new scoring refused, work in flight finishes."""
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -81,6 +89,28 @@ class JudgeService:
             raise
         log.info("judge engine up in %.1f s", time.monotonic() - started)
 
+    def dead_reason(self) -> str | None:
+        """Why the started judge engine or a reward model can serve nothing more, else None."""
+        return self.engine.dead_reason() or self.reward_models.dead_reason()
+
+    def engine_died(self, reason: str) -> None:
+        """Not ready from now on, with the reason; every item in flight or to come fails
+        as ``judge_error``."""
+        self.engine_error = f"engine died: {reason}"
+        log.error("judge engine died: %s", reason)
+        self.scorer.fail_pending(self.engine_error)
+
+    def begin_drain(self) -> None:
+        """Stop admitting scoring work; what is in flight finishes (see ``idle``)."""
+        if not self.draining:
+            log.info("draining: %d item(s) in flight", self.admission.in_flight)
+        self.draining = True
+
+    @property
+    def idle(self) -> bool:
+        """No scoring work admitted and unanswered."""
+        return self.admission.in_flight == 0
+
     async def close(self) -> None:
         await self.engine.shutdown()
         await self.reward_models.shutdown()
@@ -94,9 +124,12 @@ class JudgeService:
             and self.reward_models.ready
             and bool(self.registry.current)
             and self.engine_error is None
+            and not self.draining
         )
 
     def require_ready(self) -> None:
+        if self.engine_error is None and self.draining:
+            raise Draining("the server is shutting down; retry on another replica")
         if not self.ready:
             raise NotReady(self.engine_error or "the judge engine is still starting")
 
@@ -154,13 +187,30 @@ class JudgeService:
 
     def save_rubric(self, rubric: RubricSpec) -> bool:
         """Persist and make live; True when the name is new."""
-        return self.registry.save(rubric, self.settings.rubrics_dir)
+        with self._writable_rubrics():
+            return self.registry.save(rubric, self.settings.rubrics_dir)
 
     def delete_rubric(self, name: str) -> RubricSpec:
         try:
-            return self.registry.delete(name, self.settings.rubrics_dir)
+            with self._writable_rubrics():
+                return self.registry.delete(name, self.settings.rubrics_dir)
         except RubricNotFoundError as exc:
             raise RubricNotFound(str(exc), param="name") from exc
+
+    @contextmanager
+    def _writable_rubrics(self) -> Iterator[None]:
+        """A directory the server may not write (a ConfigMap mount) refuses the change; the
+        registry writes before it swaps, so the live version is untouched."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno not in READ_ONLY_ERRNOS:
+                raise
+            raise RubricsReadOnly(
+                f"the rubrics directory {self.settings.rubrics_dir} cannot be written "
+                f"({exc.strerror}): change the rubrics where they are mounted from",
+                param="name",
+            ) from exc
 
     # -- scoring ----------------------------------------------------------------------------
 

@@ -63,6 +63,9 @@ class Scorer:
         self.metrics = metrics
         self.cache = cache
         self.inflight = InFlight()
+        self.dead: str | None = None
+        """Set by ``fail_pending``: the engine died, every item now fails with this."""
+        self._running: set[asyncio.Task[Any]] = set()
         # Settings that change the engine's outputs belong in every cache key.
         self.engine_fingerprint = dict(engine_fingerprint or {})
 
@@ -94,7 +97,33 @@ class Scorer:
         self._count(judge, result, time.perf_counter() - started)
         return result
 
+    def fail_pending(self, reason: str) -> None:
+        """The engine died: every item being judged ends now as ``judge_error`` (an engine
+        call that would hang on the dead engine is cancelled), and so does every later one."""
+        self.dead = reason
+        for task in list(self._running):
+            task.cancel(reason)
+
     async def _judge(
+        self, judge: Judge, item: JudgeItem, timeout_s: float, use_cache: bool
+    ) -> ItemResult:
+        if self.dead is not None:
+            return ItemResult(item.id, "judge_error", error=self.dead)
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover (always run inside a task)
+            return await self._judge_now(judge, item, timeout_s, use_cache)
+        self._running.add(task)
+        try:
+            return await self._judge_now(judge, item, timeout_s, use_cache)
+        except asyncio.CancelledError:
+            if self.dead is None:  # a client disconnect or a shutdown: not ours to swallow
+                raise
+            task.uncancel()
+            return ItemResult(item.id, "judge_error", error=self.dead)
+        finally:
+            self._running.discard(task)
+
+    async def _judge_now(
         self, judge: Judge, item: JudgeItem, timeout_s: float, use_cache: bool
     ) -> ItemResult:
         rubric = judge.rubric

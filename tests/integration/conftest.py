@@ -24,6 +24,9 @@ from judge_server.settings import project_rubrics_dir
 START_TIMEOUT_S = float(os.environ.get("JUDGE_TEST_START_TIMEOUT_S", "900"))
 SESSION_CACHE = Path(tempfile.mkdtemp(prefix="judge-test-cache-")) / "results.sqlite3"
 LOG_DIR = Path(os.environ.get("JUDGE_TEST_LOG_DIR", "/tmp/judge-server-test-logs"))
+#: rubric changes are refused without an admin token; the test servers get this one
+ADMIN_TOKEN = "test-admin-token"
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -40,6 +43,7 @@ def engine_env() -> dict[str, str]:
     env.setdefault("JUDGE_LOG_LEVEL", "warning")
     # A fresh result cache per test session: results of an earlier run must not leak in.
     env.setdefault("JUDGE_CACHE_PATH", str(SESSION_CACHE))
+    env.setdefault("JUDGE_ADMIN_TOKEN", ADMIN_TOKEN)
     return env
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.conftest import AS_ADMIN
+
 PART = "shaping_probe_part"
 COMBO = "shaping_probe_combo"
 ITEM = {"id": "x", "prompt": "What is the capital of Japan?", "response": "Tokyo."}
@@ -48,7 +50,9 @@ def score(server_url: str, rubric: str) -> dict[str, Any]:
 
 def test_composite_component_keeps_its_shaping(server_url: str) -> None:
     for name, definition in ((PART, PART_RUBRIC), (COMBO, COMBO_RUBRIC)):
-        put = httpx.put(f"{server_url}/v1/rubrics/{name}", json=definition, timeout=30)
+        put = httpx.put(
+            f"{server_url}/v1/rubrics/{name}", json=definition, headers=AS_ADMIN, timeout=30
+        )
         assert put.status_code in (200, 201), put.text
     try:
         alone = score(server_url, PART)
@@ -64,4 +68,4 @@ def test_composite_component_keeps_its_shaping(server_url: str) -> None:
         assert combo["reward"] == pytest.approx((3 * 0.0 + 1.0) / 4)
     finally:
         for name in (COMBO, PART):
-            httpx.delete(f"{server_url}/v1/rubrics/{name}", timeout=30)
+            httpx.delete(f"{server_url}/v1/rubrics/{name}", headers=AS_ADMIN, timeout=30)

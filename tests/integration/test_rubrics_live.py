@@ -16,6 +16,7 @@ from judge_client import AsyncJudgeClient
 from judge_server.judges.modes import parse_rubric
 from judge_server.judges.rubric import RubricModeSpec
 from judge_server.rubrics.registry import read_rubric_file
+from tests.integration.conftest import ADMIN_TOKEN
 
 SAMPLES = {
     "instruction_following": (
@@ -120,7 +121,7 @@ async def test_live_swap_under_a_trainer_like_loop(
     failures: list[str] = []
     stop = asyncio.Event()
 
-    async with AsyncJudgeClient(server_url) as client:
+    async with AsyncJudgeClient(server_url, admin_token=ADMIN_TOKEN) as client:
 
         async def wait_for(version: str, since: float, timeout: float = 20.0) -> float:
             while True:

@@ -176,5 +176,5 @@ def test_engine_start_failure_is_reported_and_fatal_hook_called() -> None:
     )
     with TestClient(app) as c:
         body = c.get("/ready").json()
-        assert body["ready"] is False and "no weights" in body["error"]
+        assert body["ready"] is False and "no weights" in body["error"]["message"]
     assert len(called) == 1 and "no weights" in called[0]

@@ -157,11 +157,11 @@ def client(tmp_path: Path) -> Iterator[tuple[TestClient, FakeRewardModel]]:
     shutil.copytree(project_rubrics_dir(), rubrics)
     model = FakeRewardModel()
     app = create_app(
-        Settings(rubrics_dir=rubrics, watch_rubrics=False),
+        Settings(rubrics_dir=rubrics, watch_rubrics=False, admin_token="test-admin"),
         ScriptedEngine(),
         reward_models=RewardModels({"toy": model}),
     )
-    with TestClient(app) as c:
+    with TestClient(app, headers={"Authorization": "Bearer test-admin"}) as c:
         yield c, model
 
 

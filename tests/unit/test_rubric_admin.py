@@ -27,9 +27,16 @@ def rubrics_dir(tmp_path: Path) -> Path:
     return d
 
 
+ADMIN_TOKEN = "test-admin"
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
 def make_client(rubrics_dir: Path, **settings: object) -> TestClient:
+    """An admin token is configured (mutations are refused without one) and sent by default."""
+    settings.setdefault("admin_token", ADMIN_TOKEN)
     s = Settings(rubrics_dir=rubrics_dir, watch_rubrics=False, **settings)  # type: ignore[arg-type]
-    return TestClient(create_app(s, ScriptedEngine()))
+    headers = AS_ADMIN if settings["admin_token"] == ADMIN_TOKEN else None
+    return TestClient(create_app(s, ScriptedEngine()), headers=headers)
 
 
 @pytest.fixture
@@ -164,7 +171,8 @@ async def test_request_in_flight_finishes_on_the_version_it_started_with(tmp_pat
     registry = RubricRegistry(parse_rubric)
     registry.save(parse_rubric({"name": "p", **VERDICT}), tmp_path)
     old = registry.resolve("p").version
-    app = create_app(Settings(rubrics_dir=tmp_path, watch_rubrics=False), engine, registry=registry)
+    s = Settings(rubrics_dir=tmp_path, watch_rubrics=False, admin_token=ADMIN_TOKEN)
+    app = create_app(s, engine, registry=registry)
     async with served(app) as client:  # type: ignore[arg-type]
         slow = asyncio.create_task(
             client.post(
@@ -172,7 +180,9 @@ async def test_request_in_flight_finishes_on_the_version_it_started_with(tmp_pat
             )
         )
         await asyncio.sleep(0.1)  # the request has resolved its rubric and is in the engine
-        put = await client.put("/v1/rubrics/p", json={**VERDICT, "description": "edited"})
+        put = await client.put(
+            "/v1/rubrics/p", json={**VERDICT, "description": "edited"}, headers=AS_ADMIN
+        )
         assert put.status_code == 200 and put.json()["version"] != old
         body = (await slow).json()
     assert body["rubric"]["version"] == old

@@ -72,9 +72,15 @@ def test_cache_hits_survive_a_restart_and_can_be_skipped(tmp_path: Path) -> None
 
 def test_cache_key_changes_with_the_rubric_version(tmp_path: Path) -> None:
     engine = CountingEngine()
-    with TestClient(app_for(tmp_path, engine)) as client:  # type: ignore[arg-type]
+    app = app_for(tmp_path, engine, admin_token="test-admin")
+    with TestClient(app) as client:  # type: ignore[arg-type]
         v1 = score(client, [ITEM])
-        client.put("/v1/rubrics/v", json={**VERDICT, "description": "changed"})
+        put = client.put(
+            "/v1/rubrics/v",
+            json={**VERDICT, "description": "changed"},
+            headers={"Authorization": "Bearer test-admin"},
+        )
+        assert put.status_code == 200, put.text
         v2 = score(client, [ITEM])
         assert v2["rubric"]["version"] != v1["rubric"]["version"]
         assert v2["results"][0]["cached"] is False and engine.calls == 2

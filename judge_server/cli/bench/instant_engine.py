@@ -22,6 +22,8 @@ class InstantEngine(JudgeEngine):
         self.model_id = "instant-engine"
         self.max_model_len = max_model_len
         self._ready = False
+        self.dead: str | None = None
+        """Set to a reason to play an engine that died at run time."""
 
     async def start(self) -> None:
         self._ready = True
@@ -31,7 +33,10 @@ class InstantEngine(JudgeEngine):
 
     @property
     def ready(self) -> bool:
-        return self._ready
+        return self._ready and self.dead is None
+
+    def dead_reason(self) -> str | None:
+        return self.dead
 
     def render_chat(
         self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True
