@@ -124,8 +124,9 @@ RewardInfo = dict[str, float | str]
 
 
 def _check_kwargs(kwargs: Mapping[str, Any]) -> None:
-    """A misspelt ``judge_*`` setting in reward_kwargs would otherwise be silently ignored."""
-    unknown = sorted(k for k in kwargs if k.startswith("judge_"))
+    """A misspelt ``judge_*`` setting in reward_kwargs would otherwise be silently ignored;
+    the keywords veRL itself adds are accepted and ignored."""
+    unknown = sorted(k for k in kwargs if k.startswith("judge_") and k not in _VERL_KWARGS)
     if unknown:
         raise TypeError(
             f"unknown judge-server reward_kwargs {unknown}; the settings are judge_server_url, "
@@ -207,7 +208,7 @@ def compute_score(
     **kwargs: Any,
 ) -> RewardInfo:
     """One sample, blocking: what ``NaiveRewardManager`` runs in its thread pool."""
-    _check_kwargs({k: v for k, v in kwargs.items() if k not in _VERL_KWARGS})
+    _check_kwargs(kwargs)
     sample = _sample(
         solution_str,
         ground_truth,
@@ -236,7 +237,7 @@ async def compute_score_async(
     **kwargs: Any,
 ) -> RewardInfo:
     """One sample, awaited on the reward worker's event loop (no thread per sample)."""
-    _check_kwargs({k: v for k, v in kwargs.items() if k not in _VERL_KWARGS})
+    _check_kwargs(kwargs)
     sample = _sample(
         solution_str,
         ground_truth,
@@ -268,7 +269,7 @@ def compute_score_batch(
 ) -> list[RewardInfo]:
     """A whole batch for ``BatchRewardManager``: one ``score`` call per rubric (one in the
     usual case; one HTTP request up to the client's ``chunk_size`` of 256 items)."""
-    _check_kwargs({k: v for k, v in kwargs.items() if k not in _VERL_KWARGS})
+    _check_kwargs(kwargs)
     n = len(solution_strs)
     if not len(data_sources) == len(ground_truths) == len(extra_infos) == n:
         raise ValueError(
