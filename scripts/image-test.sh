@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Build the judge-server image on these machines with podman and smoke-test it: start it, wait for
-# /ready, score one item with an API key, check that it runs as non-root, stop it. Then (unless
-# IMAGE_TEST_KUBE=0) run the Deployment's pod from deploy/kubernetes with `podman kube play`.
+# Build the judge-server image on these machines with podman and smoke-test it, started as it is
+# deployed: the Deployment's pod from deploy/kubernetes with `podman kube play` (IMAGE_TEST_KUBE=0:
+# plain `podman run`). Wait for /ready, score one item with an API key (401 without), run the
+# image's HEALTHCHECK, check it runs as non-root, PUT on the ConfigMap-mounted rubrics is 409
+# rubrics_read_only, then SIGTERM: it drains and exits 0.
+#
+# Usage: scripts/image-test.sh [all|build|smoke]   (default all). CI (.ci/run) runs `build` in the
+# background beside `make install`, and `smoke` after `make test`.
 #
 # Needs root (apt-get, rootful podman). No Docker daemon and no image registry here, so:
 #   - podman + runc + debootstrap from Debian (installed if missing);
@@ -15,6 +20,8 @@
 #      IMAGE_TEST_KUBE=1, IMAGE_TEST_STATE=/var/tmp/judge-image-test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PHASE=${1:-all}
+case "$PHASE" in all|build|smoke) ;; *) echo "usage: $0 [all|build|smoke]" >&2; exit 2;; esac
 
 STACK=${STACK:-cpu}
 IMAGE=${IMAGE:-localhost/judge-server:$STACK}
@@ -61,6 +68,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 TMPD=$(mktemp -d)
 
+if [ "$PHASE" != smoke ]; then
 # --- the base image: a local stand-in for python:3.11-slim-bookworm, made once ----------------
 if ! pm image exists "$BASE_LOCAL"; then
   t=$(date +%s)
@@ -105,6 +113,7 @@ log "build-time pip config:"; sed 's/^/  /' "$pipconf"
 
 # --- build ---------------------------------------------------------------------------------------
 t=$(date +%s)
+old_id=$(pm image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 log "building $IMAGE (STACK=$STACK)"
 pm build --pull=never --network host --format docker --layers \
   "${mounts[@]}" \
@@ -116,68 +125,86 @@ pm build --pull=never --network host --format docker --layers \
 build_s=$(( $(date +%s) - t ))
 size=$(pm image inspect --format '{{.Size}}' "$IMAGE")
 log "build time ${build_s} s; image size $(( size / 1000000 )) MB ($size bytes)"
+if [ -n "$old_id" ] && [ "$old_id" != "$(pm image inspect --format '{{.Id}}' "$IMAGE")" ]; then
+  pm rmi "$old_id" >/dev/null 2>&1 || true   # the previous build (about 5 GB); layers stay cached
+fi
+[ "$PHASE" = build ] && { log "build phase OK in $(( $(date +%s) - started_all )) s"; exit 0; }
+fi
+pm image exists "$IMAGE" || { log "no image $IMAGE: run the build phase first"; exit 1; }
+size=${size:-$(pm image inspect --format '{{.Size}}' "$IMAGE")}; build=${build_s:+build ${build_s} s, }
 
-# --- smoke test -------------------------------------------------------------------------------
-wait_ready() {  # $1: base URL, $2: what, $3: container name (fail at once if it stops)
+# --- smoke test: one container, started the way it is deployed ---------------------------------
+# Default: the Deployment's pod from deploy/kubernetes with `podman kube play` (probes, keys from
+# the Secret's variables, the rubrics ConfigMap mounted read-only). IMAGE_TEST_KUBE=0: a plain
+# `podman run` instead. One start either way: vLLM takes minutes to start on 2 CPU cores.
+BASE="http://127.0.0.1:$PORT"
+wait_ready() {  # fail at once if the container stops
   local deadline=$(( $(date +%s) + READY_TIMEOUT_S ))
-  until curl -fsS "$1/ready" >/dev/null 2>&1; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then log "$2: not ready after ${READY_TIMEOUT_S} s"; return 1; fi
-    if [ -n "${3:-}" ] && [ "$(pm inspect --format '{{.State.Running}}' "$3" 2>/dev/null)" != true ]; then
-      log "$2: the container stopped before it was ready"; return 1
+  until curl -fsS "$BASE/ready" >/dev/null 2>&1; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then log "not ready after ${READY_TIMEOUT_S} s"; return 1; fi
+    if [ "$(pm inspect --format '{{.State.Running}}' "$CTR" 2>/dev/null)" != true ]; then
+      log "the container stopped before it was ready"; return 1
     fi
     sleep 5
   done
 }
-score() {  # $1: base URL; prints the response, fails unless it has a reward
-  local out
-  out=$(curl -fsS -X POST "$1/v1/score" -H "Authorization: Bearer $KEY" \
-    -H 'Content-Type: application/json' \
-    -d '{"rubric": "helpfulness", "items": [{"prompt": "What is 2+2?", "response": "2+2 = 4."}]}')
-  echo "$out"
-  grep -Eq '"reward": ?[0-9]' <<<"$out"
+http_status() {  # METHOD PATH [curl args...]: prints the status code, body to $TMPD/body
+  local method=$1 path=$2; shift 2
+  curl -sS -o "$TMPD/body" -w '%{http_code}' -X "$method" "$BASE$path" "$@"
 }
+fail() { log "FAILED: $*"; pm logs --tail 60 "$CTR" 2>&1 | sed 's/^/  | /'; exit 1; }
+ITEM='{"rubric": "helpfulness", "items": [{"prompt": "What is 2+2?", "response": "2+2 = 4."}]}'
+JSON=(-H 'Content-Type: application/json')
 
-auth_env=(-e "JUDGE_API_KEYS=$KEY" -e "JUDGE_ADMIN_TOKEN=admin-$KEY")
-if ! grep -q api_keys judge_server/settings.py; then
-  log "NOTE: this tree has no JUDGE_API_KEYS support yet; running with JUDGE_TRUST_NETWORK=true"
-  auth_env+=(-e JUDGE_TRUST_NETWORK=true)
-fi
 t=$(date +%s)
-log "starting $NAME on port $PORT"
-pm run -d --name "$NAME" --network host --shm-size 1g \
-  -e JUDGE_PORT="$PORT" "${auth_env[@]}" "$IMAGE" >/dev/null
-if ! wait_ready "http://127.0.0.1:$PORT" "$NAME" "$NAME"; then pm logs --tail 60 "$NAME"; exit 1; fi
-log "ready in $(( $(date +%s) - t )) s"
-score "http://127.0.0.1:$PORT" || { log "score failed"; pm logs --tail 60 "$NAME"; exit 1; }
-pm healthcheck run "$NAME" >/dev/null 2>&1 || { log "the image's HEALTHCHECK failed"; exit 1; }
-log "HEALTHCHECK (GET /health) passes"
-uid=$(pm exec "$NAME" id -u)
-[ "$uid" != 0 ] || { log "the container runs as root"; exit 1; }
-log "runs as uid $uid (non-root)"
-if curl -fsS -X POST "http://127.0.0.1:$PORT/v1/score" -H 'Content-Type: application/json' \
-    -d '{"rubric": "helpfulness", "items": [{"prompt": "a", "response": "b"}]}' >/dev/null 2>&1 \
-    && grep -q api_keys judge_server/settings.py; then
-  log "a score request without a key was accepted"; exit 1
-fi
-pm stop -t 30 "$NAME" >/dev/null
-log "stopped (exit code $(pm inspect --format '{{.State.ExitCode}}' "$NAME"))"
-pm rm -f -v "$NAME" >/dev/null
-
-# --- the Deployment's pod from deploy/kubernetes, with podman kube play ------------------------
 if [ "${IMAGE_TEST_KUBE:-1}" = 1 ]; then
   KUBE_FILE="$TMPD/kube.yaml"
-  "$PY" scripts/k8s-manifests.py kube-play --image "$IMAGE" --key "$KEY" --port "$PORT" \
-    >"$KUBE_FILE"
-  t=$(date +%s)
+  "$PY" scripts/k8s-manifests.py kube-play --image "$IMAGE" --key "$KEY" --port "$PORT" >"$KUBE_FILE"
+  POD=judge-server-pod-0; CTR=$POD-judge-server
   log "podman kube play: deploy/kubernetes Deployment + rubrics ConfigMap (Secret values inlined)"
   pm kube play --network host "$KUBE_FILE" >/dev/null
-  if ! wait_ready "http://127.0.0.1:$PORT" "kube pod" judge-server-pod-0-judge-server; then
-    pm pod ps; pm ps -a; for c in $(pm ps -a --format '{{.Names}}' | grep judge-server || true); do pm logs --tail 40 "$c"; done
-    exit 1
-  fi
-  log "kube pod ready in $(( $(date +%s) - t )) s"
-  score "http://127.0.0.1:$PORT" || { log "score via the kube pod failed"; exit 1; }
-  pm kube down "$KUBE_FILE" >/dev/null; KUBE_FILE=
+else
+  CTR=$NAME
+  log "podman run $IMAGE"
+  pm run -d --name "$CTR" --network host --shm-size 1g -e JUDGE_PORT="$PORT" \
+    -e "JUDGE_API_KEYS=$KEY" -e "JUDGE_ADMIN_TOKEN=admin-$KEY" "$IMAGE" >/dev/null
 fi
-pm image prune -f >/dev/null 2>&1 || true   # earlier builds' untagged images (about 5 GB each)
-log "OK in $(( $(date +%s) - started_all )) s (build ${build_s} s, image $(( size / 1000000 )) MB)"
+wait_ready || fail "readiness"
+ready_s=$(( $(date +%s) - t ))
+log "ready in ${ready_s} s"
+
+code=$(http_status POST /v1/score "${JSON[@]}" -H "Authorization: Bearer $KEY" -d "$ITEM")
+[ "$code" = 200 ] && grep -Eq '"reward": ?[0-9]' "$TMPD/body" || fail "score with a key: $code $(cat "$TMPD/body")"
+log "scored one item with a key: $(cut -c1-160 "$TMPD/body")"
+
+code=$(http_status POST /v1/score "${JSON[@]}" -d "$ITEM")
+[ "$code" = 401 ] || fail "a score request without a key answered $code, not 401"
+log "no key: 401"
+
+# The image's own HEALTHCHECK command, run inside the container (podman cannot schedule it
+# without systemd, and kube play does not use it).
+mapfile -t hc < <(pm image inspect --format '{{range .Config.Healthcheck.Test}}{{println .}}{{end}}' "$IMAGE" | sed '/^$/d')
+[ "${hc[0]:-}" = CMD ] || fail "the image has no exec-form HEALTHCHECK (${hc[*]:-none})"
+pm exec "$CTR" "${hc[@]:1}" || fail "the image's HEALTHCHECK failed"
+log "HEALTHCHECK passes"
+
+uid=$(pm exec "$CTR" id -u)
+[ "$uid" != 0 ] || fail "the container runs as root"
+log "runs as uid $uid (non-root)"
+
+if [ -n "${POD:-}" ]; then
+  code=$(http_status PUT /v1/rubrics/image-test "${JSON[@]}" -H "Authorization: Bearer admin-$KEY" \
+    -d '{"mode": "verdict", "template": "{prompt} {response} Yes or No?"}')
+  [ "$code" = 409 ] && grep -q rubrics_read_only "$TMPD/body" \
+    || fail "PUT on the ConfigMap-mounted rubrics: $code $(cat "$TMPD/body")"
+  log "PUT on the read-only ConfigMap mount: 409 rubrics_read_only"
+fi
+
+t=$(date +%s)
+pm stop -t 60 "$CTR" >/dev/null
+exit_code=$(pm inspect --format '{{.State.ExitCode}}' "$CTR")
+[ "$exit_code" = 0 ] || fail "exit code $exit_code after SIGTERM (drain should exit 0)"
+log "SIGTERM: drained and exited 0 in $(( $(date +%s) - t )) s"
+if [ -n "${KUBE_FILE:-}" ]; then pm kube down "$KUBE_FILE" >/dev/null; KUBE_FILE=; else pm rm -f -v "$CTR" >/dev/null; fi
+
+log "OK in $(( $(date +%s) - started_all )) s (${build}ready ${ready_s} s, image $(( size / 1000000 )) MB)"
