@@ -312,6 +312,16 @@ class _RewardFuncBase:
             )
         return out
 
+    def _opts(self) -> dict[str, Any]:
+        """The per-call options both client kinds take."""
+        return {"timeout_s": self.timeout_s, "cache": self.cache}
+
+    @staticmethod
+    def _group_args(group: _Group) -> tuple[Any, list[str], str | None]:
+        """``score_group``'s prompt, responses and reference for one prompt's group."""
+        first = group.samples[0].item
+        return first.prompt, [s.item.response for s in group.samples], first.reference
+
     @staticmethod
     def _invalid_group(group: _Group, exc: UnprocessableEntityError) -> dict[int, _Outcome]:
         """The server refused the group's shared prompt: only this group fails."""
@@ -386,12 +396,7 @@ class JudgeRewardFunc(_RewardFuncBase):
     ) -> list[float | None]:
         samples, outcomes = self._samples(prompts, completions, kwargs)
         if samples and not self.group:
-            response = self.client.score(
-                self.rubric,
-                [s.item for s in samples],
-                timeout_s=self.timeout_s,
-                cache=self.cache,
-            )
+            response = self.client.score(self.rubric, [s.item for s in samples], **self._opts())
             outcomes.update(self._pointwise_outcomes(response, samples))
         elif samples:
             groups, unpaired = self._groups(samples)
@@ -405,16 +410,8 @@ class JudgeRewardFunc(_RewardFuncBase):
         return self._finish(len(prompts), outcomes, kwargs)
 
     def _score_group(self, group: _Group) -> dict[int, _Outcome]:
-        first = group.samples[0].item
         try:
-            body = self.client.score_group(
-                self.rubric,
-                first.prompt,
-                [s.item.response for s in group.samples],
-                first.reference,
-                timeout_s=self.timeout_s,
-                cache=self.cache,
-            )
+            body = self.client.score_group(self.rubric, *self._group_args(group), **self._opts())
         except UnprocessableEntityError as exc:
             return self._invalid_group(group, exc)
         return self._group_outcomes(body, group)
@@ -472,12 +469,7 @@ class AsyncJudgeRewardFunc(_RewardFuncBase):
         samples, outcomes = self._samples(prompts, completions, kwargs)
         client = self._client_for_loop()
         if samples and not self.group:
-            response = await client.score(
-                self.rubric,
-                [s.item for s in samples],
-                timeout_s=self.timeout_s,
-                cache=self.cache,
-            )
+            response = await client.score(self.rubric, [s.item for s in samples], **self._opts())
             outcomes.update(self._pointwise_outcomes(response, samples))
         elif samples:
             groups, unpaired = self._groups(samples)
@@ -493,16 +485,8 @@ class AsyncJudgeRewardFunc(_RewardFuncBase):
         return self._finish(len(prompts), outcomes, kwargs)
 
     async def _score_group(self, client: AsyncJudgeClient, group: _Group) -> dict[int, _Outcome]:
-        first = group.samples[0].item
         try:
-            body = await client.score_group(
-                self.rubric,
-                first.prompt,
-                [s.item.response for s in group.samples],
-                first.reference,
-                timeout_s=self.timeout_s,
-                cache=self.cache,
-            )
+            body = await client.score_group(self.rubric, *self._group_args(group), **self._opts())
         except UnprocessableEntityError as exc:
             return self._invalid_group(group, exc)
         return self._group_outcomes(body, group)
