@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from judge_server.api.errors import envelope
 
-#: methods whose bodies the routes parse as JSON
+#: methods whose bodies the routes parse as JSON (the others' bodies are never read)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -88,8 +88,8 @@ class BodyGuard:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)  # no route reads a body it is sent
             return
         declared = _declared_length(scope)
         if declared is not None and declared > self.max_bytes:
@@ -111,11 +111,10 @@ class BodyGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if scope["method"] in BODY_METHODS:
-            problem = body_problem(body, _content_type(scope))
-            if problem is not None:
-                await self._refuse(scope, receive, send, problem)
-                return
+        problem = body_problem(body, _content_type(scope))
+        if problem is not None:
+            await self._refuse(scope, receive, send, problem)
+            return
         await self.app(scope, _replay(body, receive), send)
 
     @staticmethod

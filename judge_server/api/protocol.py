@@ -102,7 +102,8 @@ class ScoreOptions(_In):
 
 class ScoreRequest(_In):
     rubric: str | dict[str, Any] = Field(
-        description="A rubric name, 'name@version' to pin a version, or an inline definition."
+        description="A rubric name, 'name@version' to pin a version, or an inline definition.",
+        examples=["helpfulness"],
     )
     items: list[ScoreItemIn] = Field(min_length=1)
     options: ScoreOptions = Field(default_factory=ScoreOptions)
@@ -154,10 +155,16 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
-#: the error answers every scoring route documents (OpenAPI)
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (400, 404, 413, 422, 429, 499, 503)
-}
+class HealthOut(BaseModel):
+    status: Literal["ok", "draining"]
+
+
+class ReadyOut(BaseModel):
+    ready: bool
+    engine: bool = Field(description="The judge engine is up.")
+    model: str
+    rubrics: int = Field(description="Rubrics in the live snapshot.")
+    error: ErrorBody | None = Field(description="Why not ready (type, message), when not.")
 
 
 # --- POST /v1/score/group: one prompt, a group of responses, rewards from pairwise comparisons
@@ -190,7 +197,8 @@ class GroupOptions(ScoreOptions):
 
 class GroupScoreRequest(_In):
     rubric: str | dict[str, Any] = Field(
-        description="A pairwise-mode rubric: a name, 'name@version' or an inline definition."
+        description="A pairwise-mode rubric: a name, 'name@version' or an inline definition.",
+        examples=["pairwise"],
     )
     prompt: str | list[Message] = Field(description="The prompt every response answers.")
     responses: list[str] = Field(min_length=2, max_length=MAX_GROUP_SIZE)
