@@ -1,6 +1,13 @@
-"""Prometheus metrics, all prefixed ``judge_``. One registry per app so tests can build many."""
+"""Prometheus metrics, all prefixed ``judge_``. One registry per app so tests can build many.
+
+Every label takes a bounded set of values: a rubric label is a rubric the server holds, or
+"inline" for every rubric a client sent with its request (``rubric_label``), so clients cannot
+grow the series without bound.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -11,11 +18,18 @@ from prometheus_client import (
 )
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+INLINE_RUBRIC = "inline"
+
+
+def _inline_only(name: str, version: str) -> str:
+    return INLINE_RUBRIC
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.rubric_label: Callable[[str, str], str] = _inline_only
+        """(name, version) -> the rubric label; the service sets one that knows its rubrics."""
         r = self.registry
         self.requests = Counter(
             "judge_requests",
@@ -49,9 +63,14 @@ class Metrics:
         self.queue_items = Gauge(
             "judge_queue_items", "Items admitted and not yet answered", registry=r
         )
+        self.queue_engine_calls = Gauge(
+            "judge_queue_engine_calls",
+            "Engine calls admitted and not yet answered (the bound of admission)",
+            registry=r,
+        )
         self.rejected = Counter(
             "judge_rejected_requests",
-            "Requests refused with 429 because the queue was full",
+            "Requests refused with 429 because the engine-call queue was full",
             registry=r,
         )
         self.errors = Counter(

@@ -15,7 +15,13 @@ DEFAULT_MAX_MODEL_LEN = 2048
 DEFAULT_KV_CACHE_GIB = 1.0
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_ITEMS_PER_REQUEST = 4096
-DEFAULT_MAX_QUEUE_ITEMS = 16384
+DEFAULT_MAX_QUEUE_ENGINE_CALLS = 65536
+DEFAULT_MAX_ENGINE_CALLS_PER_REQUEST = 32768
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_TEXT_CHARS = 256 * 1024
+DEFAULT_MAX_INLINE_CRITERIA = 64
+DEFAULT_MAX_INLINE_RUBRIC_CHARS = 64 * 1024
+DEFAULT_MAX_REASONING_TOKENS = 1024
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -102,10 +108,11 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(None, description="For cache_backend=redis.")
     cache_memory_entries: int = Field(100_000, ge=0)
-    max_queue_items: int = Field(
-        DEFAULT_MAX_QUEUE_ITEMS,
+    max_queue_engine_calls: int = Field(
+        DEFAULT_MAX_QUEUE_ENGINE_CALLS,
         ge=1,
-        description="Items admitted and not yet answered; beyond it requests get 429.",
+        description="Engine calls admitted and not yet answered (each item counts what its "
+        "rubric costs: criteria x orders x reasoning steps); beyond it requests get 429.",
     )
     reward_models: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
@@ -145,6 +152,39 @@ class Settings(BaseSettings):
         "terminationGracePeriodSeconds).",
     )
     max_items_per_request: int = Field(DEFAULT_MAX_ITEMS_PER_REQUEST, ge=1)
+    max_engine_calls_per_request: int = Field(
+        DEFAULT_MAX_ENGINE_CALLS_PER_REQUEST,
+        ge=1,
+        description="Engine calls one request may cost (items x its rubric's calls per item, "
+        "group comparisons included); beyond it 413.",
+    )
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="Request body size, checked while it arrives, before parsing; beyond it 413.",
+    )
+    max_text_chars: int = Field(
+        DEFAULT_MAX_TEXT_CHARS,
+        ge=1,
+        description="Characters of each text of an item (prompt, response, reference, metadata "
+        "as JSON); a longer one is that item's invalid_input.",
+    )
+    max_inline_criteria: int = Field(
+        DEFAULT_MAX_INLINE_CRITERIA,
+        ge=1,
+        description="Criteria of a rubric sent inline with a request; beyond it 422.",
+    )
+    max_inline_rubric_chars: int = Field(
+        DEFAULT_MAX_INLINE_RUBRIC_CHARS,
+        ge=256,
+        description="Size of a rubric sent inline (its JSON, in characters); beyond it 422.",
+    )
+    max_reasoning_tokens: int = Field(
+        DEFAULT_MAX_REASONING_TOKENS,
+        ge=1,
+        description="reasoning.max_tokens of a rubric sent inline (files and PUT rubrics are "
+        "bounded by the schema, 4096); beyond it 422.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @property

@@ -27,6 +27,7 @@ from judge_server.api import (
     routes_score,
     routes_slime,
 )
+from judge_server.api.body_guard import BodyGuard
 from judge_server.api.errors import install_error_handlers
 from judge_server.api.middleware import RequestMetrics
 from judge_server.api.state import AppState
@@ -149,5 +150,7 @@ def create_app(
     app.include_router(routes_group.router)
     app.include_router(routes_openrlhf.router)
     app.include_router(routes_slime.router)
+    # Added last is outermost: the metrics count what the body guard refuses too.
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app

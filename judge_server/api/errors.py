@@ -24,6 +24,7 @@ from judge_server.service.errors import (
     RubricsReadOnly,
     ServiceError,
     TooManyItems,
+    TooMuchWork,
 )
 
 log = logging.getLogger(__name__)
@@ -53,14 +54,23 @@ def envelope(
     param: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = {"error": {"type": type, "message": message, "param": param}}
+    body = {"error": {"type": type, "message": printable(message), "param": param}}
+    if param is not None:
+        body["error"]["param"] = printable(param)
     return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def printable(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a lone surrogate echoed from the input becomes its
+    escape, so an error about bad text cannot itself fail to serialise."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 HTTP_STATUS: dict[type[ServiceError], int] = {
     RubricNotFound: 404,
     RubricsReadOnly: 409,  # the request is fine; the server's directory is not writable
     TooManyItems: 413,
+    TooMuchWork: 413,
     InvalidRubric: 422,
     Overloaded: 429,
     NotReady: 503,
@@ -96,7 +106,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     param = _loc_to_param(tuple(first.get("loc", ())))
     if first.get("type") == "json_invalid":
-        return envelope(400, "invalid_json", "request body is not valid JSON", None)
+        return envelope(400, "invalid_json", _json_problem(first), None)
+    if first.get("type") == "missing" and tuple(first.get("loc", ())) == ("body",):
+        return envelope(400, "invalid_json", "request body is empty; send a JSON object", None)
     message = "; ".join(
         f"{_loc_to_param(tuple(e.get('loc', ()))) or 'body'}: {e.get('msg')}" for e in errors[:5]
     )
@@ -105,8 +117,24 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return envelope(422, "invalid_request", message, param)
 
 
+def _json_problem(error: Any) -> str:
+    """The parser's own words and where: 'Expecting value at character 17'."""
+    why = (error.get("ctx") or {}).get("error")
+    loc = tuple(error.get("loc", ()))
+    at = f", character {loc[-1]}" if len(loc) > 1 and isinstance(loc[-1], int) else ""
+    if not why:
+        return "request body is not valid JSON"
+    return f"request body is not valid JSON ({why}{at})"
+
+
+#: what FastAPI answers (400) when reading or decoding a body fails other than as bad JSON
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == FASTAPI_BODY_ERROR:
+        return envelope(400, "invalid_json", "request body could not be read as JSON", None)
     kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
     return envelope(exc.status_code, kind, str(exc.detail), None, headers)

@@ -10,9 +10,21 @@ from judge_server.engines.base import ChatMessage
 from judge_server.judges.base import InvalidItemError, JudgeItem
 from judge_server.judges.conversation import ROLES, chat_turns
 from judge_server.judges.group import DEFAULT_ANCHORS, DEFAULT_ROUNDS, Pairing
+from judge_server.service.input_checks import unencodable
 from judge_server.service.scoring import Rejected, ScoreInput
 
 Status = Literal["ok", "invalid_input", "judge_error", "timeout"]
+
+#: an item id is echoed in every result; it is a label, not content
+MAX_ID_CHARS = 512
+
+
+def valid_unicode(value: Any, path: str) -> Any:
+    """``value``, or ``ValueError`` (a 422) when it holds text UTF-8 cannot encode: for fields
+    of the whole request; an item's own text is refused per item by the service instead."""
+    if (problem := unencodable(value, path)) is not None:
+        raise ValueError(problem)
+    return value
 
 
 class _In(BaseModel):
@@ -43,7 +55,11 @@ def judge_prompt(prompt: str | list[Message]) -> str | list[ChatMessage]:
 
 
 class ScoreItemIn(_In):
-    id: str | None = Field(None, description="Echoed in the result; defaults to the position.")
+    id: str | None = Field(
+        None,
+        max_length=MAX_ID_CHARS,
+        description="Echoed in the result; defaults to the position.",
+    )
     prompt: str | list[Message] = Field(description="The policy's prompt: text or chat messages.")
     response: str = Field(description="The policy's response to judge.")
     reference: str | None = Field(None, description="A reference answer, for rubrics that use one.")
@@ -53,7 +69,9 @@ class ScoreItemIn(_In):
     @classmethod
     def _id_as_text(cls, value: Any) -> Any:
         # Trainers often key samples by integer index.
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return valid_unicode(value, "id")
 
     def to_input(self, default_id: str) -> ScoreInput:
         """The item to judge, or its refusal when its prompt cannot be read as text."""
@@ -84,7 +102,8 @@ class ScoreOptions(_In):
 
 class ScoreRequest(_In):
     rubric: str | dict[str, Any] = Field(
-        description="A rubric name, 'name@version' to pin a version, or an inline definition."
+        description="A rubric name, 'name@version' to pin a version, or an inline definition.",
+        examples=["helpfulness"],
     )
     items: list[ScoreItemIn] = Field(min_length=1)
     options: ScoreOptions = Field(default_factory=ScoreOptions)
@@ -136,10 +155,16 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
-#: the error answers every scoring route documents (OpenAPI)
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorEnvelope} for code in (400, 404, 413, 422, 429, 499, 503)
-}
+class HealthOut(BaseModel):
+    status: Literal["ok", "draining"]
+
+
+class ReadyOut(BaseModel):
+    ready: bool
+    engine: bool = Field(description="The judge engine is up.")
+    model: str
+    rubrics: int = Field(description="Rubrics in the live snapshot.")
+    error: ErrorBody | None = Field(description="Why not ready (type, message), when not.")
 
 
 # --- POST /v1/score/group: one prompt, a group of responses, rewards from pairwise comparisons
@@ -172,12 +197,21 @@ class GroupOptions(ScoreOptions):
 
 class GroupScoreRequest(_In):
     rubric: str | dict[str, Any] = Field(
-        description="A pairwise-mode rubric: a name, 'name@version' or an inline definition."
+        description="A pairwise-mode rubric: a name, 'name@version' or an inline definition.",
+        examples=["pairwise"],
     )
     prompt: str | list[Message] = Field(description="The prompt every response answers.")
     responses: list[str] = Field(min_length=2, max_length=MAX_GROUP_SIZE)
     reference: str | None = Field(None, description="A reference answer, for rubrics that use one.")
     options: GroupOptions = Field(default_factory=GroupOptions)
+
+    @model_validator(mode="after")
+    def _shared_text_encodable(self) -> GroupScoreRequest:
+        # The prompt and reference belong to every response: bad text there fails the request.
+        prompt = self.prompt if isinstance(self.prompt, str) else [m.as_dict() for m in self.prompt]
+        valid_unicode(prompt, "prompt")
+        valid_unicode(self.reference, "reference")
+        return self
 
     def judge_prompt(self) -> str | list[ChatMessage]:
         return judge_prompt(self.prompt)

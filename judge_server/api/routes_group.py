@@ -9,18 +9,18 @@ from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.disconnect import cancel_on_disconnect
 from judge_server.api.errors import ApiError
 from judge_server.api.protocol import (
-    ERROR_RESPONSES,
     GroupScoreRequest,
     GroupScoreResponse,
     RubricRef,
 )
+from judge_server.api.responses import SCORING, errors
 from judge_server.judges import InvalidItemError
 from judge_server.service import GroupOptions, score_group
 
 router = APIRouter(tags=["score"], dependencies=[ApiKey])
 
 
-@router.post("/v1/score/group", response_model=GroupScoreResponse, responses=ERROR_RESPONSES)
+@router.post("/v1/score/group", response_model=GroupScoreResponse, responses=errors(*SCORING))
 async def group(
     request: GroupScoreRequest, service: ReadyServiceDep, http_request: Request
 ) -> GroupScoreResponse:

@@ -8,11 +8,13 @@ carries the error envelope with the reason; ``/ready`` adds what it is waiting f
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from judge_server.api.auth import MetricsAccess
 from judge_server.api.deps import ServiceDep
+from judge_server.api.protocol import HealthOut, ReadyOut
+from judge_server.api.responses import errors
 from judge_server.service import JudgeService
 
 router = APIRouter(tags=["health"])
@@ -27,7 +29,7 @@ def _not_ready(service: JudgeService) -> tuple[str, str]:
     return "not_ready", "the judge engine is still starting"
 
 
-@router.get("/health")
+@router.get("/health", responses={200: {"model": HealthOut}, **errors(503)})
 async def health(service: ServiceDep) -> JSONResponse:
     """The process is alive and its engine has not failed (it may still be loading)."""
     if service.engine_error is not None:
@@ -36,7 +38,13 @@ async def health(service: ServiceDep) -> JSONResponse:
     return JSONResponse({"status": "draining" if service.draining else "ok"})
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    responses={
+        200: {"model": ReadyOut},
+        503: {"model": ReadyOut, "description": "Not ready; ``error`` says why."},
+    },
+)
 async def ready(service: ServiceDep) -> JSONResponse:
     """200 once the engine is up and rubrics are loaded; 503 with the reason otherwise."""
     body: dict[str, object] = {
@@ -53,7 +61,12 @@ async def ready(service: ServiceDep) -> JSONResponse:
     return JSONResponse(body, status_code=503)
 
 
-@router.get("/metrics", dependencies=[MetricsAccess])
+@router.get(
+    "/metrics",
+    dependencies=[MetricsAccess],
+    response_class=PlainTextResponse,
+    responses={200: {"description": "Prometheus text format."}, **errors(401)},
+)
 async def metrics(service: ServiceDep) -> Response:
     m = service.metrics
     stats = service.engine.stats

@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from judge_server.api.auth import ApiKey
 from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.errors import ApiError
-from judge_server.api.protocol import ERROR_RESPONSES, RubricRef
+from judge_server.api.protocol import RubricRef
+from judge_server.api.responses import SCORING, errors
 from judge_server.api.templated_prompt import chat_messages
 from judge_server.api.trainer_policy import TrainerPolicyDep, reference_of, score_for_trainer
 from judge_server.judges import InvalidItemError, JudgeItem
@@ -111,7 +112,7 @@ def _items(body: GetRewardRequest) -> list[ScoreInput]:
     return items
 
 
-@router.post("/get_reward", response_model=GetRewardResponse, responses=ERROR_RESPONSES)
+@router.post("/get_reward", response_model=GetRewardResponse, responses=errors(*SCORING))
 async def get_reward(
     body: GetRewardRequest,
     service: ReadyServiceDep,

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Response
 from judge_server.api.auth import Admin, ApiKey
 from judge_server.api.deps import ServiceDep
 from judge_server.api.protocol import RubricDetail, RubricList, RubricSummary
+from judge_server.api.responses import RUBRIC_WRITE, errors
 from judge_server.rubrics.spec import RubricSpec
 from judge_server.service import JudgeService
 
@@ -35,7 +36,7 @@ def _detail(rubric: RubricSpec, service: JudgeService) -> RubricDetail:
     )
 
 
-@router.get("", response_model=RubricList, dependencies=[ApiKey])
+@router.get("", response_model=RubricList, dependencies=[ApiKey], responses=errors(401))
 async def list_rubrics(service: ServiceDep) -> RubricList:
     return RubricList(
         rubrics=[
@@ -45,13 +46,23 @@ async def list_rubrics(service: ServiceDep) -> RubricList:
     )
 
 
-@router.get("/{ref}", response_model=RubricDetail, dependencies=[ApiKey])
+@router.get(
+    "/{ref}", response_model=RubricDetail, dependencies=[ApiKey], responses=errors(401, 404, 422)
+)
 async def get_rubric(ref: str, service: ServiceDep) -> RubricDetail:
     """``name`` for the live version, or ``name@version`` for a pinned one."""
     return _detail(service.resolve(ref, param="name"), service)
 
 
-@router.put("/{name}", response_model=RubricDetail, dependencies=[Admin])
+@router.put(
+    "/{name}",
+    response_model=RubricDetail,
+    dependencies=[Admin],
+    responses={
+        201: {"model": RubricDetail, "description": "Created: the name was new."},
+        **errors(*RUBRIC_WRITE),
+    },
+)
 async def put_rubric(
     name: str, service: ServiceDep, response: Response, definition: RubricBody
 ) -> RubricDetail:
@@ -60,7 +71,9 @@ async def put_rubric(
     return _detail(rubric, service)
 
 
-@router.delete("/{name}", status_code=204, dependencies=[Admin])
+@router.delete(
+    "/{name}", status_code=204, dependencies=[Admin], responses=errors(401, 403, 404, 409, 422)
+)
 async def delete_rubric(name: str, service: ServiceDep) -> Response:
     service.delete_rubric(name)
     return Response(status_code=204)

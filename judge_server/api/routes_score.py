@@ -8,17 +8,17 @@ from judge_server.api.auth import ApiKey
 from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.disconnect import cancel_on_disconnect
 from judge_server.api.protocol import (
-    ERROR_RESPONSES,
     ItemResultOut,
     RubricRef,
     ScoreRequest,
     ScoreResponse,
 )
+from judge_server.api.responses import SCORING, errors
 
 router = APIRouter(tags=["score"], dependencies=[ApiKey])
 
 
-@router.post("/v1/score", response_model=ScoreResponse, responses=ERROR_RESPONSES)
+@router.post("/v1/score", response_model=ScoreResponse, responses=errors(*SCORING))
 async def score(
     request: ScoreRequest, service: ReadyServiceDep, http_request: Request
 ) -> ScoreResponse:

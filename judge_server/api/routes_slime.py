@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from judge_server.api.auth import ApiKey
 from judge_server.api.deps import ReadyServiceDep
-from judge_server.api.protocol import ERROR_RESPONSES, Message, ScoreItemIn
+from judge_server.api.protocol import Message, ScoreItemIn
+from judge_server.api.responses import SCORING, errors
 from judge_server.api.templated_prompt import chat_messages
 from judge_server.api.trainer_policy import TrainerPolicyDep, reference_of, score_for_trainer
 
@@ -48,7 +49,7 @@ class SlimeRewardResponse(BaseModel):
     cached: bool
 
 
-@router.post("/slime/reward", response_model=SlimeRewardResponse, responses=ERROR_RESPONSES)
+@router.post("/slime/reward", response_model=SlimeRewardResponse, responses=errors(*SCORING))
 async def slime_reward(
     body: SlimeRewardRequest,
     service: ReadyServiceDep,

@@ -32,7 +32,7 @@ class CompositeSpec(RubricSpec):
     uses_prompt: ClassVar[bool] = False  # its component rubrics have the prompts
 
     mode: Literal["composite"]
-    components: tuple[Component, ...] = Field(default=(), description="The parts.")
+    components: tuple[Component, ...] = Field(default=(), max_length=64, description="The parts.")
     aggregation: Aggregation = Field(default_factory=Aggregation)
 
     def check_mode(self) -> None:

@@ -38,7 +38,11 @@ class RubricModeSpec(RubricSpec):
     scores: ScoreScale = Field(
         default_factory=ScoreScale, description="holistic aggregation: the score scale."
     )
-    criteria: tuple[Criterion, ...] = Field(default=(), description="What to check.")
+    # Each criterion is an engine call per item: bounded for every rubric (inline ones tighter,
+    # JUDGE_MAX_INLINE_CRITERIA).
+    criteria: tuple[Criterion, ...] = Field(
+        default=(), max_length=1024, description="What to check."
+    )
     aggregation: Aggregation = Field(default_factory=Aggregation)
 
     def check_mode(self) -> None:

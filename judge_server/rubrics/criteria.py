@@ -15,7 +15,9 @@ class Criterion(StrictModel):
     """One thing the judge checks, answered yes/no in its own judge call."""
 
     id: str = Field(pattern=ID_PATTERN, description="Stable id, shown in the details.")
-    text: str = Field(min_length=1, description="What must hold, as a yes/no statement.")
+    text: str = Field(
+        min_length=1, max_length=4096, description="What must hold, as a yes/no statement."
+    )
     weight: float = Field(
         1.0, description="Points when met; negative for a pitfall (subtracts when met)."
     )

@@ -36,6 +36,8 @@ DEFAULT_MIN_VALID_MASS = 0.01
 #: versions were published: a version must say which value scored (1e-4 before, 0.01 now).
 ALWAYS_VERSIONED = ("min_valid_mass",)
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
+#: the longest template or system message any rubric may have (a bound, not a style rule)
+MAX_PROMPT_CHARS = 100_000
 
 
 class RubricError(ValueError):
@@ -62,10 +64,13 @@ class RubricSpec(StrictModel):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     mode: str = Field(description="The scoring mode; it decides which other fields exist.")
-    system: str | None = Field(None, description="Optional system message for the judge.")
+    system: str | None = Field(
+        None, max_length=MAX_PROMPT_CHARS, description="Optional system message for the judge."
+    )
     template: str | None = Field(
         None,
         min_length=1,
+        max_length=MAX_PROMPT_CHARS,
         description="The judge's user message. Placeholders {prompt}, {response}, {reference}, "
         "{metadata.KEY} and the mode's own are filled in one pass (braces in user text are "
         "safe).",

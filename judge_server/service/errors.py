@@ -65,3 +65,9 @@ class RubricsReadOnly(ServiceError):
     """The rubrics directory cannot be written (a read-only mount such as a ConfigMap)."""
 
     type = "rubrics_read_only"
+
+
+class TooMuchWork(ServiceError):
+    """A request whose engine calls (items x its rubric's calls per item) pass the bound."""
+
+    type = "too_many_engine_calls"

@@ -29,7 +29,8 @@ from judge_server.judges.group import (
 )
 from judge_server.judges.pairwise import RESPONSE_B
 from judge_server.service.errors import InvalidRubric
-from judge_server.service.scoring import ItemResult, Status
+from judge_server.service.input_checks import text_problem
+from judge_server.service.scoring import ItemResult, Rejected, ScoreInput, Status
 
 if TYPE_CHECKING:
     from judge_server.service.judge_service import JudgeService
@@ -98,22 +99,25 @@ async def score_group(
             param="rubric",
         )
     plan = plan_group(responses, options.pairing, rounds=options.rounds, anchors=options.anchors)
-    service.check_size(
-        len(plan.calls),
-        noun="comparisons to judge",
-        param="responses",
-        hint=" (pairing round_robin or anchor needs fewer)",
-    )
-    items = [
-        JudgeItem(
-            id=f"{a}:{b}",
-            prompt=prompt,
-            response=plan.texts[a],
-            reference=reference,
-            metadata={RESPONSE_B: plan.texts[b]},
+    hint = " (pairing round_robin or anchor needs fewer)"
+    service.check_size(len(plan.calls), noun="comparisons to judge", param="responses", hint=hint)
+    service.check_calls(judge, len(plan.calls), param="responses", hint=hint)
+    unjudgeable = _text_problems(plan, service.settings.max_text_chars)
+    items: list[ScoreInput] = []
+    for a, b in plan.calls:
+        problem = unjudgeable.get(a) or unjudgeable.get(b)
+        if problem is not None:  # its comparisons fail as invalid_input; the others stand
+            items.append(Rejected(f"{a}:{b}", problem))
+            continue
+        items.append(
+            JudgeItem(
+                id=f"{a}:{b}",
+                prompt=prompt,
+                response=plan.texts[a],
+                reference=reference,
+                metadata={RESPONSE_B: plan.texts[b]},
+            )
         )
-        for a, b in plan.calls
-    ]
     results = await service.score(
         judge, items, timeout_s=options.timeout_s, use_cache=options.use_cache
     )
@@ -132,6 +136,19 @@ async def score_group(
             judge_calls=len(plan.calls),
         ),
     )
+
+
+def _text_problems(plan: GroupPlan, max_chars: int) -> dict[int, str]:
+    """Texts no judge can read (not valid Unicode, too long), by text index, named by the
+    first response that has them."""
+    first: dict[int, int] = {}
+    for index, text in enumerate(plan.text_of):
+        first.setdefault(text, index)
+    problems = {
+        text: text_problem(plan.texts[text], f"responses.{index}", max_chars)
+        for text, index in first.items()
+    }
+    return {text: problem for text, problem in problems.items() if problem is not None}
 
 
 def _aggregate(

@@ -20,13 +20,14 @@ from typing import Any
 from judge_server.cache import ResultCache
 from judge_server.engines.base import JudgeEngine
 from judge_server.engines.reward_models import RewardModels
-from judge_server.judges import Judge, JudgeFailure, judge_for
+from judge_server.judges import Judge, JudgeFailure, JudgeItem, judge_for
 from judge_server.judges.modes import parse_rubric
 from judge_server.judges.reward_model import RewardModelJudge
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricNotFoundError, RubricRegistry
 from judge_server.rubrics.spec import RubricError, RubricSpec
 from judge_server.service.admission import Admission, QueueFullError
+from judge_server.service.cost import engine_calls
 from judge_server.service.errors import (
     Draining,
     InvalidRubric,
@@ -35,8 +36,11 @@ from judge_server.service.errors import (
     RubricNotFound,
     RubricsReadOnly,
     TooManyItems,
+    TooMuchWork,
 )
-from judge_server.service.scoring import ItemResult, ScoreInput, Scorer
+from judge_server.service.input_checks import item_problem, unencodable
+from judge_server.service.rubric_limits import definition_problem, spec_problem
+from judge_server.service.scoring import ItemResult, Rejected, ScoreInput, Scorer
 from judge_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,7 +72,9 @@ class JudgeService:
         self.scorer = Scorer(
             engine, self.metrics, cache=cache, engine_fingerprint=settings.engine_fingerprint()
         )
-        self.admission = Admission(settings.max_queue_items)
+        self.admission = Admission(settings.max_queue_engine_calls)
+        # Metric labels stay bounded: a rubric a client sends inline counts as "inline".
+        self.metrics.rubric_label = self._rubric_label
         self.engine_error: str | None = None
         """Why the engine (or a reward model) is not serving: failed to start or died."""
         self.draining = False
@@ -138,12 +144,29 @@ class JudgeService:
     def resolve(self, spec: RubricChoice, *, param: str = "rubric") -> RubricSpec:
         """The rubric a request names; resolved once, so the whole request is scored by one
         version even if a reload lands meanwhile. ``param`` names where the request said it."""
+        if (problem := unencodable(spec, param)) is not None:
+            raise InvalidRubric(problem, param=param)
         if not isinstance(spec, str):
-            return self._parse(spec, source="inline rubric", param=param)
+            return self._inline(spec, param=param)
         try:
             return self.registry.resolve(spec)
         except RubricNotFoundError as exc:
             raise RubricNotFound(str(exc), param=param) from exc
+
+    def _inline(self, data: Mapping[str, Any], *, param: str) -> RubricSpec:
+        """A rubric sent with the request: client input, so bounded (``rubric_limits``)."""
+        if (problem := definition_problem(data, self.settings)) is not None:
+            raise InvalidRubric(problem, param=param)
+        rubric = self._parse(data, source="inline rubric", param=param)
+        if (problem := spec_problem(rubric, self.settings)) is not None:
+            raise InvalidRubric(problem, param=param)
+        return rubric
+
+    def _rubric_label(self, name: str, version: str) -> str:
+        """A rubric's metric label: its name when the registry holds that version (an inline
+        copy of it included), else "inline"."""
+        known = name in self.registry.current and version in self.registry.history(name)
+        return name if known else "inline"
 
     @staticmethod
     def _parse(data: Mapping[str, Any], *, source: str, param: str) -> RubricSpec:
@@ -173,6 +196,8 @@ class JudgeService:
     def check_definition(self, name: str, definition: Mapping[str, Any]) -> RubricSpec:
         """Validate a rubric submitted under ``name``, including that it can be built here
         (a composite's components and a reward_model rubric's model exist)."""
+        if (problem := unencodable(definition, "rubric")) is not None:
+            raise InvalidRubric(problem, param="rubric")
         body_name = definition.get("name", name)
         if body_name != name:
             raise InvalidRubric(f"body name {body_name!r} != path name {name!r}", param="name")
@@ -221,18 +246,51 @@ class JudgeService:
         if n > limit:
             raise TooManyItems(f"{n} {noun}; at most {limit} per request{hint}", param=param)
 
+    def check_calls(
+        self, judge: Judge, n_items: int, *, param: str = "items", hint: str = ""
+    ) -> int:
+        """The engine calls ``n_items`` items of ``judge`` cost at most; ``TooMuchWork`` past
+        the per-request bound."""
+        per_item = engine_calls(judge)
+        calls = per_item * n_items
+        limit = self.settings.max_engine_calls_per_request
+        if calls > limit:
+            raise TooMuchWork(
+                f"{calls} engine calls ({n_items} x {per_item} per item for rubric "
+                f"{judge.rubric.name!r}); at most {limit} per request "
+                f"(JUDGE_MAX_ENGINE_CALLS_PER_REQUEST){hint or ': send fewer items'}",
+                param=param,
+            )
+        return calls
+
+    def checked(self, items: Sequence[ScoreInput]) -> list[ScoreInput]:
+        """The items, those no rubric can judge (text that is not valid Unicode or is too
+        long) turned into their ``invalid_input`` refusal before any work."""
+        limit = self.settings.max_text_chars
+        return [
+            Rejected(item.id, problem)
+            if isinstance(item, JudgeItem) and (problem := item_problem(item, limit))
+            else item
+            for item in items
+        ]
+
     @contextmanager
-    def admitted(self, n: int) -> Iterator[None]:
-        """Hold ``n`` items of the in-flight bound for the duration (refused whole when full)."""
+    def admitted(self, n: int, calls: int) -> Iterator[None]:
+        """Hold ``n`` items costing ``calls`` engine calls of the in-flight bound for the
+        duration (refused whole when full)."""
         try:
-            with self.admission.admit(n):
-                self.metrics.queue_items.set(self.admission.in_flight)
+            with self.admission.admit(n, calls):
+                self._queue_gauges()
                 yield
         except QueueFullError as exc:
             self.metrics.rejected.inc()
             raise Overloaded(str(exc)) from exc
         finally:
-            self.metrics.queue_items.set(self.admission.in_flight)
+            self._queue_gauges()
+
+    def _queue_gauges(self) -> None:
+        self.metrics.queue_items.set(self.admission.in_flight)
+        self.metrics.queue_engine_calls.set(self.admission.calls_in_flight)
 
     async def score(
         self,
@@ -245,7 +303,10 @@ class JudgeService:
         """One result per item, in order, each with a status; never raises for one item (a
         ``Rejected`` item, refused before judging, gets ``invalid_input``)."""
         self.check_size(len(items))
-        with self.admitted(len(items)):
+        items = self.checked(items)
+        judged = sum(isinstance(item, JudgeItem) for item in items)
+        calls = self.check_calls(judge, judged)
+        with self.admitted(len(items), calls):
             return await self.scorer.score(
                 judge,
                 items,

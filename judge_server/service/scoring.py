@@ -156,7 +156,8 @@ class Scorer:
         if self.metrics is None:
             return
         rubric = judge.rubric
-        self.metrics.items.labels(rubric.name, rubric.mode, result.status).inc()
+        label = self.metrics.rubric_label(rubric.name, rubric.version)
+        self.metrics.items.labels(label, rubric.mode, result.status).inc()
         self.metrics.item_latency.labels(rubric.mode).observe(seconds)
         if result.cached:
             self.metrics.cache_hits.inc()

@@ -111,7 +111,7 @@ def test_identical_items_in_flight_are_computed_once(tmp_path: Path) -> None:
 async def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
     engine = CountingEngine(delay_s=0.5)
     await engine.start()
-    app = app_for(tmp_path, engine, max_queue_items=3, cache_backend="none")
+    app = app_for(tmp_path, engine, max_queue_engine_calls=3, cache_backend="none")
     async with served(app) as client:  # type: ignore[arg-type]
         body = {"rubric": "v", "items": [{"prompt": "p", "response": f"r{i}"} for i in range(3)]}
         busy = asyncio.create_task(client.post("/v1/score", json=body))

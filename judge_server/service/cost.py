@@ -1,0 +1,40 @@
+"""What a request costs the engine, known before any work: admission counts engine calls, not
+items (one item of a 64-criterion rubric is 64 calls, 128 with reasoning first).
+
+The count is an upper bound from the rubric alone: a cache hit, an identical pair or a verify
+item decided by the rules costs less, never more.
+"""
+
+from __future__ import annotations
+
+from judge_server.judges import Judge
+from judge_server.judges.composite import CompositeJudge
+from judge_server.judges.likelihood import LikelihoodSpec
+from judge_server.judges.pairwise import PairwiseSpec
+from judge_server.judges.reward_model import RewardModelSpec
+from judge_server.judges.rubric import RubricModeSpec
+from judge_server.rubrics.spec import RubricSpec
+
+
+def _readings(rubric: RubricSpec) -> int:
+    """Verdict readings (or likelihood/reward-model passes) one item takes."""
+    if isinstance(rubric, RubricModeSpec):
+        return 1 if rubric.aggregation.method == "holistic" else len(rubric.criteria)
+    if isinstance(rubric, PairwiseSpec):
+        return 2 if rubric.both_orders else 1
+    if isinstance(rubric, LikelihoodSpec):
+        return 2 if rubric.likelihood.normalise else 1
+    if isinstance(rubric, RewardModelSpec):
+        return 2 if rubric.reward_model.center_on_reference else 1
+    return 1
+
+
+def engine_calls(judge: Judge) -> int:
+    """Engine calls one item costs with ``judge`` at most: a composite its parts' (checks cost
+    none), every other mode its readings, twice with reasoning (generate, then read)."""
+    if isinstance(judge, CompositeJudge):
+        return sum(engine_calls(sub) for _, sub in judge.parts if sub is not None)
+    rubric = judge.rubric
+    reads_verdicts = not isinstance(rubric, (LikelihoodSpec, RewardModelSpec))
+    steps = 2 if rubric.reasoning.enabled and reads_verdicts else 1
+    return _readings(rubric) * steps
