@@ -82,6 +82,28 @@ def test_a_number_the_question_gives_is_no_answer_unless_it_is_the_reference() -
     assert answer_free_reason("She has 13 left.", "13", question) is None
 
 
+@pytest.mark.parametrize("response", ["Keine Ahnung.", "Paris", "Berlin, I think"])
+def test_against_a_numeric_reference_an_answer_names_a_number(response: str) -> None:
+    assert answer_free_reason(response, "18", "How many eggs?") == "no_number"
+
+
+@pytest.mark.parametrize(
+    ("response", "reference"),
+    [
+        ("18", "18"),
+        ("$18.00", "18"),
+        ("eighteen", "18"),
+        ("zero", "0"),
+        ("None", "0"),
+        ("one", "1"),
+        ("twice", "2"),
+        ("19", "18"),
+    ],
+)
+def test_numbers_in_any_form_answer_a_numeric_reference(response: str, reference: str) -> None:
+    assert answer_free_reason(response, reference, "How many eggs?") is None
+
+
 def test_the_guard_applies_only_to_rubrics_that_show_the_reference() -> None:
     item = JudgeItem("a", CAPITAL, "Solution", reference="Paris")
     helpful = parse_rubric(
@@ -115,7 +137,7 @@ def test_guard_rates_count_false_positives_per_kind_and_blocked_correct_answers(
         VerifyCase("2", "s", "q", "Paris", "Hmm", False, "filler"),
         VerifyCase("3", "s", "q", "Paris", "", False, "formatting"),
         VerifyCase("4", "s", "q", "Paris", "Paris", True, "gold"),
-        VerifyCase("5", "s", "q", "Paris", "paris", True, "gold"),
+        VerifyCase("5", "s", "q", "Paris", "paris", True, "alternative"),
         VerifyCase("6", "s", "q", "Paris", "x", False, "formatting"),
     ]
     guard = {"method": GUARD_METHOD}
@@ -133,6 +155,8 @@ def test_guard_rates_count_false_positives_per_kind_and_blocked_correct_answers(
         "fp_filler": 0.5,
         "fp_formatting": 0.0,
         "guard_blocked_correct": 0.5,
+        "blocked_alternative": 0.0,
+        "blocked_gold": 1.0,
     }
 
 

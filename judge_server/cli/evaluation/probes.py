@@ -1,8 +1,9 @@
 """Content-free probes: responses that carry no answer, and genuine answers that must survive.
 
 A reference-based judge must never pass a response with no answer in it. The probes come in
-five kinds (``category``): formatting only, English filler, the same in other languages,
-restatements of the question, and hedges. Each is paired with every question of a set of short
+six kinds (``category``): formatting only, English filler, the same in other languages,
+restatements of the question, hedges, and "unseen" ones written after the guard was (its
+generalisation, never used to tune it). Each is paired with every question of a set of short
 factual questions (free-text references, NQ-open) and of GSM8K (numeric references).
 
 The other side is the cost: genuine answers (the gold answer bare, in a sentence, bold, boxed,
@@ -111,6 +112,33 @@ PROBES: dict[str, tuple[str, ...]] = {
         "It is hard to say.",
         "Possibly, but I cannot be certain.",
         "The answer may vary.",
+    ),
+    # Written after the guard, and never used to tune it: how far it generalises.
+    "unseen": (
+        "Keine Ahnung.",
+        "Aucune idée.",
+        "No tengo idea.",
+        "Не уверен.",
+        "See my reasoning.",
+        "Refer to the steps above for the result.",
+        "N/A",
+        "TBD",
+        "(no answer)",
+        "[blank]",
+        "¯\\_(ツ)_/¯",
+        "🤔",
+        "Hmm, let me reconsider.",
+        "Based on the information provided, the answer follows.",
+        "{q} That is the question.",
+        "Nessuna idea.",
+        "不知道答案",
+        "答案见上文",
+        "정답은 위를 참고하세요",
+        "Pas sûr.",
+        "Weet ik niet.",
+        "Nie wiem.",
+        "Bilmiyorum, emin değilim.",
+        "Ich bin mir nicht sicher.",
     ),
 }
 

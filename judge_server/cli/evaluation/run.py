@@ -151,12 +151,12 @@ def guard_rates(cases: Sequence[VerifyCase], results: Sequence[ItemResult]) -> d
     and per kind of probe; and the share of correct answers the content-free guard blocked
     (``guard_blocked_correct``: its false negatives, the cost of the guard)."""
     accepted: dict[str, list[bool]] = {}
-    blocked_correct: list[bool] = []
+    blocked: dict[str, list[bool]] = {}
     for case, r in zip(cases, results, strict=True):
         if r.reward is None:
             continue
         if case.correct:
-            blocked_correct.append(r.details.get("method") == GUARD_METHOD)
+            blocked.setdefault(case.category, []).append(r.details.get("method") == GUARD_METHOD)
         else:
             accepted.setdefault(case.category, []).append(r.reward >= 0.5)
     rates: dict[str, float] = {}
@@ -165,8 +165,12 @@ def guard_rates(cases: Sequence[VerifyCase], results: Sequence[ItemResult]) -> d
     if len(accepted) > 1:
         for category, values in sorted(accepted.items()):
             rates[f"fp_{category or 'other'}"] = sum(values) / len(values)
-    if blocked_correct:
-        rates["guard_blocked_correct"] = sum(blocked_correct) / len(blocked_correct)
+    correct = [b for values in blocked.values() for b in values]
+    if correct:
+        rates["guard_blocked_correct"] = sum(correct) / len(correct)
+    if len(blocked) > 1:
+        for category, values in sorted(blocked.items()):
+            rates[f"blocked_{category or 'other'}"] = sum(values) / len(values)
     return rates
 
 

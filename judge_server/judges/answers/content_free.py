@@ -13,7 +13,8 @@ The rule is structural. A response carries an answer when, after its formatting 
    answers ("Paris", "4", "B", "Yes") and answers with extra words always pass; or
 2. it has a *candidate answer word*: a word that is neither in the question (a restatement is no
    answer) nor a filler word of any language (function words, and framing such as "answer",
-   "above", "step", "know": ``filler``). A wrong answer passes too: judging it is the check's job.
+   "above", "step", "know": ``filler``), and, against a numeric reference, a number (digits or
+   a number word of any language). A wrong answer passes too: judging it is the check's job.
 
 A reference that answers a yes/no question ("True" against "Yes") or is made only of filler
 words ("The Who") shares no telling words with its paraphrases: for it only the formatting
@@ -29,17 +30,19 @@ from fractions import Fraction
 from typing import Literal
 
 from judge_server.judges.answers.filler import (
+    ANSWER_WORDS,
     FRAMING_WORDS,
     POLAR_WORDS,
     RUN_WORDS,
     WORD,
+    all_number_words,
     filler_words,
     number_words,
 )
 from judge_server.judges.answers.numbers import parse_number
 from judge_server.judges.answers.text import LAST_NUMBER
 
-Reason = Literal["empty", "filler_only", "restates_question"]
+Reason = Literal["empty", "filler_only", "restates_question", "no_number"]
 
 _FENCE_OPEN = re.compile(r"(?:```|~~~)[^\s`]*")
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
@@ -77,7 +80,15 @@ def answer_free_reason(response: str, reference: str, question: str) -> Reason |
         return "filler_only"
     if not fresh:
         return "restates_question"
+    if parse_number(reference) is not None and not _has_number(words):
+        return "no_number"
     return None
+
+
+def _has_number(words: list[str]) -> bool:
+    """A digit, a number word of any language, or a word that answers a count ("none")."""
+    named = all_number_words()
+    return any(any(c.isdigit() for c in w) or w in named or w in ANSWER_WORDS for w in words)
 
 
 def plain_text(text: str) -> str:

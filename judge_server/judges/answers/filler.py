@@ -108,29 +108,35 @@ WORD = re.compile(rf"{_LETTER}+")
 
 
 @lru_cache(maxsize=1)
-def number_words() -> dict[str, int]:
-    """One-word cardinals of every language num2words writes (0-100, 1000) -> their value.
-
-    Less those that are a function word of another language or frame an answer: Danish "to" (2)
-    is English "to", Italian "sei" (6) is Portuguese "I know".
-    """
+def all_number_words() -> dict[str, tuple[int, str]]:
+    """One-word cardinals of every language num2words writes (0-20, tens, 100, 1000) ->
+    (value, language)."""
     from num2words import CONVERTER_CLASSES, num2words
 
-    langs_of = _function_word_languages()
-    words: dict[str, int] = {}
-    for lang in CONVERTER_CLASSES:
-        own = {lang.split("_")[0]}
+    words: dict[str, tuple[int, str]] = {}
+    for lang in sorted(CONVERTER_CLASSES, key=lambda code: code != "en"):  # English first
         for value in (*range(21), 30, 40, 50, 60, 70, 80, 90, 100, 1000):
             try:
                 text = str(num2words(value, lang=lang))
-            except Exception:  # a language without this range or form: skip it
+            except Exception:  # a language without this range: skip it
                 continue
             found = WORD.findall(text.casefold())
-            if len(found) != 1 or found[0] in FRAMING_WORDS:
-                continue
-            if langs_of.get(found[0], own) <= own:
-                words.setdefault(found[0], value)
+            if len(found) == 1:
+                words.setdefault(found[0], (value, lang.split("_")[0]))
     return words
+
+
+@lru_cache(maxsize=1)
+def number_words() -> dict[str, int]:
+    """The number words that surely name their number -> value: English ones, and those of other
+    languages that are no function word of a third language and frame no answer (Danish "to"
+    is English "to", Italian "sei" is Portuguese "I know")."""
+    langs_of = _function_word_languages()
+    return {
+        word: value
+        for word, (value, lang) in all_number_words().items()
+        if lang == "en" or (word not in FRAMING_WORDS and langs_of.get(word, {lang}) <= {lang})
+    }
 
 
 @lru_cache(maxsize=1)
