@@ -39,7 +39,9 @@ async def group(
     )
     scored = await cancel_on_disconnect(
         http_request,
-        score_group(service, judge, prompt, request.responses, request.reference, options),
+        score_group(
+            service, judge, prompt, request.responses, request.reference, options
+        ),
     )
     return GroupScoreResponse.model_validate(
         {

@@ -67,7 +67,7 @@ class LikelihoodSpec(RubricSpec):
         if spec.target == "follow_up" and spec.normalise and spec.baseline_response is None:
             raise ValueError(
                 "likelihood.normalise with a follow_up target needs likelihood.baseline_response "
-                '(a content-free answer such as "I\'m not sure I can help with that."); an '
+                "(a content-free answer such as \"I'm not sure I can help with that.\"); an "
                 "empty assistant turn is no baseline"
             )
 

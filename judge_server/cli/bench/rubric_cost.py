@@ -31,7 +31,9 @@ async def timed_rubric(
     }
 
 
-async def rubric_k1_vs_k8(service: JudgeService, *, n_items: int, sentences: int) -> dict[str, Any]:
+async def rubric_k1_vs_k8(
+    service: JudgeService, *, n_items: int, sentences: int
+) -> dict[str, Any]:
     await timed_rubric(service, 1, 2, sentences)  # warm-up: compile paths, allocator
     k1 = await timed_rubric(service, 1, n_items, sentences)
     k8 = await timed_rubric(service, 8, n_items, sentences)
