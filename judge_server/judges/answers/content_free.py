@@ -42,6 +42,9 @@ from judge_server.judges.answers.filler import (
 from judge_server.judges.answers.numbers import parse_number
 from judge_server.judges.answers.text import LAST_NUMBER
 
+MAX_NUMBERS = 256
+"""Past this many numbers a response has numbers of its own, and passes without its mention."""
+
 Reason = Literal["empty", "filler_only", "restates_question", "no_number"]
 
 _FENCE_OPEN = re.compile(r"(?:```|~~~)[^\s`]*")
@@ -148,9 +151,11 @@ def _weak(ref_words: list[str]) -> bool:
 
 
 def _values(text: str, words: Iterable[str]) -> set[Fraction]:
-    """Every number named in the text: written with digits or as a one-word number word."""
-    values = {v for n in LAST_NUMBER.findall(text) if (v := parse_number(n)) is not None}
-    whole = parse_number(text)
+    """The numbers named in the text: written with digits (the last ``MAX_NUMBERS`` distinct
+    ones, so a long text stays cheap) or as a one-word number word."""
+    written = list(dict.fromkeys(reversed(LAST_NUMBER.findall(text))))[:MAX_NUMBERS]
+    values = {v for n in written if (v := parse_number(n)) is not None}
+    whole = parse_number(text) if len(text) <= 200 else None  # "$1,000", "\\frac{1}{2}"
     if whole is not None:
         values.add(whole)
     named = number_words()
