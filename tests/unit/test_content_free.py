@@ -61,6 +61,8 @@ def test_answer_free_responses_are_refused(response: str, reason: str) -> None:
         ("eight", "8", "How many planets are there?"),
         ("B", "B", "Which is the capital? A) Lyon B) Paris"),
         ("(B) Paris", "B", "Which is the capital? A) Lyon B) Paris"),
+        ("B", "Paris", "Which is the capital? A) Lyon B) Paris"),
+        ("The answer is (a).", "Lyon", "Which city? (a) Lyon (b) Paris"),
         ("Yes", "Yes", "Is Paris in France?"),
         ("Indeed it is.", "Yes", "Is Paris in France?"),  # a yes/no reference: the judge decides
         ("Yes", "True", "Is Paris in France?"),

@@ -51,6 +51,7 @@ _FENCE_OPEN = re.compile(r"(?:```|~~~)[^\s`]*")
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 _URL = re.compile(r"https?://\S+")
+_OPTION_LABEL = re.compile(r"(?:^|[\s(\[])([A-Ja-j])[).:\]]\s")
 # Scripts written without spaces between words: a run is split on known words, not spaces.
 _RUN_SCRIPT = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f\uac00-\ud7af]"
@@ -70,8 +71,13 @@ def answer_free_reason(response: str, reference: str, question: str) -> Reason |
         return None
     filler = filler_words()
     asked = _forms(_words(question))
-    candidates = [w for w in words if w not in filler]
-    fresh = [w for w in candidates if _singular(w) not in asked and not _in_run(w, question)]
+    labels = _option_labels(question)
+    candidates = [w for w in words if w not in filler or w in labels]
+    fresh = [
+        w
+        for w in candidates
+        if w in labels or (_singular(w) not in asked and not _in_run(w, question))
+    ]
     given_away = _given_away(reference, ref_words, question, asked)
     if _mentions(response, words, reference, ref_words, question, asked, given_away):
         # A reference the question gives away (a choice among options) is named by restating
@@ -86,6 +92,12 @@ def answer_free_reason(response: str, reference: str, question: str) -> Reason |
     if parse_number(reference) is not None and not _has_number(words):
         return "no_number"
     return None
+
+
+def _option_labels(question: str) -> set[str]:
+    """The letters that label a question's options ("A) Lyon", "(b) Paris", "C. Rome"): a
+    response naming one chooses an answer."""
+    return {m.casefold() for m in _OPTION_LABEL.findall(question)}
 
 
 def _has_number(words: list[str]) -> bool:
