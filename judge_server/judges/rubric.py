@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
+from judge_server.judges.answer_guard import answer_free_judgment
 from judge_server.judges.base import Judge
 from judge_server.judges.items import JudgeItem, Judgment
 from judge_server.judges.pointwise import score_on_scale
@@ -123,6 +124,8 @@ def criteria_list(criteria: Sequence[Criterion]) -> str:
 
 class RubricJudge(Judge[RubricModeSpec]):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
+        if (blocked := answer_free_judgment(self.rubric, item)) is not None:
+            return blocked
         if self.rubric.aggregation.method == "holistic":
             return await self._holistic(item, engine)
         criteria = self.rubric.criteria

@@ -1,4 +1,8 @@
-"""Verdict: reward = P(yes) for a yes/no question, optionally against a reference answer."""
+"""Verdict: reward = P(yes) for a yes/no question, optionally against a reference answer.
+
+Against a reference, a response with no answer in it gets 0 before the judge sees it
+(``answer_guard``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from judge_server.engines.base import JudgeEngine
+from judge_server.judges.answer_guard import answer_free_judgment
 from judge_server.judges.base import Judge
 from judge_server.judges.items import JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
@@ -23,6 +28,8 @@ class VerdictSpec(RubricSpec):
 
 class VerdictJudge(Judge[VerdictSpec]):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
+        if (blocked := answer_free_judgment(self.rubric, item)) is not None:
+            return blocked
         read = await read_yes_no(self.rubric, judge_messages(self.rubric, item), engine)
         p_yes = read.distribution["yes"]
         details: dict[str, object] = {

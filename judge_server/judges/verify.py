@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from judge_server.engines.base import JudgeEngine
+from judge_server.judges.answer_guard import answer_free_judgment
 from judge_server.judges.answers import check_answer
 from judge_server.judges.base import Judge
 from judge_server.judges.items import InvalidItemError, JudgeItem, Judgment
@@ -40,6 +41,8 @@ class VerifyJudge(Judge[VerifySpec]):
 
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
         assert item.reference is not None
+        if (blocked := answer_free_judgment(self.rubric, item)) is not None:
+            return blocked
         check = check_answer(item.response, item.reference)
         details: dict[str, Any] = {
             "has_answer": check.has_answer,

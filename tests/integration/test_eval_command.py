@@ -41,8 +41,17 @@ def test_eval_prints_a_table_per_source(tmp_path: Path) -> None:
         timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    for source in ("gsm8k", "master-key probes", "llmbar_natural", "mtbench_human"):
+    for source in (
+        "gsm8k",
+        "master-key probes",
+        "nq-open",
+        "content-free: text",
+        "content-free: numeric",
+        "llmbar_natural",
+        "mtbench_human",
+    ):
         assert source in proc.stdout
+    assert "false positives (wrong or content-free responses accepted)" in proc.stdout
     report = json.loads(out.read_text())
     by_rubric = {ref.split("@")[0]: rows for ref, rows in report["rubrics"].items()}
     verify = {row["source"]: row for row in by_rubric["verify"]}
@@ -50,6 +59,18 @@ def test_eval_prints_a_table_per_source(tmp_path: Path) -> None:
     assert verify["gsm8k"]["n"] == 8 and verify["master-key probes"]["n"] == 36
     assert verify["master-key probes"]["false_positive_rate"] == 0.0
     assert verify["gsm8k"]["value"] >= 0.9
+    # content-free probes against free-text and numeric references: the guard's kinds all pass
+    # nothing; genuine gold answers are never blocked
+    for source in ("content-free: text", "content-free: numeric"):
+        row = verify[source]
+        for kind in ("formatting", "filler", "multilingual", "restatement", "hedge"):
+            assert row[f"fp_{kind}"] == 0.0, (source, kind, row)
+        assert row["false_positive_rate"] <= 0.1
+    assert verify["nq-open"]["blocked_gold"] == 0.0
+    table = {(t["rubric"].split("@")[0], t["source"]): t for t in report["false_positives"]}
+    assert table[("verify", "content-free: text")]["mode"] == "verify"
+    assert table[("verify", "nq-open")]["guard_blocked_correct"] is not None
+    assert not any(rubric in ("pairwise", "helpfulness") for rubric, _ in table)
     pairwise = {row["source"]: row for row in by_rubric["pairwise"]}
     assert pairwise["llmbar_natural"]["n"] + pairwise["llmbar_natural"]["failed"] == 4
     assert 0.0 <= pairwise["llmbar_natural"]["position_consistency"] <= 1.0

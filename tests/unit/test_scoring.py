@@ -16,7 +16,7 @@ RUBRIC = parse_rubric(
 
 
 def item(
-    i: str, response: str = "ok", reference: str | None = "ref", prompt: str = "p"
+    i: str, response: str = "Paris", reference: str | None = "ref", prompt: str = "p"
 ) -> JudgeItem:
     return JudgeItem(id=i, prompt=prompt, response=response, reference=reference)
 

@@ -25,8 +25,8 @@ def item(response: str, reference: str | None = "18") -> JudgeItem:
         ("She makes 9 * 2 = 18 dollars.\n#### 18", 1.0, "numeric"),
         ("The answer is $18.00.", 1.0, "numeric"),
         ("The answer is 19.", 0.0, "numeric"),
-        (":", 0.0, "no_answer"),
-        ("Thought process:", 0.0, "no_answer"),
+        (":", 0.0, "answer_guard"),
+        ("Thought process:", 0.0, "answer_guard"),
     ],
 )
 async def test_verify_decides_numeric_references_without_the_judge(

@@ -19,7 +19,13 @@ async def run_eval(
     json_path: Path | None,
 ) -> int:
     from judge_server.cli.evaluation.data import default_data_dir
-    from judge_server.cli.evaluation.run import as_json, evaluate, print_table
+    from judge_server.cli.evaluation.run import (
+        as_json,
+        evaluate,
+        false_positive_table,
+        print_false_positives,
+        print_table,
+    )
     from judge_server.service import ServiceError, build_service
 
     data_dir = data_dir or default_data_dir()
@@ -34,6 +40,7 @@ async def run_eval(
         print(f"judge-server eval: {exc}", file=sys.stderr)
         return 2
     report: dict[str, Any] = {"model": service.engine.model_id, "rubrics": {}}
+    modes: dict[str, tuple[str, list[dict[str, Any]]]] = {}
     try:
         await service.start()
         report["model"] = service.engine.model_id
@@ -41,11 +48,14 @@ async def run_eval(
             rows = await evaluate(service, judge, data_dir, limit)
             print_table(judge.rubric.ref, service.model_id(judge), rows)
             report["rubrics"][judge.rubric.ref] = as_json(rows)
+            modes[judge.rubric.ref] = (judge.rubric.mode, report["rubrics"][judge.rubric.ref])
     except ServiceError as exc:
         print(f"judge-server eval: {exc}", file=sys.stderr)
         return 2
     finally:
         await service.close()
+    report["false_positives"] = false_positive_table(modes)
+    print_false_positives(report["false_positives"])
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: responses with no answer in them; published work finds LLM verifiers accept such responses
 #: up to 80% of the time
@@ -55,6 +56,8 @@ class VerifyCase:
     reference: str
     response: str
     correct: bool
+    category: str = ""
+    """What kind of response (a probe's kind, "gold", "wrong"): the eval breaks rates down by it."""
 
 
 def default_data_dir() -> Path:
@@ -62,7 +65,7 @@ def default_data_dir() -> Path:
     return Path(__file__).resolve().parent / "datasets"
 
 
-def read_jsonl(path: Path) -> Iterator[dict[str, str]]:
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as f:
         for line in f:
             if line.strip():

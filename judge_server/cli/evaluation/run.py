@@ -5,6 +5,9 @@
   pair directly, and position consistency is the share of pairs whose two orders agree.
 - questions: verification accuracy on restated gold solutions (correct) and the same with a
   wrong final answer (incorrect), and the false-positive rate on master-key probes.
+- content-free probes (``probes``) against short factual questions (free text) and GSM8K
+  (numeric): the false-positive rate per kind of probe, and the share of genuine correct answers
+  the content-free guard blocked. ``false_positive_table`` gathers them per rubric and mode.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from judge_server.cli.evaluation.data import (
     master_key_cases,
     verification_cases,
 )
+from judge_server.cli.evaluation.probes import genuine_cases, load_questions, probe_cases
 from judge_server.judges import Judge, JudgeItem
+from judge_server.judges.answer_guard import GUARD_METHOD
 from judge_server.service import ItemResult, JudgeService
 
 TIE_EPS = 1e-6
@@ -129,7 +134,6 @@ async def eval_verification(
 ) -> Row:
     row = Row(source, metric)
     items = [JudgeItem(c.id, c.question, c.response, reference=c.reference) for c in cases]
-    accepted_wrong = 0
     results = await _score(service, judge, items, source)
     row.extra.update(valid_mass_stats(results))
     for case, r in zip(cases, results, strict=True):
@@ -137,12 +141,37 @@ async def eval_verification(
             row.failed += 1
             continue
         row.n += 1
-        accepted = r.reward >= 0.5
-        row.hits += accepted == case.correct
-        accepted_wrong += accepted and not case.correct
-    wrong = sum(1 for c in cases if not c.correct)
-    row.extra["false_positive_rate"] = accepted_wrong / wrong if wrong else float("nan")
+        row.hits += (r.reward >= 0.5) == case.correct
+    row.extra.update(guard_rates(cases, results))
     return row
+
+
+def guard_rates(cases: Sequence[VerifyCase], results: Sequence[ItemResult]) -> dict[str, float]:
+    """The false-positive rate (wrong or content-free responses accepted, reward >= 0.5), overall
+    and per kind of probe; and the share of correct answers the content-free guard blocked
+    (``guard_blocked_correct``: its false negatives, the cost of the guard)."""
+    accepted: dict[str, list[bool]] = {}
+    blocked: dict[str, list[bool]] = {}
+    for case, r in zip(cases, results, strict=True):
+        if r.reward is None:
+            continue
+        if case.correct:
+            blocked.setdefault(case.category, []).append(r.details.get("method") == GUARD_METHOD)
+        else:
+            accepted.setdefault(case.category, []).append(r.reward >= 0.5)
+    rates: dict[str, float] = {}
+    wrong = [a for values in accepted.values() for a in values]
+    rates["false_positive_rate"] = sum(wrong) / len(wrong) if wrong else float("nan")
+    if len(accepted) > 1:
+        for category, values in sorted(accepted.items()):
+            rates[f"fp_{category or 'other'}"] = sum(values) / len(values)
+    correct = [b for values in blocked.values() for b in values]
+    if correct:
+        rates["guard_blocked_correct"] = sum(correct) / len(correct)
+    if len(blocked) > 1:
+        for category, values in sorted(blocked.items()):
+            rates[f"blocked_{category or 'other'}"] = sum(values) / len(values)
+    return rates
 
 
 def print_table(rubric_ref: str, model: str, rows: Sequence[Row]) -> None:
@@ -168,6 +197,7 @@ async def evaluate(
 ) -> list[Row]:
     rows: list[Row] = []
     if takes_reference(judge):
+        rows.extend(await eval_content_free(service, judge, data_dir, limit))
         questions = data_dir / "gsm8k_test_questions.jsonl"
         rows.append(
             await eval_verification(
@@ -192,6 +222,68 @@ async def evaluate(
             pairs = load_pairs(path, limit)
             rows.append(await eval_pairs(service, judge, pairs, path.stem.removeprefix("pairs_")))
     return rows
+
+
+async def eval_content_free(
+    service: JudgeService, judge: Judge, data_dir: Path, limit: int | None
+) -> list[Row]:
+    """Short factual questions (free-text references): genuine answers and content-free probes;
+    GSM8K (numeric references): content-free probes."""
+    factual = load_questions(data_dir / "nq_open_dev_questions.jsonl", limit)
+    numeric = load_questions(data_dir / "gsm8k_test_questions.jsonl", limit)
+    return [
+        await eval_verification(
+            service, judge, genuine_cases(factual, "nq-open"), "nq-open", "verification accuracy"
+        ),
+        await eval_verification(
+            service,
+            judge,
+            probe_cases(factual, "content-free: text"),
+            "content-free: text",
+            "accuracy (all wrong)",
+        ),
+        await eval_verification(
+            service,
+            judge,
+            probe_cases(numeric, "content-free: numeric"),
+            "content-free: numeric",
+            "accuracy (all wrong)",
+        ),
+    ]
+
+
+def false_positive_table(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per rubric and source that has a false-positive rate: what passed that must not."""
+    table = []
+    for ref, (mode, rows) in report.items():
+        for row in rows:
+            if "false_positive_rate" in row:
+                table.append(
+                    {
+                        "rubric": ref,
+                        "mode": mode,
+                        "source": row["source"],
+                        "n": row["n"],
+                        "false_positive_rate": row["false_positive_rate"],
+                        "guard_blocked_correct": row.get("guard_blocked_correct"),
+                    }
+                )
+    return table
+
+
+def print_false_positives(table: Sequence[dict[str, Any]]) -> None:
+    if not table:
+        return
+    print("\nfalse positives (wrong or content-free responses accepted), per rubric and mode")
+    header = f"{'rubric':<28} {'mode':<8} {'source':<22} {'n':>6} {'fp rate':>8} {'blocked ok':>10}"
+    print(header)
+    print("-" * len(header))
+    for t in table:
+        blocked = t["guard_blocked_correct"]
+        print(
+            f"{t['rubric']:<28} {t['mode']:<8} {t['source']:<22} {t['n']:>6} "
+            f"{t['false_positive_rate']:>8.4f} {'-' if blocked is None else f'{blocked:.4f}':>10}"
+        )
 
 
 def as_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
