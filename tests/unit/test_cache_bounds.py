@@ -26,9 +26,11 @@ from judge_server.cache import (
 from judge_server.cache import memory as memory_module
 from judge_server.cache import redis_cache as redis_module
 from judge_server.cache import sqlite as sqlite_module
+from judge_server.engines.reward_models import RewardModels
 from judge_server.judges import JudgeItem
 from judge_server.metrics import Metrics
 from judge_server.service import JudgeService, build_service
+from judge_server.service.builder import build_settings_cache
 from judge_server.settings import Settings, project_rubrics_dir
 from tests.fakes import ScriptedEngine
 
@@ -189,6 +191,25 @@ async def test_a_new_model_revision_scopes_every_key_anew(tmp_path: Path) -> Non
         revision["judge"] = "sha256:aaa"
         assert await cache.get("k") == result(0.5)
         assert await cache.inner.get("k") is None  # stored under the scoped key only
+    finally:
+        await cache.close()
+
+
+async def test_the_scope_covers_the_judge_and_every_reward_model(tmp_path: Path) -> None:
+    engine = ScriptedEngine()
+    engine.model_revision = "sha256:judge"
+    reward_model: Any = SimpleNamespace(model_revision="sha256:rm-1")
+    settings = Settings(rubrics_dir=project_rubrics_dir(), cache_path=tmp_path / "r.sqlite3")
+    cache = build_settings_cache(settings, engine, RewardModels({"skywork": reward_model}))
+    assert cache is not None
+    try:
+        await cache.put("k", result(0.5))
+        assert await cache.get("k") == result(0.5)
+        reward_model.model_revision = "sha256:rm-2"  # a reward model retrained in place
+        assert await cache.get("k") is None
+        reward_model.model_revision = "sha256:rm-1"
+        engine.model_revision = "sha256:judge-2"
+        assert await cache.get("k") is None
     finally:
         await cache.close()
 
