@@ -64,11 +64,10 @@ def test_the_model_is_named_by_its_content_and_the_cache_is_counted(server_url: 
     body = {"rubric": "helpfulness", "items": [item]}
     for _ in range(2):
         httpx.post(f"{server_url}/v1/score", json=body, timeout=300).raise_for_status()
-    families = {
-        f.name: f for f in text_string_to_metric_families(httpx.get(f"{server_url}/metrics").text)
-    }
+    text = httpx.get(f"{server_url}/metrics").text
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
 
-    [judge] = [s for s in families["judge_model"].samples if s.labels["role"] == "judge"]
+    [judge] = [s for s in samples if s.name == "judge_model_info" and s.labels["role"] == "judge"]
     settings = Settings()
     folder, model_id = resolve_model(settings.model, settings.cache_dir)
     with tempfile.TemporaryDirectory() as memo_dir:  # a fresh memo: the content is re-read
@@ -76,9 +75,9 @@ def test_the_model_is_named_by_its_content_and_the_cache_is_counted(server_url: 
     assert judge.labels["model"] == model_id
 
     def value(name: str, **labels: str) -> float:
-        return next(s.value for s in families[name].samples if s.labels == labels)
+        return next(s.value for s in samples if s.name == name and s.labels == labels)
 
-    assert value("judge_cache_lookups", tier="all", result="hit") >= 1
-    assert value("judge_cache_lookups", tier="sqlite", result="miss") >= 1
+    assert value("judge_cache_lookups_total", tier="all", result="hit") >= 1
+    assert value("judge_cache_lookups_total", tier="sqlite", result="miss") >= 1
     assert value("judge_cache_entries", tier="sqlite") >= 1
-    assert value("judge_inflight_started") >= 1
+    assert value("judge_inflight_started_total") >= 1
