@@ -16,6 +16,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 INLINE_RUBRIC = "inline"
@@ -31,6 +32,7 @@ class Metrics:
         self.rubric_label: Callable[[str, str], str] = _inline_only
         """(name, version) -> the rubric label; the service sets one that knows its rubrics."""
         r = self.registry
+        self._observed: dict[str, Collector] = {}
         self.requests = Counter(
             "judge_requests",
             "HTTP requests by route and status code",
@@ -114,6 +116,15 @@ class Metrics:
         self.ready = Gauge(
             "judge_ready", "1 when the engine is up and rubrics are loaded", registry=r
         )
+
+    def observe(self, name: str, collector: Collector) -> None:
+        """Read ``collector`` at every scrape, in place of the one observed under ``name``
+        before (a service rebuilt for the same app registers its parts again)."""
+        old = self._observed.pop(name, None)
+        if old is not None:
+            self.registry.unregister(old)
+        self.registry.register(collector)
+        self._observed[name] = collector
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -22,6 +22,8 @@ DEFAULT_MAX_TEXT_CHARS = 256 * 1024
 DEFAULT_MAX_INLINE_CRITERIA = 64
 DEFAULT_MAX_INLINE_RUBRIC_CHARS = 64 * 1024
 DEFAULT_MAX_REASONING_TOKENS = 1024
+DEFAULT_CACHE_MAX_ENTRIES = 1_000_000
+DEFAULT_CACHE_TTL_S = 30 * 24 * 3600.0
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -107,7 +109,22 @@ class Settings(BaseSettings):
         None, description="SQLite cache file (default <cache_dir>/results.sqlite3)."
     )
     redis_url: str | None = Field(None, description="For cache_backend=redis.")
-    cache_memory_entries: int = Field(100_000, ge=0)
+    cache_memory_entries: int = Field(
+        100_000, ge=0, description="Results kept in the memory LRU in front of SQLite/Redis."
+    )
+    cache_max_entries: int = Field(
+        DEFAULT_CACHE_MAX_ENTRIES,
+        ge=1,
+        description="Results kept in SQLite or Redis; beyond it the oldest writes are "
+        "evicted, 5% at a time.",
+    )
+    cache_ttl_s: float = Field(
+        DEFAULT_CACHE_TTL_S,
+        ge=0,
+        allow_inf_nan=False,
+        description="A cached result older than this is recomputed (every tier; Redis "
+        "expires it itself); 0 keeps results until evicted.",
+    )
     max_queue_engine_calls: int = Field(
         DEFAULT_MAX_QUEUE_ENGINE_CALLS,
         ge=1,

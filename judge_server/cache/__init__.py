@@ -3,6 +3,7 @@
 - ``cache_key`` / ``item_fingerprint``: what makes two judge calls the same call.
 - ``ResultCache`` backends: ``MemoryCache`` (LRU), ``SQLiteCache`` (persistent, default),
   ``RedisCache`` (shared by replicas), ``TieredCache`` (memory in front of either).
+- ``ScopedCache``: results stored under the content identity of the models behind them.
 - ``InFlight``: identical calls running at once are computed once.
 
 Only ``ok`` results are cached; a failure is always recomputed (see ``base``).
@@ -15,8 +16,14 @@ from typing import Literal
 
 from judge_server.cache.base import CachedResult, CacheError, CacheStats, ResultCache
 from judge_server.cache.inflight import InFlight, InFlightStats
-from judge_server.cache.keys import CACHE_SCHEMA_VERSION, cache_key, item_fingerprint
+from judge_server.cache.keys import (
+    CACHE_SCHEMA_VERSION,
+    SCORING_LOGIC_VERSION,
+    cache_key,
+    item_fingerprint,
+)
 from judge_server.cache.memory import DEFAULT_MEMORY_ENTRIES, MemoryCache
+from judge_server.cache.scoped import Scope, ScopedCache
 from judge_server.cache.sqlite import SQLiteCache
 from judge_server.cache.tiered import TieredCache
 
@@ -24,6 +31,7 @@ __all__ = [
     "CACHE_SCHEMA_VERSION",
     "DEFAULT_MEMORY_ENTRIES",
     "DEFAULT_SQLITE_FILENAME",
+    "SCORING_LOGIC_VERSION",
     "CacheBackend",
     "CacheError",
     "CacheStats",
@@ -33,6 +41,8 @@ __all__ = [
     "MemoryCache",
     "ResultCache",
     "SQLiteCache",
+    "Scope",
+    "ScopedCache",
     "TieredCache",
     "build_cache",
     "cache_key",
@@ -53,27 +63,46 @@ def build_cache(
     memory_entries: int = DEFAULT_MEMORY_ENTRIES,
     max_entries: int | None = None,
     ttl_s: float | None = None,
+    scope: Scope | None = None,
 ) -> ResultCache | None:
     """The configured cache, or None for ``"none"``.
 
     ``sqlite`` and ``redis`` get the memory LRU in front (``TieredCache``). ``path`` is the
-    SQLite file, or a directory to hold ``results.sqlite3``; ``max_entries`` bounds the SQLite
-    file, ``ttl_s`` expires Redis entries.
+    SQLite file, or a directory to hold ``results.sqlite3``; ``max_entries`` and ``ttl_s`` bound
+    the SQLite file or the Redis entries. With ``scope`` every key is stored under it
+    (``ScopedCache``), the memory tier's included.
     """
+    cache = _build(backend, path, redis_url, memory_entries, max_entries, ttl_s)
+    if cache is None or scope is None:
+        return cache
+    return ScopedCache(cache, scope)
+
+
+def _build(
+    backend: CacheBackend,
+    path: Path | None,
+    redis_url: str | None,
+    memory_entries: int,
+    max_entries: int | None,
+    ttl_s: float | None,
+) -> ResultCache | None:
     if backend == "none":
         return None
+    front = MemoryCache(memory_entries, ttl_s=ttl_s)
     if backend == "memory":
-        return MemoryCache(memory_entries)
+        return front
     if backend == "sqlite":
         if path is None:
             raise ValueError("the sqlite cache needs a path")
         if path.is_dir():
             path = path / DEFAULT_SQLITE_FILENAME
-        return TieredCache(MemoryCache(memory_entries), SQLiteCache(path, max_entries=max_entries))
+        back = SQLiteCache(path, max_entries=max_entries, ttl_s=ttl_s)
+        return TieredCache(front, back)
     if backend == "redis":
         if not redis_url:
             raise ValueError("the redis cache needs a redis_url")
         from judge_server.cache.redis_cache import RedisCache
 
-        return TieredCache(MemoryCache(memory_entries), RedisCache(redis_url, ttl_s=ttl_s))
+        shared = RedisCache(redis_url, ttl_s=ttl_s, max_entries=max_entries)
+        return TieredCache(front, shared)
     raise ValueError(f"unknown cache backend {backend!r}")

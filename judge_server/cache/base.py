@@ -17,6 +17,10 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+#: A full cache evicts this share of its ``max_entries`` at once (at least one entry), so it
+#: deletes once per batch of writes rather than on every write.
+EVICT_FRACTION = 0.05
+
 
 class CacheError(RuntimeError):
     """A cache backend could not be read or written (I/O, connection, closed cache)."""
@@ -62,7 +66,10 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     puts: int = 0
+    #: entries removed to keep the cache within its size bound
     evictions: int = 0
+    #: entries removed (or ignored) because they outlived the TTL
+    expired: int = 0
     #: backend failures and unreadable values, each served as a miss
     errors: int = 0
 
@@ -70,8 +77,19 @@ class CacheStats:
 class ResultCache(abc.ABC):
     """Key -> ``CachedResult``. Keys come from ``judge_server.cache.keys.cache_key``."""
 
+    #: the storage's name in /metrics (a ``tier`` label)
+    tier = "cache"
+
     def __init__(self) -> None:
         self.stats = CacheStats()
+
+    def entries(self) -> int | None:
+        """How many results are stored, if known without I/O (a shared backend may not know)."""
+        return None
+
+    def layers(self) -> list[ResultCache]:
+        """The caches that store results (a tiered cache's tiers), for /metrics."""
+        return [self]
 
     @abc.abstractmethod
     async def get(self, key: str) -> CachedResult | None:

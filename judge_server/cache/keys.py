@@ -1,9 +1,11 @@
 """Cache keys: a hash of everything that can change a judge's output, and nothing else.
 
 The key covers the judge model, the engine settings that change outputs (dtype, context length,
-...), the rubric version (a hash of the rubric's content), the scoring mode and the item's
-canonical inputs. It is a sha256 over canonical JSON (sorted keys, no whitespace), so the order
-of keys in a mapping never matters and any change of value always does. The item's ``id`` is
+...), the rubric version (a hash of the rubric's content), the scoring mode, the item's canonical
+inputs and the version of the scoring code (``SCORING_LOGIC_VERSION``); the content identity of
+the model files is mixed in by ``ScopedCache``, once the engines have started and hashed them.
+It is a sha256 over canonical JSON (sorted keys, no whitespace), so the order of keys in a
+mapping never matters and any change of value always does. The item's ``id`` is
 deliberately left out: two items with the same inputs get the same verdict.
 """
 
@@ -13,9 +15,21 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 
-#: Bump when the key layout or the meaning of a cached value changes: old entries become misses.
+#: Bump when the key layout or the format of a stored value changes: old entries become misses.
 # 2: a composite's cached reward now applies its components' shaping.
-CACHE_SCHEMA_VERSION = 2
+# 3: keys carry SCORING_LOGIC_VERSION.
+CACHE_SCHEMA_VERSION = 3
+
+#: Bump when a change to the scoring code can change the reward or details of an item whose
+#: rubric, model and inputs are unchanged: prompt building and escaping (judges/prompting,
+#: conversation, the engines' chat rendering), verdict reading (judges/verdict*, likelihood,
+#: pointwise, pairwise), answer extraction and equivalence (judges/answers, verify), checks
+#: that refuse a response, shaping and aggregation (judges/base, composite), or what counts
+#: as ``ok`` (service/scoring). A refactor that keeps every reward and detail as it was needs
+#: no bump. After a bump old entries are misses, never answers of the old logic. The rubric's
+#: own content is versioned separately (rubric_version).
+# 1: issue 10 (token escaping, master-key guards, failures that were verdicts).
+SCORING_LOGIC_VERSION = 1
 
 
 def item_fingerprint(
@@ -54,6 +68,7 @@ def cache_key(
     """
     payload = {
         "schema": CACHE_SCHEMA_VERSION,
+        "scoring": SCORING_LOGIC_VERSION,
         "model": model_id,
         "engine": dict(engine_fingerprint),
         "rubric_version": rubric_version,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections import OrderedDict
 
 from judge_server.cache.base import CachedResult, ResultCache
@@ -11,38 +12,57 @@ DEFAULT_MEMORY_ENTRIES = 100_000
 
 
 class MemoryCache(ResultCache):
-    """Least-recently-used eviction over at most ``max_entries`` results (0 stores nothing).
+    """Least-recently-used eviction over at most ``max_entries`` results (0 stores nothing);
+    with ``ttl_s``, a result stored longer ago than that is a miss.
 
     Values are copied in and out, so a caller that edits a result's details never edits the cache.
     """
 
-    def __init__(self, max_entries: int = DEFAULT_MEMORY_ENTRIES) -> None:
+    tier = "memory"
+
+    def __init__(
+        self, max_entries: int = DEFAULT_MEMORY_ENTRIES, *, ttl_s: float | None = None
+    ) -> None:
         super().__init__()
         if max_entries < 0:
             raise ValueError(f"max_entries must be >= 0, got {max_entries}")
+        if ttl_s is not None and ttl_s <= 0:
+            raise ValueError(f"ttl_s must be positive or None, got {ttl_s}")
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, CachedResult] = OrderedDict()
+        self.ttl_s = ttl_s
+        # key -> (value, when it was stored, on the monotonic clock)
+        self._entries: OrderedDict[str, tuple[CachedResult, float]] = OrderedDict()
 
     def __len__(self) -> int:
+        return len(self._entries)
+
+    def entries(self) -> int:
         return len(self._entries)
 
     def __contains__(self, key: object) -> bool:
         return key in self._entries
 
     async def get(self, key: str) -> CachedResult | None:
-        value = self._entries.get(key)
-        if value is None:
+        entry = self._entries.get(key)
+        if entry is not None and self._expired(entry[1]):
+            del self._entries[key]
+            self.stats.expired += 1
+            entry = None
+        if entry is None:
             self.stats.misses += 1
             return None
         self._entries.move_to_end(key)
         self.stats.hits += 1
-        return _copy(value)
+        return _copy(entry[0])
+
+    def _expired(self, stored: float) -> bool:
+        return self.ttl_s is not None and time.monotonic() - stored > self.ttl_s
 
     async def put(self, key: str, value: CachedResult) -> None:
         self.stats.puts += 1
         if self.max_entries == 0:
             return
-        self._entries[key] = _copy(value)
+        self._entries[key] = (_copy(value), time.monotonic())
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

@@ -1,20 +1,33 @@
 """Redis backend: one cache shared by several judge-server replicas.
 
 ``redis`` is an optional dependency (``pip install 'judge-server[redis]'``), imported only when
-this backend is built. Bound its size on the Redis side (``maxmemory`` with an ``allkeys-lru``
-policy) and/or give entries a TTL here.
+this backend is built.
+
+Bounds: ``ttl_s`` sets each entry's expiry (``SET PX``). ``max_entries`` keeps a sorted set of
+keys by write time beside the values (``<prefix>@index``); every write adds to it and reads its
+size in the same round trip, and a write that finds it over the bound removes the oldest batch
+(``EVICT_FRACTION`` of the bound). Replicas sharing the Redis share the index, so the bound is
+for all of them; two replicas evicting at the same moment may each remove a batch. The index
+counts entries, not bytes: Redis's own ``maxmemory`` (with ``allkeys-lru``) remains the real
+bound on memory, and an entry Redis evicts that way simply leaves a stale index member.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any
 
-from judge_server.cache.base import CachedResult, CacheError, ResultCache
+from judge_server.cache.base import EVICT_FRACTION, CachedResult, CacheError, ResultCache
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "judge:"
+#: Index members of expired entries are dropped at most this often.
+_PURGE_EVERY_S = 60.0
+#: Keys per DEL command when evicting a batch.
+_DEL_CHUNK = 1000
 
 
 class RedisCache(ResultCache):
@@ -24,18 +37,28 @@ class RedisCache(ResultCache):
     the cache closes only a client it created itself.
     """
 
+    tier = "redis"
+
     def __init__(
         self,
         url: str | None = None,
         *,
         prefix: str = DEFAULT_PREFIX,
         ttl_s: float | None = None,
+        max_entries: int | None = None,
         timeout_s: float = 2.0,
         client: Any = None,
     ) -> None:
         super().__init__()
         if ttl_s is not None and ttl_s <= 0:
             raise ValueError(f"ttl_s must be positive or None, got {ttl_s}")
+        if max_entries is not None and max_entries < 1:
+            raise ValueError(f"max_entries must be >= 1 or None, got {max_entries}")
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.index = prefix + "@index"  # '@' never occurs in a hex key
+        self._count: int | None = None
+        self._last_purge = -math.inf
         try:
             import redis.exceptions
         except ImportError as exc:
@@ -66,13 +89,44 @@ class RedisCache(ResultCache):
             raise CacheError(f"redis get failed: {exc}") from exc
         return self._decode(key, raw)
 
+    def entries(self) -> int | None:
+        """The index's size at this replica's last write (None without ``max_entries``)."""
+        return self._count
+
     async def put(self, key: str, value: CachedResult) -> None:
         self._check_open()
         try:
-            await self._client.set(self.prefix + key, value.to_json(), px=self.ttl_ms)
+            if self.max_entries is None:
+                await self._client.set(self.prefix + key, value.to_json(), px=self.ttl_ms)
+            else:
+                await self._put_indexed(key, value.to_json(), self.max_entries)
         except self._errors as exc:
             raise CacheError(f"redis set failed: {exc}") from exc
         self.stats.puts += 1
+
+    async def _put_indexed(self, key: str, text: str, max_entries: int) -> None:
+        now = time.time()
+        purge = self.ttl_s is not None and now - self._last_purge >= min(_PURGE_EVERY_S, self.ttl_s)
+        pipe = self._client.pipeline(transaction=True)
+        pipe.set(self.prefix + key, text, px=self.ttl_ms)
+        pipe.zadd(self.index, {key: now})
+        if purge and self.ttl_s is not None:
+            pipe.zremrangebyscore(self.index, "-inf", f"({now - self.ttl_s}")
+        pipe.zcard(self.index)
+        replies = await pipe.execute()
+        if purge:
+            self._last_purge = now
+            self.stats.expired += int(replies[2])
+        count = int(replies[-1])
+        if count > max_entries:
+            batch = max(1, int(max_entries * EVICT_FRACTION))
+            oldest = await self._client.zpopmin(self.index, count - max_entries + batch - 1)
+            keys = [self.prefix + _text(member) for member, _score in oldest]
+            for start in range(0, len(keys), _DEL_CHUNK):
+                await self._client.delete(*keys[start : start + _DEL_CHUNK])
+            self.stats.evictions += len(keys)
+            count -= len(keys)
+        self._count = count
 
     async def close(self) -> None:
         if self._closed:
@@ -84,3 +138,7 @@ class RedisCache(ResultCache):
     def _check_open(self) -> None:
         if self._closed:
             raise CacheError("redis result cache is closed")
+
+
+def _text(member: str | bytes) -> str:
+    return member.decode() if isinstance(member, bytes) else member

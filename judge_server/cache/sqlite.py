@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sqlite3
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from judge_server.cache.base import CachedResult, CacheError, ResultCache
+from judge_server.cache.base import EVICT_FRACTION, CachedResult, CacheError, ResultCache
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +33,32 @@ CREATE INDEX IF NOT EXISTS results_created ON results (created);
 """
 #: Other processes sharing the file make our row count drift; recount this often.
 _RECOUNT_EVERY = 1024
+#: Expired rows are deleted at most this often; reads ignore them in between.
+_PURGE_EVERY_S = 60.0
 
 
 class SQLiteCache(ResultCache):
-    """``key -> value`` in the table ``results``; with ``max_entries``, the oldest writes go first.
+    """``key -> value`` in the table ``results``; with ``max_entries``, the oldest writes go first
+    (in batches of ``EVICT_FRACTION``); with ``ttl_s``, a result older than that is a miss.
 
     Age is the time of the last write, not of the last read: recency of reads is the memory
     tier's job, and writing on every hit would cost more than it saves.
     """
 
-    def __init__(self, path: Path, *, max_entries: int | None = None) -> None:
+    tier = "sqlite"
+
+    def __init__(
+        self, path: Path, *, max_entries: int | None = None, ttl_s: float | None = None
+    ) -> None:
         super().__init__()
         if max_entries is not None and max_entries < 1:
             raise ValueError(f"max_entries must be >= 1 or None, got {max_entries}")
+        if ttl_s is not None and ttl_s <= 0:
+            raise ValueError(f"ttl_s must be positive or None, got {ttl_s}")
         self.path = path
         self.max_entries = max_entries
+        self.ttl_s = ttl_s
+        self._last_purge = -math.inf
         self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="judge-cache-sqlite"
         )
@@ -93,11 +105,19 @@ class SQLiteCache(ResultCache):
         except sqlite3.Error as exc:
             raise CacheError(f"result cache {self.path}: {exc}") from exc
 
+    def entries(self) -> int:
+        """Rows in the file, as last counted (other processes writing to it make it drift)."""
+        return self._count
+
+    def _oldest_kept(self, now: float) -> float:
+        return -math.inf if self.ttl_s is None else now - self.ttl_s
+
     async def get(self, key: str) -> CachedResult | None:
+        oldest = self._oldest_kept(time.time())
         try:
             row = await self._call(
                 lambda conn: conn.execute(
-                    "SELECT value FROM results WHERE key = ?", (key,)
+                    "SELECT value FROM results WHERE key = ? AND created >= ?", (key, oldest)
                 ).fetchone()
             )
         except CacheError as exc:
@@ -110,12 +130,17 @@ class SQLiteCache(ResultCache):
 
     async def put(self, key: str, value: CachedResult) -> None:
         text = value.to_json()
-        evicted = await self._call(lambda conn: self._put(conn, key, text))
+        evicted, expired = await self._call(lambda conn: self._put(conn, key, text))
         self.stats.puts += 1
         self.stats.evictions += evicted
+        self.stats.expired += expired
 
-    def _put(self, conn: sqlite3.Connection, key: str, text: str) -> int:
-        """Upsert one row on the worker thread; return how many old rows were evicted."""
+    def _put(self, conn: sqlite3.Connection, key: str, text: str) -> tuple[int, int]:
+        """Upsert one row on the worker thread, then purge and evict if due.
+
+        Returns how many rows were evicted (over ``max_entries``) and purged (expired).
+        """
+        now = time.time()
         # One transaction, so the upsert and its eviction land together.
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -124,27 +149,39 @@ class SQLiteCache(ResultCache):
                 "INSERT INTO results (key, value, created) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE "
                 "SET value = excluded.value, created = excluded.created",
-                (key, text, time.time()),
+                (key, text, now),
             )
             count = self._count + (known is None)
-            deleted = 0
+            expired = self._purge(conn, now)
+            count -= expired
+            evicted = 0
             if self.max_entries is not None:
                 self._puts_since_recount += 1
                 if self._puts_since_recount >= _RECOUNT_EVERY:
                     self._puts_since_recount = 0
                     count = conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
                 if count > self.max_entries:
-                    deleted = conn.execute(
+                    batch = max(1, int(self.max_entries * EVICT_FRACTION))
+                    evicted = conn.execute(
                         "DELETE FROM results WHERE key IN "
                         "(SELECT key FROM results ORDER BY created, rowid LIMIT ?)",
-                        (count - self.max_entries,),
+                        (count - self.max_entries + batch - 1,),
                     ).rowcount
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        self._count = count - deleted
+        self._count = count - evicted
+        return evicted, expired
+
+    def _purge(self, conn: sqlite3.Connection, now: float) -> int:
+        if self.ttl_s is None or now - self._last_purge < min(_PURGE_EVERY_S, self.ttl_s):
+            return 0
+        self._last_purge = now
+        deleted: int = conn.execute(
+            "DELETE FROM results WHERE created < ?", (self._oldest_kept(now),)
+        ).rowcount
         return deleted
 
     async def close(self) -> None:

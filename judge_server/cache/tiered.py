@@ -27,6 +27,9 @@ class TieredCache(ResultCache):
         self.back = back
         self._last_logged = -_LOG_EVERY_S
 
+    def layers(self) -> list[ResultCache]:
+        return [*self.front.layers(), *(self.back.layers() if self.back is not None else [])]
+
     async def get(self, key: str) -> CachedResult | None:
         value = await self.front.get(key)
         if value is None and self.back is not None:

@@ -78,6 +78,9 @@ class JudgeEngine(abc.ABC):
     #: the id every response names, so a reward is traceable to the model that produced it
     model_id: str
     max_model_len: int
+    #: what the model is, from its content (``engines.model_identity``), set by ``start``; cache
+    #: keys use it so no cached reward outlives the weights behind it. None: not known.
+    model_revision: str | None = None
 
     def __init__(self) -> None:
         self.stats = EngineStats()
@@ -171,6 +174,8 @@ class RewardModel(abc.ABC):
     #: the id responses and cache keys name, so a reward is traceable to the model behind it
     model_id: str
     max_model_len: int
+    #: the content identity, as ``JudgeEngine.model_revision``
+    model_revision: str | None = None
 
     @abc.abstractmethod
     async def start(self) -> None:

@@ -183,6 +183,12 @@ class RemoteEngine(JudgeEngine):
                 )
             self._served_model = str(cards[0]["id"])
         self.model_id = self._served_model
+        # Replicas offer no content hash: the served name and the weights they loaded (vLLM's
+        # card 'root') are the identity; serve new weights under a new name to change it.
+        roots = sorted(
+            {str(c["root"]) for c in cards if c.get("id") == self.model_id and c.get("root")}
+        )
+        self.model_revision = f"served:{self.model_id} root:{','.join(roots) or '?'}"
         limits = [int(c["max_model_len"]) for c in cards if c.get("max_model_len")]
         if limits and min(limits) < self.max_model_len:
             log.warning(

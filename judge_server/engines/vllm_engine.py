@@ -24,6 +24,7 @@ from judge_server.engines.base import (
     RewardModel,
 )
 from judge_server.engines.config import VllmConfig
+from judge_server.engines.model_identity import model_revision
 from judge_server.engines.model_store import resolve_model
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,10 @@ class VllmEngine(JudgeEngine):
             resolve_model, self.config.model, self.config.cache_dir
         )
         self._llm, self._tokenizer = await asyncio.to_thread(self._build)
+        # After the build: a hub id's files exist here only once vLLM has downloaded them.
+        self.model_revision = await asyncio.to_thread(
+            model_revision, self.model_path, self.config.cache_dir
+        )
         log.info("vLLM engine ready: %s (%s)", self.model_id, self.model_path)
 
     def _build(self) -> tuple[Any, Any]:
@@ -264,6 +269,9 @@ class VllmRewardModel(RewardModel):
 
     async def start(self) -> None:
         self._llm, self._tokenizer = await asyncio.to_thread(self._build)
+        self.model_revision = await asyncio.to_thread(
+            model_revision, self.model_path, self.config.cache_dir
+        )
         log.info("vLLM reward model ready: %s", self.model_id)
 
     def _build(self) -> tuple[Any, Any]:

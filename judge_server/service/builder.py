@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from judge_server.cache import build_cache
+from judge_server.cache import ResultCache, build_cache
 from judge_server.engines.base import JudgeEngine
 from judge_server.engines.factory import build_engine, build_reward_models
 from judge_server.engines.reward_models import RewardModels
 from judge_server.judges.modes import parse_rubric
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import LoadReport, RubricRegistry
+from judge_server.service.collectors import CacheCollector, ModelCollector
 from judge_server.service.judge_service import JudgeService
 from judge_server.settings import Settings
 
@@ -41,21 +42,35 @@ def build_service(
     """``with_cache=False`` for offline tools that must compute fresh results."""
     if registry is None:
         registry, _ = load_registry(settings)
-    cache = (
-        build_cache(
-            settings.cache_backend,
-            path=settings.results_db,
-            redis_url=settings.redis_url,
-            memory_entries=settings.cache_memory_entries,
-        )
-        if with_cache
-        else None
+    engine = engine if engine is not None else build_engine(settings)
+    reward_models = reward_models if reward_models is not None else build_reward_models(settings)
+    cache = build_settings_cache(settings, engine, reward_models) if with_cache else None
+    service = JudgeService(
+        settings, engine, registry, reward_models=reward_models, cache=cache, metrics=metrics
     )
-    return JudgeService(
-        settings,
-        engine if engine is not None else build_engine(settings),
-        registry,
-        reward_models=reward_models if reward_models is not None else build_reward_models(settings),
-        cache=cache,
-        metrics=metrics,
+    service.metrics.observe("cache", CacheCollector(cache, service.scorer.inflight))
+    service.metrics.observe("models", ModelCollector(engine, reward_models))
+    return service
+
+
+def build_settings_cache(
+    settings: Settings, engine: JudgeEngine, reward_models: RewardModels
+) -> ResultCache | None:
+    """The result cache the settings describe, its keys scoped by the models' content."""
+
+    def scope() -> dict[str, object]:
+        # Read at every call: the revisions are known once the engines have started.
+        return {
+            "judge": engine.model_revision,
+            "reward_models": {name: rm.model_revision for name, rm in reward_models.items()},
+        }
+
+    return build_cache(
+        settings.cache_backend,
+        path=settings.results_db,
+        redis_url=settings.redis_url,
+        memory_entries=settings.cache_memory_entries,
+        max_entries=settings.cache_max_entries,
+        ttl_s=settings.cache_ttl_s or None,
+        scope=scope,
     )

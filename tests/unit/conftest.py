@@ -2,6 +2,9 @@ from pathlib import Path
 
 import pytest
 
+# A real redis-server (and fakeredis) for the cache tests.
+from tests.redis_server import redis_client, redis_server, redis_url  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _private_result_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-import shutil
 import socket
 import sqlite3
-import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -402,48 +400,40 @@ async def test_tiered_without_backend_is_just_memory() -> None:
 # ------------------------------------------------------------------------------------- redis
 
 
-@pytest.fixture
-async def fake_redis() -> AsyncIterator[Any]:
-    fakeredis = pytest.importorskip("fakeredis")
-    client = fakeredis.FakeAsyncRedis()
-    yield client
-    await client.aclose()
-
-
-async def test_redis_round_trip_under_prefix(fake_redis: Any) -> None:
+async def test_redis_round_trip_under_prefix(redis_client: Any) -> None:
     from judge_server.cache.redis_cache import RedisCache
 
-    cache = RedisCache(client=fake_redis)
+    cache = RedisCache(client=redis_client)
     value = CachedResult(0.61, {"p_yes": 0.61, "text": "ü"})
     assert await cache.get("k") is None
     await cache.put("k", value)
-    assert await fake_redis.exists("judge:k") == 1
-    assert await fake_redis.pttl("judge:k") == -1  # no TTL unless asked
+    assert await redis_client.exists("judge:k") == 1
+    assert await redis_client.pttl("judge:k") == -1  # no TTL unless asked
     assert await cache.get("k") == value
     # Another replica sharing the same Redis sees it.
-    assert await RedisCache(client=fake_redis).get("k") == value
+    assert await RedisCache(client=redis_client).get("k") == value
     assert (cache.stats.hits, cache.stats.misses, cache.stats.puts) == (1, 1, 1)
     await cache.close()
     with pytest.raises(CacheError):
         await cache.get("k")
-    assert await fake_redis.ping()  # an injected client stays open
+    assert await redis_client.ping()  # an injected client stays open
 
 
-async def test_redis_ttl_and_custom_prefix(fake_redis: Any) -> None:
+async def test_redis_ttl_and_custom_prefix(redis_client: Any) -> None:
     from judge_server.cache.redis_cache import RedisCache
 
-    cache = RedisCache(client=fake_redis, prefix="t:", ttl_s=60)
+    cache = RedisCache(client=redis_client, prefix="t:", ttl_s=60)
     await cache.put("k", result(0.5))
-    assert 0 < await fake_redis.pttl("t:k") <= 60_000
+    assert 0 < await redis_client.pttl("t:k") <= 60_000
     with pytest.raises(ValueError):
-        RedisCache(client=fake_redis, ttl_s=0)
+        RedisCache(client=redis_client, ttl_s=0)
 
 
-async def test_redis_unreadable_value_is_a_miss(fake_redis: Any) -> None:
+async def test_redis_unreadable_value_is_a_miss(redis_client: Any) -> None:
     from judge_server.cache.redis_cache import RedisCache
 
-    cache = RedisCache(client=fake_redis)
-    await fake_redis.set("judge:k", b"\xff\xfe not json")
+    cache = RedisCache(client=redis_client)
+    await redis_client.set("judge:k", b"\xff\xfe not json")
     assert await cache.get("k") is None
     assert cache.stats.errors == 1
 
@@ -474,37 +464,9 @@ async def test_redis_unreachable_raises_cache_error_and_tiered_serves_a_miss() -
     await tiered.close()
 
 
-@pytest.fixture
-def redis_server() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    pytest.importorskip("redis")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-async def test_redis_against_a_real_server_shared_by_two_replicas(redis_server: str) -> None:
-    one = build_cache("redis", redis_url=redis_server, memory_entries=10)
-    two = build_cache("redis", redis_url=redis_server, memory_entries=10, ttl_s=0.3)
+async def test_redis_against_a_real_server_shared_by_two_replicas(redis_url: str) -> None:
+    one = build_cache("redis", redis_url=redis_url, memory_entries=10)
+    two = build_cache("redis", redis_url=redis_url, memory_entries=10, ttl_s=0.3)
     assert isinstance(one, TieredCache) and isinstance(two, TieredCache)
     try:
         await one.put("shared", result(0.8))

@@ -92,7 +92,16 @@ class Fleet:
             return httpx.Response(200)
         if request.url.path == "/v1/models":
             return httpx.Response(
-                200, json={"data": [{"id": MODEL, "max_model_len": self.max_model_len}]}
+                200,
+                json={
+                    "data": [
+                        {
+                            "id": MODEL,
+                            "root": f"/models/{MODEL}",
+                            "max_model_len": self.max_model_len,
+                        }
+                    ]
+                },
             )
         assert request.url.path == "/v1/completions"
         payload = json.loads(request.content)
@@ -170,6 +179,8 @@ async def test_start_discovers_model_and_context_length(
     _, engine = fleet_engine
     assert engine.ready
     assert engine.model_id == MODEL
+    # Replicas offer no content hash: the served name and the weights they loaded stand in.
+    assert engine.model_revision == f"served:{MODEL} root:/models/{MODEL}"
     assert engine.max_model_len == 64  # the replicas' limit is below the configured 4096
     assert all(r.healthy for r in engine.replicas)
 
