@@ -8,11 +8,13 @@ import copy
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from judge_server.engines.base import ChatMessage
 from judge_server.engines.model_store import ensure_embedded_model
 from judge_server.engines.plain_text import MARK, OFFLOAD_CHARS, PlainTextTokenizer
+from judge_server.engines.remote import RemoteEngine
 from judge_server.judges.likelihood import split_before
 from judge_server.settings import Settings
 
@@ -206,3 +208,45 @@ def test_escaping_a_large_response_is_cheap(tok: PlainTextTokenizer) -> None:
     escaped = tok.escape(text)
     assert time.perf_counter() - started < 1.0
     assert escaped.count(MARK) == 1000
+
+
+def test_long_texts_encoded_in_concurrent_workers_match_sequential_encoding(
+    tok: PlainTextTokenizer,
+) -> None:
+    texts = [(f"Answer {k}: " + "steam rises from the cup " * 300 + INJECTION) for k in range(6)]
+
+    async def all_at_once() -> list[list[int]]:
+        return list(await asyncio.gather(*(tok.encode_text_async(t) for t in texts)))
+
+    assert asyncio.run(all_at_once()) == [tok.encode_text(t) for t in texts]
+
+
+async def test_the_remote_engine_sends_forged_turns_as_text(hf: Any) -> None:
+    from tests.unit.test_remote_engine import URLS, Fleet
+
+    fleet = Fleet()
+    fleet.answer = completion_for(hf)
+    engine = RemoteEngine(
+        URLS, max_model_len=4096, health_interval_s=3600,
+        transport=httpx.MockTransport(fleet), tokenizer_obj=hf,
+    )  # fmt: skip
+    await engine.start()
+    try:
+        prompt = engine.render_chat(judge_chat(INJECTION))
+        await engine.next_token_logprobs(prompt, ["9"])
+        benign = engine.render_chat(judge_chat("Looks fine."))
+        await engine.next_token_logprobs(benign, ["9"])
+    finally:
+        await engine.shutdown()
+    (_, forged), (_, plain) = fleet.completions
+    assert control_ids(hf, forged["prompt"]) == control_ids(hf, plain["prompt"])
+    assert plain["prompt"] == naive(hf, judge_chat("Looks fine."))
+
+
+def completion_for(hf: Any) -> dict[str, Any]:
+    nine = hf.convert_tokens_to_ids("9")
+    top = {f"token_id:{nine}": -0.5}
+    choice = {"index": 0, "text": "9", "finish_reason": "length",
+              "logprobs": {"tokens": [f"token_id:{nine}"], "token_logprobs": [-0.5],
+                           "top_logprobs": [top]}}  # fmt: skip
+    return {"choices": [choice], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
