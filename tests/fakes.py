@@ -88,4 +88,5 @@ class ScriptedEngine(InstantEngine):
 
     async def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:
         self._check(prompt + continuation)
+        self._count("continuation", len(prompt + continuation), 0)
         return [math.log(0.5)] * len(continuation)

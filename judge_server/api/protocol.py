@@ -114,6 +114,20 @@ class RubricRef(BaseModel):
     version: str
 
 
+class UsageOut(BaseModel):
+    """What judging cost the engine (also for cost accounting)."""
+
+    prompt_tokens: int = Field(0, description="Prompt tokens of every engine call, summed.")
+    cached_prompt_tokens: int = Field(
+        0, description="Of those, tokens served from vLLM's prefix cache."
+    )
+    engine_calls: int = Field(
+        0,
+        description="Engine calls made; 0 for a cache hit or a result shared with an "
+        "identical item judged at the same time.",
+    )
+
+
 class ItemResultOut(BaseModel):
     id: str
     status: Status
@@ -121,6 +135,7 @@ class ItemResultOut(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     cached: bool = False
+    usage: UsageOut = Field(default_factory=UsageOut)
 
 
 class ScoreResponse(BaseModel):
@@ -252,3 +267,6 @@ class GroupScoreResponse(BaseModel):
     results: list[GroupResultOut]
     comparisons: list[ComparisonOut]
     pairing: PairingOut
+    usage: UsageOut = Field(
+        default_factory=UsageOut, description="Every judge call of the group, summed."
+    )

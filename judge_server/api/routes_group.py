@@ -39,9 +39,7 @@ async def group(
     )
     scored = await cancel_on_disconnect(
         http_request,
-        score_group(
-            service, judge, prompt, request.responses, request.reference, options
-        ),
+        score_group(service, judge, prompt, request.responses, request.reference, options),
     )
     return GroupScoreResponse.model_validate(
         {
@@ -50,6 +48,7 @@ async def group(
             "results": scored.results,
             "comparisons": scored.comparisons,
             "pairing": scored.pairing,
+            "usage": scored.usage,
         },
         from_attributes=True,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ def result_record(result: ItemResult, rubric: RubricSpec, model: str) -> dict[st
         "reward": result.reward,
         "details": result.details,
         "error": result.error,
+        "usage": asdict(result.usage),
         "rubric": {"name": rubric.name, "version": rubric.version},
         "model": model,
     }

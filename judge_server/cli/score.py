@@ -16,6 +16,7 @@ async def score_file(
     from tqdm import tqdm
 
     from judge_server.cli.batch_files import read_items, result_record
+    from judge_server.engines.usage import Usage
     from judge_server.service import ServiceError, build_service
 
     # Offline scoring computes fresh results: no result cache.
@@ -33,6 +34,7 @@ async def score_file(
     # A batch is one request to the service: keep it within the request bound.
     batch_size = min(batch_size, settings.max_items_per_request)
     counts: dict[str, int] = {}
+    usage = Usage()
     try:
         await service.start()
         model = service.model_id(judge)
@@ -47,6 +49,7 @@ async def score_file(
                 for p in chunk:
                     result = next(scored) if p.item is not None else p.error_result()
                     counts[result.status] = counts.get(result.status, 0) + 1
+                    usage.add(result.usage)
                     record = result_record(result, rubric, model)
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 bar.update(len(chunk))
@@ -57,4 +60,9 @@ async def score_file(
         await service.close()
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     print(f"wrote {len(parsed)} results to {dst} ({summary})", file=sys.stderr)
+    print(
+        f"engine usage: {usage.engine_calls} calls, {usage.prompt_tokens} prompt tokens "
+        f"({usage.cached_prompt_tokens} prefix-cached)",
+        file=sys.stderr,
+    )
     return 0

@@ -1,7 +1,8 @@
 """The engine seam: the few primitives every judge is built from.
 
 Judges never see vLLM. They render chat messages to a prompt string with the judge model's
-chat template and then ask for one of three things:
+chat template (message content stays plain text: only the template makes control tokens, see
+``engines.plain_text``) and then ask for one of three things:
 
 - ``next_token_logprobs``: one forward pass (``max_tokens=1``) returning the log-probabilities of
   a few candidate tokens at the next position (verdict tokens, score digits);
@@ -20,6 +21,8 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
+
+from judge_server.engines import usage
 
 
 class ChatMessage(TypedDict):
@@ -104,7 +107,7 @@ class JudgeEngine(abc.ABC):
 
     @abc.abstractmethod
     def count_tokens(self, text: str) -> int:
-        """Number of tokens of ``text`` (no special tokens added)."""
+        """Number of tokens of ``text`` as plain text (no special tokens added or matched)."""
 
     @abc.abstractmethod
     def single_token_id(self, text: str) -> int | None:
@@ -127,7 +130,7 @@ class JudgeEngine(abc.ABC):
 
     @abc.abstractmethod
     async def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:
-        """Log-probability of each token of ``continuation`` given ``prompt``."""
+        """Log-probability of each token of ``continuation`` (plain text) given ``prompt``."""
 
     def dead_reason(self) -> str | None:
         """Why this engine can serve nothing more (it died after it started), else None.
@@ -157,7 +160,13 @@ class JudgeEngine(abc.ABC):
             raise PromptTooLongError(len(tokens), self.max_model_len - reserve)
         return tokens
 
+    def as_content(self, text: str) -> str:
+        """``text`` as it appears in a prompt ``render_chat`` made of a message holding it
+        (engines that escape control-token strings in content, ``engines.plain_text``, differ)."""
+        return text
+
     def _count(self, kind: str, prompt_tokens: int, cached_tokens: int) -> None:
+        usage.record(prompt_tokens, cached_tokens)
         self.stats.requests += 1
         self.stats.prompt_tokens += prompt_tokens
         self.stats.cached_prompt_tokens += cached_tokens

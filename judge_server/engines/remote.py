@@ -3,7 +3,8 @@
 The scale-out path: a fleet of replicas, each a stock vLLM server, with judge-server in front.
 Prompts are rendered and tokenized HERE, with the same tokenizer the replicas serve, and sent to
 ``POST /v1/completions`` as lists of token ids. Tokenization therefore matches the in-process
-adapter exactly, and a prompt too long for the context is refused locally, before any request.
+adapter exactly (message content stays plain text, ``engines.plain_text``), and a prompt too
+long for the context is refused locally, before any request.
 
 How each primitive maps onto the completions API (vLLM's own extensions where they are exact):
 
@@ -56,6 +57,7 @@ from judge_server.engines.completions_wire import (
     logprob,
     step_logprobs,
 )
+from judge_server.engines.plain_text import PlainTextTokenizer
 from judge_server.engines.replica_client import ReplicaClient, RequestRefused
 from judge_server.engines.routing import Replica
 
@@ -111,7 +113,7 @@ class RemoteEngine(JudgeEngine):
         self.model_id = model or "remote (model not discovered yet)"
         self.max_model_len = max_model_len
         self._tokenizer_name = tokenizer
-        self._tokenizer: Any = tokenizer_obj
+        self._tokenizer = PlainTextTokenizer(tokenizer_obj) if tokenizer_obj is not None else None
         self._top_logprobs = top_logprobs
         self._started = False
 
@@ -123,7 +125,8 @@ class RemoteEngine(JudgeEngine):
         if self._tokenizer is None:
             name = self._tokenizer_name or self._served_model
             assert name is not None  # _discover sets it or raises
-            self._tokenizer = await asyncio.to_thread(self._load_tokenizer, name)
+            loaded = await asyncio.to_thread(self._load_tokenizer, name)
+            self._tokenizer = PlainTextTokenizer(loaded)
         self._fleet.start_health_checks()
         self._started = True
         log.info(
@@ -200,7 +203,7 @@ class RemoteEngine(JudgeEngine):
 
     # -- tokenizer --------------------------------------------------------------------------
 
-    def _tok(self) -> Any:
+    def _tok(self) -> PlainTextTokenizer:
         if self._tokenizer is None:
             raise EngineError("engine is not started")
         return self._tokenizer
@@ -208,21 +211,16 @@ class RemoteEngine(JudgeEngine):
     def render_chat(
         self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True
     ) -> str:
-        text = self._tok().apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
-        )
-        return str(text)
+        return self._tok().render(messages, add_generation_prompt=add_generation_prompt)
+
+    def as_content(self, text: str) -> str:
+        return self._tok().escape(text)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._encode(text))
+        return len(self._tok().encode_text(text))
 
     def single_token_id(self, text: str) -> int | None:
-        ids = self._tok().encode(text, add_special_tokens=False)
-        return int(ids[0]) if len(ids) == 1 else None
-
-    def _encode(self, text: str) -> list[int]:
-        # The chat template already holds any BOS; adding special tokens again would double it.
-        return [int(t) for t in self._tok().encode(text, add_special_tokens=False)]
+        return self._tok().single_token_id(text)
 
     # -- primitives -------------------------------------------------------------------------
 
@@ -230,7 +228,7 @@ class RemoteEngine(JudgeEngine):
         self, prompt: str, candidates: Sequence[str]
     ) -> NextTokenLogprobs:
         ids = self.candidate_ids(candidates)
-        tokens = self.check_length(self._encode(prompt), reserve=1)
+        tokens = self.check_length(await self._tok().encode_async(prompt), reserve=1)
         body = await self._complete(
             {
                 "prompt": tokens,
@@ -266,7 +264,7 @@ class RemoteEngine(JudgeEngine):
         temperature: float = 0.0,
         stop: Sequence[str] = (),
     ) -> Generation:
-        tokens = self.check_length(self._encode(prompt), reserve=1)
+        tokens = self.check_length(await self._tok().encode_async(prompt), reserve=1)
         room = self.max_model_len - len(tokens)
         payload: dict[str, Any] = {
             "prompt": tokens,
@@ -287,7 +285,8 @@ class RemoteEngine(JudgeEngine):
         )
 
     async def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:
-        head, tail = self._encode(prompt), self._encode(continuation)
+        tok = self._tok()
+        head, tail = await tok.encode_async(prompt), await tok.encode_text_async(continuation)
         if not tail:
             return []
         tokens = self.check_length(head + tail, reserve=1)

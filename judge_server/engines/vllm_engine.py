@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from judge_server.engines import usage
 from judge_server.engines.base import (
     ChatMessage,
     EngineDeadError,
@@ -26,13 +27,14 @@ from judge_server.engines.base import (
 from judge_server.engines.config import VllmConfig
 from judge_server.engines.model_identity import model_revision
 from judge_server.engines.model_store import resolve_model
+from judge_server.engines.plain_text import PlainTextTokenizer
 
 log = logging.getLogger(__name__)
 
 
 def _start_async_llm(
     config: VllmConfig, model_path: str, *, gpu_share: float, **engine_args: Any
-) -> tuple[Any, Any]:
+) -> tuple[Any, PlainTextTokenizer]:
     """AsyncLLM and its tokenizer with the options every engine here shares."""
     from transformers import AutoTokenizer
     from vllm.engine.arg_utils import AsyncEngineArgs
@@ -61,7 +63,7 @@ def _start_async_llm(
     else:
         kwargs["gpu_memory_utilization"] = gpu_share
     llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
-    return llm, AutoTokenizer.from_pretrained(model_path)
+    return llm, PlainTextTokenizer(AutoTokenizer.from_pretrained(model_path))
 
 
 async def _final_output(stream: AsyncIterator[Any]) -> Any:
@@ -106,7 +108,7 @@ class VllmEngine(JudgeEngine):
         self.model_id = config.model or "SmolLM2-135M-Instruct (embedded)"
         self.max_model_len = config.max_model_len
         self._llm: Any = None
-        self._tokenizer: Any = None
+        self._tokenizer: PlainTextTokenizer | None = None
         self._dead = False
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -122,7 +124,7 @@ class VllmEngine(JudgeEngine):
         )
         log.info("vLLM engine ready: %s (%s)", self.model_id, self.model_path)
 
-    def _build(self) -> tuple[Any, Any]:
+    def _build(self) -> tuple[Any, PlainTextTokenizer]:
         return _start_async_llm(
             self.config,
             self.model_path,
@@ -143,24 +145,24 @@ class VllmEngine(JudgeEngine):
 
     # -- tokenizer --------------------------------------------------------------------------
 
+    def _tok(self) -> PlainTextTokenizer:
+        if self._tokenizer is None:
+            raise EngineError("engine is not started")
+        return self._tokenizer
+
     def render_chat(
         self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True
     ) -> str:
-        text = self._tokenizer.apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
-        )
-        return str(text)
+        return self._tok().render(messages, add_generation_prompt=add_generation_prompt)
+
+    def as_content(self, text: str) -> str:
+        return self._tok().escape(text)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._encode(text))
+        return len(self._tok().encode_text(text))
 
     def single_token_id(self, text: str) -> int | None:
-        ids = self._tokenizer.encode(text, add_special_tokens=False)
-        return int(ids[0]) if len(ids) == 1 else None
-
-    def _encode(self, text: str) -> list[int]:
-        # The chat template already holds any BOS; adding special tokens again would double it.
-        return list(self._tokenizer.encode(text, add_special_tokens=False))
+        return self._tok().single_token_id(text)
 
     # -- primitives -------------------------------------------------------------------------
 
@@ -170,7 +172,7 @@ class VllmEngine(JudgeEngine):
         from vllm import SamplingParams
 
         ids = self.candidate_ids(candidates)
-        tokens = self.check_length(self._encode(prompt), reserve=1)
+        tokens = self.check_length(await self._tok().encode_async(prompt), reserve=1)
         params = SamplingParams(
             max_tokens=1, temperature=0.0, logprob_token_ids=sorted(set(ids.values()))
         )
@@ -194,7 +196,7 @@ class VllmEngine(JudgeEngine):
     ) -> Generation:
         from vllm import SamplingParams
 
-        tokens = self.check_length(self._encode(prompt), reserve=1)
+        tokens = self.check_length(await self._tok().encode_async(prompt), reserve=1)
         room = self.max_model_len - len(tokens)
         params = SamplingParams(
             max_tokens=min(max_tokens, room), temperature=temperature, stop=list(stop) or None
@@ -213,7 +215,8 @@ class VllmEngine(JudgeEngine):
     async def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:
         from vllm import SamplingParams
 
-        head, tail = self._encode(prompt), self._encode(continuation)
+        tok = self._tok()
+        head, tail = await tok.encode_async(prompt), await tok.encode_text_async(continuation)
         if not tail:
             return []
         tokens = self.check_length(head + tail, reserve=1)
@@ -264,7 +267,7 @@ class VllmRewardModel(RewardModel):
         self.model_id = path
         self.max_model_len = config.max_model_len
         self._llm: Any = None
-        self._tokenizer: Any = None
+        self._tokenizer: PlainTextTokenizer | None = None
         self._dead = False
 
     async def start(self) -> None:
@@ -274,7 +277,7 @@ class VllmRewardModel(RewardModel):
         )
         log.info("vLLM reward model ready: %s", self.model_id)
 
-    def _build(self) -> tuple[Any, Any]:
+    def _build(self) -> tuple[Any, PlainTextTokenizer]:
         # convert stays "auto": a *ForSequenceClassification folder becomes a classifier, and a
         # plain causal LM is refused rather than given an untrained head.
         return _start_async_llm(
@@ -295,11 +298,13 @@ class VllmRewardModel(RewardModel):
     def dead_reason(self) -> str | None:
         return _dead_reason(self._llm, self._dead)
 
+    def _tok(self) -> PlainTextTokenizer:
+        if self._tokenizer is None:
+            raise EngineError("reward model is not started")
+        return self._tokenizer
+
     def render_chat(self, messages: Sequence[ChatMessage]) -> str:
-        text = self._tokenizer.apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=False
-        )
-        return str(text)
+        return self._tok().render(messages, add_generation_prompt=False)
 
     async def reward(self, text: str) -> float:
         from vllm import PoolingParams
@@ -307,8 +312,7 @@ class VllmRewardModel(RewardModel):
 
         if self._llm is None:
             raise EngineError("reward model is not started")
-        # The chat template already holds any BOS; adding special tokens again would double it.
-        tokens = list(self._tokenizer.encode(text, add_special_tokens=False))
+        tokens = await self._tok().encode_async(text)
         if len(tokens) > self.max_model_len:
             raise PromptTooLongError(len(tokens), self.max_model_len)
         params = PoolingParams(task="classify", use_activation=False)
@@ -320,6 +324,7 @@ class VllmRewardModel(RewardModel):
         except EngineDeadError:
             self._dead = True
             raise
+        usage.record(len(tokens), int(final.num_cached_tokens or 0))
         data = final.outputs.data
         if data.numel() != 1:
             raise EngineError(

@@ -67,7 +67,7 @@ class LikelihoodSpec(RubricSpec):
         if spec.target == "follow_up" and spec.normalise and spec.baseline_response is None:
             raise ValueError(
                 "likelihood.normalise with a follow_up target needs likelihood.baseline_response "
-                "(a content-free answer such as \"I'm not sure I can help with that.\"); an "
+                '(a content-free answer such as "I\'m not sure I can help with that."); an '
                 "empty assistant turn is no baseline"
             )
 
@@ -102,7 +102,8 @@ class LikelihoodJudge(Judge[LikelihoodSpec]):
     ) -> tuple[float, int]:
         messages, target = self._conversation(item, response)
         rendered = engine.render_chat(messages, add_generation_prompt=False)
-        logprobs = await engine.continuation_logprobs(split_before(rendered, target), target)
+        prefix = split_before(rendered, engine.as_content(target))
+        logprobs = await engine.continuation_logprobs(prefix, target)
         if not logprobs:
             raise JudgeFailure("the likelihood target is empty")
         return sum(logprobs) / len(logprobs), len(logprobs)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from judge_server.engines.base import ChatMessage
+from judge_server.engines.usage import Usage
 from judge_server.judges import Judge, JudgeItem
 from judge_server.judges.group import (
     DEFAULT_ANCHORS,
@@ -82,6 +83,7 @@ class GroupScore:
     results: list[MemberResult]
     comparisons: list[Comparison]
     pairing: PairingSummary
+    usage: Usage = field(default_factory=Usage)
 
 
 async def score_group(
@@ -125,6 +127,9 @@ async def score_group(
     # The fit is O(n^3) for n responses: keep it off the event loop.
     members, comparisons = await asyncio.to_thread(_aggregate, plan, by_call)
     pairing = options.pairing
+    usage = Usage()
+    for result in results:
+        usage.add(result.usage)
     return GroupScore(
         results=members,
         comparisons=comparisons,
@@ -135,6 +140,7 @@ async def score_group(
             comparisons=len(plan.pairs),
             judge_calls=len(plan.calls),
         ),
+        usage=usage,
     )
 
 

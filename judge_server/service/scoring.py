@@ -5,7 +5,8 @@ This is where failures become statuses, never numbers: an item the rubric cannot
 in every such case the reward is None. One item's failure never touches the others.
 
 It is also where work is saved: a result cache (only ``ok`` results are stored) and in-flight
-dedup (identical judge calls running at once are computed once) sit in front of the engine.
+dedup (identical judge calls running at once are computed once) sit in front of the engine. And
+where it is counted: each result carries the ``usage`` of the engine calls its item made.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from judge_server.cache import CachedResult, InFlight, ResultCache, cache_key, item_fingerprint
 from judge_server.engines.base import EngineError, JudgeEngine, PromptTooLongError
+from judge_server.engines.usage import Usage, measure
 from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem
 from judge_server.judges.base import shape
 from judge_server.metrics import Metrics
@@ -36,6 +38,8 @@ class ItemResult:
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     cached: bool = False
+    usage: Usage = field(default_factory=Usage)
+    """The engine calls judging this item made (none for a cache hit or a shared result)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,15 @@ class Scorer:
             self._running.discard(task)
 
     async def _judge_now(
+        self, judge: Judge, item: JudgeItem, timeout_s: float, use_cache: bool
+    ) -> ItemResult:
+        with measure() as usage:
+            result = await self._judge_measured(judge, item, timeout_s, use_cache)
+        # A copy: a computation this item started may outlive it (shared with an identical item).
+        result.usage = replace(usage)
+        return result
+
+    async def _judge_measured(
         self, judge: Judge, item: JudgeItem, timeout_s: float, use_cache: bool
     ) -> ItemResult:
         rubric = judge.rubric

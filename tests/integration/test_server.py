@@ -100,6 +100,7 @@ def test_correctness_verdict_uses_reference(server_url: str) -> None:
         "details": {},
         "error": results[1]["error"],
         "cached": False,
+        "usage": {"prompt_tokens": 0, "cached_prompt_tokens": 0, "engine_calls": 0},
     }
 
 

@@ -115,7 +115,7 @@ def test_cpu_kv_cache_is_an_engine_argument(monkeypatch: pytest.MonkeyPatch) -> 
     llm, tokenizer = vllm_engine._start_async_llm(
         VllmConfig(kv_cache_gib=1.5, max_model_len=1024), "/m", gpu_share=0.5
     )
-    assert (llm, tokenizer) == ("llm", "tokenizer")
+    assert (llm, tokenizer.tokenizer) == ("llm", "tokenizer")
     assert seen["kv_cache_memory_bytes"] == int(1.5 * GIB)
     assert "gpu_memory_utilization" not in seen
     assert seen["dtype"] == "float32" and seen["max_model_len"] == 1024

@@ -1,0 +1,47 @@
+"""What judging one item cost the engine: prompt tokens, prefix-cached prompt tokens, calls.
+
+Scoring opens a ``Usage`` for each item (``measure``); every engine call made while that item is
+judged adds to it (``record``), in the item's own task or in any task it starts, since a task
+copies its creator's context. A call made for another item (an identical one already in flight,
+whose result is shared) counts for that item only; a result-cache hit costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    engine_calls: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.cached_prompt_tokens += other.cached_prompt_tokens
+        self.engine_calls += other.engine_calls
+
+
+_current: ContextVar[Usage | None] = ContextVar("judge_server_usage", default=None)
+
+
+def record(prompt_tokens: int, cached_tokens: int) -> None:
+    """One engine call: add it to the usage being measured, if any."""
+    usage = _current.get()
+    if usage is not None:
+        usage.add(Usage(prompt_tokens, cached_tokens, 1))
+
+
+@contextmanager
+def measure() -> Iterator[Usage]:
+    """Count the engine calls made inside the block (and in tasks it starts)."""
+    usage = Usage()
+    token = _current.set(usage)
+    try:
+        yield usage
+    finally:
+        _current.reset(token)
