@@ -16,6 +16,8 @@ DEFAULT_KV_CACHE_GIB = 1.0
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_ITEMS_PER_REQUEST = 4096
 DEFAULT_MAX_QUEUE_ITEMS = 16384
+DEFAULT_CHECK_WORKERS = 2
+DEFAULT_CHECK_TIMEOUT_S = 5.0
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -145,6 +147,18 @@ class Settings(BaseSettings):
         "terminationGracePeriodSeconds).",
     )
     max_items_per_request: int = Field(DEFAULT_MAX_ITEMS_PER_REQUEST, ge=1)
+    check_workers: int = Field(
+        DEFAULT_CHECK_WORKERS,
+        ge=1,
+        description="Worker processes for CPU-bound checks (verify's answer checking, "
+        "composite regex and JSON checks), off the event loop.",
+    )
+    check_timeout_s: float = Field(
+        DEFAULT_CHECK_TIMEOUT_S,
+        gt=0,
+        description="Deadline of one check in a worker; past it the worker is killed and "
+        "replaced, and the item is judge_error.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @property
