@@ -56,6 +56,8 @@ class CheckPool:
         with self._lock:
             # A pool whose workers all died is broken for good in pebble: replace it.
             if self._pool is None or not self._pool.active:
+                if self._pool is not None:
+                    self._pool.stop()  # type: ignore[no-untyped-call]
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(list(PRELOAD))
                 self._pool = ProcessPool(
