@@ -77,7 +77,7 @@ def test_health_stays_fast_while_hostile_checks_run(server_url: str) -> None:
     ]
     verify_items += [
         {"id": f"costly{k}", "prompt": "Simplify.", "response": r, "reference": ref}
-        for k, (r, ref) in enumerate(costly(k + 1) for k in range(20))
+        for k, (r, ref) in enumerate(costly(k) for k in range(1, 21))
     ]
     verify_items += [
         {"id": "right", "prompt": "2+2?", "response": "#### 4", "reference": "4"},
@@ -122,9 +122,9 @@ def test_health_stays_fast_while_hostile_checks_run(server_url: str) -> None:
         assert (endless["status"], endless["reward"]) == ("judge_error", None), endless
         assert f"{DEFAULT_CHECK_TIMEOUT_S:g} s deadline" in endless["error"]
     for i in range(20):
-        costly = verdicts[f"costly{i}"]
-        assert (costly["status"], costly["reward"]) == ("ok", 1.0), costly
-        assert costly["details"]["method"] == "math_verify"
+        row = verdicts[f"costly{i}"]
+        assert (row["status"], row["reward"]) == ("ok", 1.0), row
+        assert row["details"]["method"] == "math_verify"
     assert (verdicts["right"]["status"], verdicts["right"]["reward"]) == ("ok", 1.0)
     assert (verdicts["wrong"]["status"], verdicts["wrong"]["reward"]) == ("ok", 0.0)
 
