@@ -24,6 +24,8 @@ DEFAULT_MAX_INLINE_RUBRIC_CHARS = 64 * 1024
 DEFAULT_MAX_REASONING_TOKENS = 1024
 DEFAULT_CACHE_MAX_ENTRIES = 1_000_000
 DEFAULT_CACHE_TTL_S = 30 * 24 * 3600.0
+DEFAULT_CHECK_WORKERS = 2
+DEFAULT_CHECK_TIMEOUT_S = 5.0
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -201,6 +203,18 @@ class Settings(BaseSettings):
         ge=1,
         description="reasoning.max_tokens of a rubric sent inline (files and PUT rubrics are "
         "bounded by the schema, 4096); beyond it 422.",
+    )
+    check_workers: int = Field(
+        DEFAULT_CHECK_WORKERS,
+        ge=1,
+        description="Worker processes for CPU-bound checks (verify's answer checking, "
+        "composite regex and JSON checks), off the event loop.",
+    )
+    check_timeout_s: float = Field(
+        DEFAULT_CHECK_TIMEOUT_S,
+        gt=0,
+        description="Deadline of one check in a worker; past it the worker is killed and "
+        "replaced, and the item is judge_error.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -8,6 +8,7 @@ by its mode's spec, so it reads its own fields (``self.rubric.criteria``) type-s
 from __future__ import annotations
 
 import abc
+import math
 from typing import Generic
 
 from typing_extensions import TypeVar
@@ -49,8 +50,12 @@ def shape(rubric: RubricSpec, judgment: Judgment) -> Judgment:
     reward kept in the details.
 
     Every score a rubric produces goes through here, on its own (the Scorer) or as a component
-    (a composite), so a rubric gives the same reward wherever it is used.
+    (a composite), so a rubric gives the same reward wherever it is used. A non-finite reward
+    is a judge failure here, whichever mode computed it.
     """
+    if not math.isfinite(judgment.reward):
+        # Checked before shaping, whose clamp would turn NaN into a plausible 0.0.
+        raise JudgeFailure(f"the judge computed a non-finite reward ({judgment.reward})")
     shaping = rubric.shaping
     details = judgment.details
     if shaping.kind != "none":

@@ -1,4 +1,9 @@
-"""Deterministic checks for composite rubrics: each scores a response in [0, 1]."""
+"""Deterministic checks for composite rubrics: each scores a response in [0, 1].
+
+``text_check`` (regexes, JSON) is plain CPU work on the response, picklable arguments in, so the
+composite judge runs it in a worker with a deadline (``judges.workers``); ``length_check`` may
+count tokens with the engine and stays with the judge.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,11 @@ import json
 import re
 
 from judge_server.engines.base import JudgeEngine
-from judge_server.rubrics.components import Component
+from judge_server.rubrics.components import CheckKind, Component
+from judge_server.rubrics.patterns import search
+
+TEXT_CHECKS: frozenset[CheckKind] = frozenset({"regex_must", "regex_must_not", "valid_json"})
+"""Checks that read only the response text: run in a worker."""
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(.*?)\n?```\s*$", re.DOTALL)
 
@@ -41,24 +50,25 @@ def measure(text: str, unit: str, engine: JudgeEngine) -> int:
     return engine.count_tokens(text)
 
 
-def run_check(
-    component: Component, response: str, engine: JudgeEngine
+def text_check(
+    check: CheckKind, pattern: str | None, response: str
 ) -> tuple[float, dict[str, object]]:
-    """(score, evidence) for one deterministic component."""
-    if component.check == "regex_must":
-        assert component.pattern is not None
-        found = re.search(component.pattern, response) is not None
-        return (1.0 if found else 0.0), {"matched": found}
-    if component.check == "regex_must_not":
-        assert component.pattern is not None
-        found = re.search(component.pattern, response) is not None
-        return (0.0 if found else 1.0), {"matched": found}
-    if component.check == "valid_json":
+    """(score, evidence) for a check in ``TEXT_CHECKS``; regexes are RE2 (``rubrics.patterns``)."""
+    if check in ("regex_must", "regex_must_not"):
+        assert pattern is not None
+        found = search(pattern, response)
+        return (1.0 if found == (check == "regex_must") else 0.0), {"matched": found}
+    if check == "valid_json":
         ok = is_valid_json(response)
         return (1.0 if ok else 0.0), {"valid": ok}
-    if component.check == "length_penalty":
-        assert component.max_length is not None
-        length = measure(response, component.unit, engine)
-        score = length_score(length, component.max_length, component.overlong_buffer)
-        return score, {"length": length, "unit": component.unit}
-    raise ValueError(f"unknown check {component.check!r}")
+    raise ValueError(f"{check!r} is not a text check")
+
+
+def length_check(
+    component: Component, response: str, engine: JudgeEngine
+) -> tuple[float, dict[str, object]]:
+    """(score, evidence) for a ``length_penalty`` component."""
+    assert component.max_length is not None
+    length = measure(response, component.unit, engine)
+    score = length_score(length, component.max_length, component.overlong_buffer)
+    return score, {"length": length, "unit": component.unit}

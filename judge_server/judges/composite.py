@@ -18,9 +18,10 @@ from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
 from judge_server.judges.base import Judge, shape
-from judge_server.judges.checks import run_check
+from judge_server.judges.checks import TEXT_CHECKS, length_check, text_check
 from judge_server.judges.items import JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.registration import BuildContext, JudgeMode, Resolver
+from judge_server.judges.workers import CheckPool
 from judge_server.rubrics.aggregation import Aggregation
 from judge_server.rubrics.components import Component
 from judge_server.rubrics.spec import RubricSpec
@@ -51,9 +52,11 @@ class CompositeJudge(Judge[CompositeSpec]):
         rubric: CompositeSpec,
         resolve: Resolver,
         make_judge: Callable[[RubricSpec], Judge],
+        checks: CheckPool,
         depth: int = 0,
     ) -> None:
         super().__init__(rubric)
+        self.checks = checks
         if depth > MAX_DEPTH:
             raise JudgeFailure(
                 f"composite {rubric.name!r} nests deeper than {MAX_DEPTH} (a cycle?)"
@@ -80,7 +83,7 @@ class CompositeJudge(Judge[CompositeSpec]):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
         async def one(comp: Component, sub: Judge | None) -> dict[str, Any]:
             if sub is None:
-                score, evidence = run_check(comp, item.response, engine)
+                score, evidence = await self._check(comp, item.response, engine)
                 return {"component": comp.label, "weight": comp.weight, "score": score, **evidence}
             # Shaped as the rubric is on its own: a component scores what its rubric says.
             judgment = shape(sub.rubric, await sub.judge(item, engine))
@@ -105,10 +108,25 @@ class CompositeJudge(Judge[CompositeSpec]):
         return Judgment(reward=min(1.0, max(0.0, reward)), details={"components": rows})
 
 
+    async def _check(
+        self, comp: Component, response: str, engine: JudgeEngine
+    ) -> tuple[float, dict[str, Any]]:
+        assert comp.check is not None
+        if comp.check in TEXT_CHECKS:
+            # A regex or a JSON parse over a long response is CPU work: a worker with a
+            # deadline, not the event loop. Its failure fails the item (a JudgeFailure).
+            return await self.checks.run(
+                text_check, comp.check, comp.pattern, response, what=f"the {comp.check} check"
+            )
+        return length_check(comp, response, engine)
+
+
 def build(rubric: CompositeSpec, context: BuildContext) -> Judge:
     if context.resolve is None:
         raise JudgeFailure("composite rubrics need a rubric registry to resolve components")
-    return CompositeJudge(rubric, context.resolve, context.sub_judge, context.depth)
+    return CompositeJudge(
+        rubric, context.resolve, context.sub_judge, context.checks, context.depth
+    )
 
 
 MODE = JudgeMode(CompositeSpec, build)

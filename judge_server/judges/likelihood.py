@@ -106,6 +106,13 @@ class LikelihoodJudge(Judge[LikelihoodSpec]):
         logprobs = await engine.continuation_logprobs(prefix, target)
         if not logprobs:
             raise JudgeFailure("the likelihood target is empty")
+        broken = [(k, v) for k, v in enumerate(logprobs) if not math.isfinite(v)]
+        if broken:
+            # NaN is a broken engine; -inf would make the mean -inf and a normalised gain NaN.
+            raise JudgeFailure(
+                f"the engine returned non-finite log-probabilities for target tokens "
+                f"(position, value): {broken[:5]}; no likelihood"
+            )
         return sum(logprobs) / len(logprobs), len(logprobs)
 
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:

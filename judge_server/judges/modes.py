@@ -27,6 +27,7 @@ from judge_server.judges import (
 from judge_server.judges.base import Judge
 from judge_server.judges.items import JudgeFailure
 from judge_server.judges.registration import BuildContext, JudgeMode, Resolver
+from judge_server.judges.workers import CheckPool, shared_pool
 from judge_server.rubrics.spec import RubricError, RubricSpec
 
 MODES: tuple[JudgeMode[Any], ...] = (
@@ -103,11 +104,17 @@ def judge_for(
     resolve: Resolver | None = None,
     depth: int = 0,
     reward_models: Mapping[str, RewardModel] | None = None,
+    checks: CheckPool | None = None,
 ) -> Judge:
     """Build the judge for one request. ``resolve`` looks up component rubrics (composite);
-    ``reward_models`` are the scalar reward models this server loaded (reward_model mode)."""
+    ``reward_models`` are the scalar reward models this server loaded (reward_model mode);
+    ``checks`` runs CPU-bound checks (default: the process's shared pool)."""
     context = BuildContext(
-        resolve=resolve, reward_models=reward_models or {}, depth=depth, dispatch=_build
+        resolve=resolve,
+        reward_models=reward_models or {},
+        depth=depth,
+        dispatch=_build,
+        checks=checks if checks is not None else shared_pool(),
     )
     return _build(rubric, context)
 

@@ -13,6 +13,7 @@ from typing import Generic, TypeVar, get_args
 
 from judge_server.engines.base import RewardModel
 from judge_server.judges.base import Judge
+from judge_server.judges.workers import CheckPool
 from judge_server.rubrics.spec import RubricSpec
 
 Resolver = Callable[[str], RubricSpec]
@@ -29,6 +30,8 @@ class BuildContext:
     """How deep in a composite this judge sits (0: the rubric the request named)."""
     dispatch: Callable[[RubricSpec, BuildContext], Judge]
     """Builds the judge of any registered mode (for the rubrics a mode contains)."""
+    checks: CheckPool
+    """Worker processes with deadlines for CPU-bound checks (answers, regexes)."""
 
     def sub_judge(self, rubric: RubricSpec) -> Judge:
         """The judge of a rubric nested in this one, one level deeper."""

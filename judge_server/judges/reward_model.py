@@ -89,7 +89,11 @@ class RewardModelJudge(Judge[RewardModelSpec]):
         return calls
 
     async def _score(self, item: JudgeItem, response: str) -> float:
-        return await self.model.reward(self.model.render_chat(conversation(item, response)))
+        score = await self.model.reward(self.model.render_chat(conversation(item, response)))
+        if not math.isfinite(score):
+            # sigmoid would turn inf into a certain 0 or 1 and NaN into NaN: neither is a reward.
+            raise JudgeFailure(f"reward model {self.model.model_id!r} returned {score}; no reward")
+        return score
 
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
         details: dict[str, Any] = {"reward_model": self.model.model_id}

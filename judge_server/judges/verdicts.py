@@ -38,14 +38,26 @@ class VerdictRead:
 def label_distribution(
     logprobs: Mapping[str, float], labels: Mapping[str, Sequence[str]]
 ) -> tuple[dict[str, float], float]:
-    """Sum each label's surface forms, then renormalise. Returns (distribution, valid mass)."""
+    """Sum each label's surface forms, then renormalise. Returns (distribution, valid mass).
+
+    A log-probability of -inf is a probability of 0 (the remote engine reports a candidate
+    outside the top-N so); NaN or +inf is a broken engine output, and a distribution with no
+    mass at all has no verdict in it: both raise ``JudgeFailure``, never read as a score.
+    """
+    used = {s: logprobs[s] for forms in labels.values() for s in forms if s in logprobs}
+    broken = {s: v for s, v in used.items() if math.isnan(v) or v == math.inf}
+    if broken:
+        raise JudgeFailure(f"the engine returned non-finite log-probabilities {broken}; no verdict")
     raw = {
-        label: sum(math.exp(logprobs[s]) for s in forms if s in logprobs)
+        label: sum(math.exp(used[s]) for s in forms if s in used)
         for label, forms in labels.items()
     }
     mass = sum(raw.values())
-    if mass <= 0.0:
-        return {label: 0.0 for label in labels}, 0.0
+    if not mass > 0.0:
+        raise JudgeFailure(
+            "the engine put no probability on the valid answers (every candidate's "
+            "log-probability is -inf or missing); no verdict"
+        )
     return {label: p / mass for label, p in raw.items()}, mass
 
 

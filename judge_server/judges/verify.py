@@ -19,8 +19,9 @@ from judge_server.judges.answers import check_answer
 from judge_server.judges.base import Judge
 from judge_server.judges.items import InvalidItemError, JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
-from judge_server.judges.registration import JudgeMode, rubric_only
+from judge_server.judges.registration import BuildContext, JudgeMode
 from judge_server.judges.verdicts import read_yes_no
+from judge_server.judges.workers import CheckPool
 from judge_server.rubrics.spec import RubricSpec
 from judge_server.rubrics.tokens import VerdictTokens
 
@@ -35,6 +36,10 @@ class VerifySpec(RubricSpec):
 
 
 class VerifyJudge(Judge[VerifySpec]):
+    def __init__(self, rubric: VerifySpec, checks: CheckPool) -> None:
+        super().__init__(rubric)
+        self.checks = checks
+
     def validate(self, item: JudgeItem) -> None:
         if not (item.reference or "").strip():
             raise InvalidItemError("verify needs a reference answer")
@@ -43,7 +48,11 @@ class VerifyJudge(Judge[VerifySpec]):
         assert item.reference is not None
         if (blocked := answer_free_judgment(self.rubric, item)) is not None:
             return blocked
-        check = check_answer(item.response, item.reference)
+        # In a worker with a deadline: math-verify can run for seconds, in C where nothing stops
+        # it but killing the process.
+        check = await self.checks.run(
+            check_answer, item.response, item.reference, what="the answer check"
+        )
         details: dict[str, Any] = {
             "has_answer": check.has_answer,
             "extracted": check.extracted,
@@ -60,4 +69,8 @@ class VerifyJudge(Judge[VerifySpec]):
         return Judgment(reward=read.distribution["yes"], details=details)
 
 
-MODE = JudgeMode(VerifySpec, rubric_only(VerifyJudge))
+def build(rubric: VerifySpec, context: BuildContext) -> Judge:
+    return VerifyJudge(rubric, context.checks)
+
+
+MODE = JudgeMode(VerifySpec, build)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import Field, model_validator
 
+from judge_server.rubrics.patterns import compile_pattern
 from judge_server.rubrics.strict import StrictModel
 
 CheckKind = Literal["regex_must", "regex_must_not", "valid_json", "length_penalty"]
@@ -20,7 +20,11 @@ class Component(StrictModel):
     )
     check: CheckKind | None = None
     weight: float = Field(1.0, gt=0)
-    pattern: str | None = Field(None, description="regex checks: searched in the response.")
+    pattern: str | None = Field(
+        None,
+        description="regex checks: searched in the response; RE2 syntax (linear time: no "
+        "backreferences or lookaround).",
+    )
     max_length: int | None = Field(
         None, ge=1, description="length_penalty: the length at which the penalty is full."
     )
@@ -39,10 +43,7 @@ class Component(StrictModel):
         if self.check in ("regex_must", "regex_must_not"):
             if not self.pattern:
                 raise ValueError(f"{self.check} needs a 'pattern'")
-            try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {self.pattern!r}: {exc}") from exc
+            compile_pattern(self.pattern)  # RE2: refused here, with the reason, not at scoring
         if self.check == "length_penalty":
             if self.max_length is None:
                 raise ValueError("length_penalty needs 'max_length'")

@@ -10,6 +10,7 @@ turning them into HTTP statuses or exit codes is the front door's job.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import time
@@ -23,6 +24,7 @@ from judge_server.engines.reward_models import RewardModels
 from judge_server.judges import Judge, JudgeFailure, JudgeItem, judge_for
 from judge_server.judges.modes import parse_rubric
 from judge_server.judges.reward_model import RewardModelJudge
+from judge_server.judges.workers import CheckPool
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricNotFoundError, RubricRegistry
 from judge_server.rubrics.spec import RubricError, RubricSpec
@@ -75,6 +77,8 @@ class JudgeService:
         self.admission = Admission(settings.max_queue_engine_calls)
         # Metric labels stay bounded: a rubric a client sends inline counts as "inline".
         self.metrics.rubric_label = self._rubric_label
+        self.checks = CheckPool(settings.check_workers, settings.check_timeout_s)
+        """Worker processes for CPU-bound checks, so none runs on the event loop."""
         self.engine_error: str | None = None
         """Why the engine (or a reward model) is not serving: failed to start or died."""
         self.draining = False
@@ -90,6 +94,7 @@ class JudgeService:
             if not self.engine.ready:
                 await self.engine.start()
             await self.reward_models.start()
+            await self.checks.start()
         except Exception as exc:
             self.engine_error = f"engine failed to start: {type(exc).__name__}: {exc}"
             raise
@@ -118,6 +123,7 @@ class JudgeService:
         return self.admission.in_flight == 0
 
     async def close(self) -> None:
+        await asyncio.to_thread(self.checks.close)  # joins the workers
         await self.engine.shutdown()
         await self.reward_models.shutdown()
         if self.cache is not None:
@@ -178,7 +184,9 @@ class JudgeService:
     def judge_for(self, rubric: RubricSpec) -> Judge:
         """The judge of a resolved rubric, with its components and reward model in place."""
         try:
-            return judge_for(rubric, self.registry.resolve, reward_models=self.reward_models)
+            return judge_for(
+                rubric, self.registry.resolve, reward_models=self.reward_models, checks=self.checks
+            )
         except RubricNotFoundError as exc:
             raise InvalidRubric(f"a component of {rubric.name!r}: {exc}", param="rubric") from exc
         except JudgeFailure as exc:

@@ -169,32 +169,37 @@ def test_check_reports_its_evidence() -> None:
     )
 
 
-def test_math_verify_failures_are_not_equivalent(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_math_verify_failures_are_undecided_not_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A comparison math-verify fails on is no verdict: it raises (judge_error in the server),
+    never "not equivalent"."""
     import math_verify
-    from math_verify.errors import TimeoutException
 
     def boom(*_: Any, **__: Any) -> bool:
         raise RuntimeError("sympy fell over")
 
     monkeypatch.setattr(math_verify, "verify", boom)
-    assert math_equal("x^2", "x^2") is False
-
-    def timed_out(*_: Any, **__: Any) -> bool:
-        raise TimeoutException("too slow")  # a BaseException in math-verify
-
-    monkeypatch.setattr(math_verify, "verify", timed_out)
-    assert math_equal("x^2", "x^2") is False
+    with pytest.raises(math_equivalence.MathVerifyError, match="sympy fell over"):
+        math_equal("x^2", "x^2")
+    with pytest.raises(math_equivalence.MathVerifyError):
+        check_answer("The answer is $x^2$.", "x^2")
 
 
-def test_math_verify_is_bounded_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(math_equivalence, "MATH_VERIFY_TIMEOUT_S", 0.5)
+def test_an_unreadable_answer_is_wrong_but_an_unreadable_reference_is_undecided(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert math_equal("x^2+1", "\\frac{") is False  # the response's fault: not equivalent
+    real = math_equivalence._mv_parse
+    monkeypatch.setattr(math_equivalence, "_mv_parse", lambda t: [] if t == "x^2+1" else real(t))
+    with pytest.raises(math_equivalence.MathVerifyError, match="cannot read the reference"):
+        math_equal("x^2+1", "1+x^2")
+
+
+def test_costly_inputs_are_refused_before_sympy_sees_them() -> None:
     start = time.monotonic()
-    # Expanding this in sympy takes 8+ s; the deadline stops it.
-    assert math_equal("x^2+1", "(x+1)^{999}") is False
-    # A power tower is computed in C, past any timer: refused before sympy sees it.
+    # A power tower is computed in C: refused by shape, not left to the worker's deadline.
     assert math_equal("x^2+1", "10^{10^{10^{10}}}") is False
-    assert time.monotonic() - start < 3.0
-    assert math_equal("x^2+1", "x^2+1") is True  # the alarm is gone once a check ends
+    assert math_equal("x^2+1", "x" + "+x" * 200) is False  # past MAX_MATH_CHARS
+    assert time.monotonic() - start < 1.0
 
 
 def test_math_verify_works_off_the_main_thread() -> None:
@@ -263,55 +268,3 @@ def test_gsm8k_solutions_in_varied_formats(gsm8k: list[dict[str, str]]) -> None:
     accuracy = (right + wrong) / total
     print(f"gsm8k variants: {right} correct accepted, {wrong} wrong rejected, accuracy {accuracy}")
     assert accuracy >= 0.95, misjudged[:10]
-
-
-def test_the_deadline_is_not_lost_in_a_finalizer() -> None:
-    """An alarm that lands while the garbage collector runs a finalizer must not be swallowed
-    there (it was, and the check then ran on unbounded): it fires again right after."""
-    import weakref
-
-    from judge_server.judges.answers.deadline import DeadlineExceeded, deadline
-
-    class Slow:
-        pass
-
-    def busy_finalizer() -> None:
-        end = time.monotonic() + 0.3
-        while time.monotonic() < end:  # the alarm lands in here
-            pass
-
-    start = time.monotonic()
-    with pytest.raises(DeadlineExceeded), deadline(0.1):
-        obj = Slow()
-        weakref.finalize(obj, busy_finalizer)
-        del obj  # runs the finalizer now; it spans the deadline
-        while time.monotonic() - start < 5:
-            pass
-    assert time.monotonic() - start < 1.0
-
-
-def test_an_alarm_during_the_deadlines_teardown_leaves_no_timer_behind(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The re-armed alarm can land while the block unwinds: it must not skip the teardown and
-    leave a repeating alarm raising in unrelated code."""
-    import signal
-    import threading
-    import types
-
-    from judge_server.judges.answers import deadline as module
-
-    def setitimer(which: int, seconds: float, *rest: float) -> tuple[float, float]:
-        if seconds == 0:  # the teardown's disarm: the alarm lands just before it
-            signal.pthread_kill(threading.get_ident(), signal.SIGALRM)
-        return signal.setitimer(which, seconds, *rest)
-
-    shim = types.SimpleNamespace(**{k: getattr(signal, k) for k in dir(signal) if k.isupper()})
-    shim.signal, shim.setitimer = signal.signal, setitimer
-    monkeypatch.setattr(module, "signal", shim)
-    before = signal.getsignal(signal.SIGALRM)
-    with pytest.raises(module.DeadlineExceeded), module.deadline(0.05):
-        while True:
-            pass
-    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
-    assert signal.getsignal(signal.SIGALRM) == before

@@ -10,8 +10,10 @@ free-form text references are left undecided (``equivalent is None``) for the LL
 a normalised exact match settles them.
 
 Modules: ``extraction`` (the final answer a response states), ``numbers`` (exact number
-parsing), ``math_equivalence`` (math-verify, bounded by ``deadline``), ``check`` (the verdict),
-and ``text`` (markup and content primitives they share).
+parsing), ``math_equivalence`` (math-verify), ``check`` (the verdict), and ``text`` (markup and
+content primitives they share). All of it is plain, synchronous CPU work with no time bound of
+its own: the server runs ``check_answer`` in a worker process with a deadline
+(``judges.workers``), and a check that fails or runs past it is a judge failure, never a verdict.
 """
 
 from judge_server.judges.answers.check import (

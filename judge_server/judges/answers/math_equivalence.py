@@ -1,17 +1,26 @@
-"""Mathematical equivalence by math-verify (sympy), bounded in input size and in time."""
+"""Mathematical equivalence by math-verify (sympy), bounded in input size.
+
+Time is bounded by the caller: these run in a worker process whose deadline kills it
+(``judges.workers``), which also stops sympy inside C code, where no in-process timer can.
+math-verify's own timers are off (they restart for every parse and every pair compared, and
+need the main thread).
+"""
 
 from __future__ import annotations
 
 import re
+from itertools import product
 from typing import Any
 
-from judge_server.judges.answers.deadline import DeadlineExceeded, deadline
 from judge_server.judges.answers.text import brace_pairs, has_plain_words
 
-# Bounds on math-verify (sympy): total seconds per check (main thread), and input size anywhere.
-# Read at call time, so patching them here takes effect.
-MATH_VERIFY_TIMEOUT_S = 3.0
+# Longer inputs are not compared (a final answer is short; sympy's cost grows fast with size).
+# Read at call time, so patching it here takes effect.
 MAX_MATH_CHARS = 300
+
+
+class MathVerifyError(RuntimeError):
+    """math-verify failed to compare: the check is undecided, never "not equivalent"."""
 
 
 def _mv_parse(text: str) -> list[Any]:
@@ -47,29 +56,40 @@ def _too_costly(text: str) -> bool:
 
 
 def math_equal(reference: str, answer: str) -> bool:
-    """math-verify's equivalence of an answer to a reference. False when either won't parse,
-    math-verify fails, or the check runs past MATH_VERIFY_TIMEOUT_S."""
+    """math-verify's equivalence of an answer to a reference. False when the answer does not
+    parse as math, is too costly to compare (longer than MAX_MATH_CHARS, a power tower), or
+    differs. Raises MathVerifyError when the reference does not parse or math-verify fails on
+    every comparison it tried: an undecided check is a judge failure, not a wrong answer."""
     if _too_costly(reference) or _too_costly(answer):
         return False
     from math_verify import verify
-    from math_verify.errors import TimeoutException
 
-    try:
-        with deadline(MATH_VERIFY_TIMEOUT_S):
-            gold, pred = _mv_parse(reference), _mv_parse(answer)
-            return bool(gold and pred and verify(gold, pred, timeout_seconds=None))
-    except (Exception, DeadlineExceeded, TimeoutException):
+    gold, pred = _mv_parse(reference), _mv_parse(answer)
+    if not gold:
+        raise MathVerifyError(f"math-verify cannot read the reference {reference!r}")
+    if not pred:
         return False
+    errors: list[BaseException] = []
+    # One pair at a time: math-verify's own loop stops at the first error (raise_on_error) or
+    # hides it as False (without); here a failed pair leaves the others to decide.
+    for g, p in product(gold, pred):
+        try:
+            if verify([g], [p], timeout_seconds=None, raise_on_error=True):
+                return True
+        except Exception as exc:
+            errors.append(exc)
+    if errors:
+        first = errors[0]
+        raise MathVerifyError(
+            f"math-verify failed comparing the answer to the reference: "
+            f"{type(first).__name__}: {first}"
+        ) from first
+    return False
 
 
 def parses_as_math(text: str) -> bool:
-    """Whether math-verify reads ``text`` as a formula, within the same bounds as math_equal."""
+    """Whether math-verify reads ``text`` as a formula, within the same size bounds as
+    math_equal. A text math-verify cannot parse is not math (its parse returns nothing)."""
     if _too_costly(text):
         return False
-    from math_verify.errors import TimeoutException
-
-    try:
-        with deadline(MATH_VERIFY_TIMEOUT_S):
-            return any(not isinstance(p, str) for p in _mv_parse(text))
-    except (Exception, DeadlineExceeded, TimeoutException):
-        return False
+    return any(not isinstance(p, str) for p in _mv_parse(text))
