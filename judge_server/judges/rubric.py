@@ -124,7 +124,7 @@ def criteria_list(criteria: Sequence[Criterion]) -> str:
 
 class RubricJudge(Judge[RubricModeSpec]):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
-        if (blocked := answer_free_judgment(self.rubric, item)) is not None:
+        if (blocked := await answer_free_judgment(self.rubric, item)) is not None:
             return blocked
         if self.rubric.aggregation.method == "holistic":
             return await self._holistic(item, engine)

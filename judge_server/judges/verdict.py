@@ -28,7 +28,7 @@ class VerdictSpec(RubricSpec):
 
 class VerdictJudge(Judge[VerdictSpec]):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
-        if (blocked := answer_free_judgment(self.rubric, item)) is not None:
+        if (blocked := await answer_free_judgment(self.rubric, item)) is not None:
             return blocked
         read = await read_yes_no(self.rubric, judge_messages(self.rubric, item), engine)
         p_yes = read.distribution["yes"]

@@ -46,7 +46,7 @@ class VerifyJudge(Judge[VerifySpec]):
 
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
         assert item.reference is not None
-        if (blocked := answer_free_judgment(self.rubric, item)) is not None:
+        if (blocked := await answer_free_judgment(self.rubric, item)) is not None:
             return blocked
         # In a worker with a deadline: math-verify can run for seconds, in C where nothing stops
         # it but killing the process.

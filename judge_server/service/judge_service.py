@@ -22,6 +22,7 @@ from judge_server.cache import ResultCache
 from judge_server.engines.base import JudgeEngine
 from judge_server.engines.reward_models import RewardModels
 from judge_server.judges import Judge, JudgeFailure, JudgeItem, judge_for
+from judge_server.judges.answer_guard import warm as warm_answer_guard
 from judge_server.judges.modes import parse_rubric
 from judge_server.judges.reward_model import RewardModelJudge
 from judge_server.judges.workers import CheckPool
@@ -95,6 +96,7 @@ class JudgeService:
                 await self.engine.start()
             await self.reward_models.start()
             await self.checks.start()
+            await asyncio.to_thread(warm_answer_guard)
         except Exception as exc:
             self.engine_error = f"engine failed to start: {type(exc).__name__}: {exc}"
             raise

@@ -106,20 +106,24 @@ def test_numbers_in_any_form_answer_a_numeric_reference(response: str, reference
     assert answer_free_reason(response, reference, "How many eggs?") is None
 
 
-def test_the_guard_applies_only_to_rubrics_that_show_the_reference() -> None:
+async def test_the_guard_applies_only_to_rubrics_that_show_the_reference() -> None:
     item = JudgeItem("a", CAPITAL, "Solution", reference="Paris")
     helpful = parse_rubric(
         {"name": "h", "mode": "verdict", "template": "{prompt} {response} Good? Yes or No."}
     )
-    assert answer_free_judgment(helpful, item) is None
-    blocked = answer_free_judgment(CORRECTNESS, item)
+    assert await answer_free_judgment(helpful, item) is None
+    blocked = await answer_free_judgment(CORRECTNESS, item)
     assert blocked is not None and blocked.reward == 0.0
     assert blocked.details == {
         "method": GUARD_METHOD,
         "answer_guard": "filler_only",
         "has_answer": False,
     }
-    assert answer_free_judgment(CORRECTNESS, JudgeItem("b", CAPITAL, "Solution")) is None
+    assert await answer_free_judgment(CORRECTNESS, JudgeItem("b", CAPITAL, "Solution")) is None
+    # a long response is read in a worker thread, with the same verdict
+    long = JudgeItem("c", CAPITAL, "Let's solve this step by step. " * 400, reference="Paris")
+    threaded = await answer_free_judgment(CORRECTNESS, long)
+    assert threaded is not None and threaded.details["answer_guard"] == "filler_only"
 
 
 @pytest.mark.parametrize("rubric", [CORRECTNESS, VERIFY], ids=["correctness", "verify"])
