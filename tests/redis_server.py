@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from judge_server.cli.bench.servers import stop_process
+
 START_TIMEOUT_S = 10.0
 
 
@@ -56,12 +58,7 @@ def running_redis(directory: Path, binary: str) -> Iterator[str]:
                 time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="session")
