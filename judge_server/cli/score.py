@@ -18,6 +18,7 @@ async def score_file(
     from judge_server.cli.batch_files import read_items, result_record
     from judge_server.engines.usage import Usage
     from judge_server.service import ServiceError, build_service
+    from judge_server.service.cost import engine_calls
 
     # Offline scoring computes fresh results: no result cache.
     service = build_service(settings, with_cache=False)
@@ -31,8 +32,17 @@ async def score_file(
         print(f"judge-server score: cannot read {src}: {exc}", file=sys.stderr)
         return 2
     rubric = judge.rubric
-    # A batch is one request to the service: keep it within the request bound.
-    batch_size = min(batch_size, settings.max_items_per_request)
+    # A batch is one request to the service: keep it within the request bounds (items, and
+    # engine calls: a rubric with many criteria costs several per item).
+    per_item = max(1, engine_calls(judge))
+    batch_size = max(
+        1,
+        min(
+            batch_size,
+            settings.max_items_per_request,
+            settings.max_engine_calls_per_request // per_item,
+        ),
+    )
     counts: dict[str, int] = {}
     usage = Usage()
     try:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from judge_server.engines import usage
@@ -99,6 +100,21 @@ def _shutdown(llm: Any) -> None:
         llm.shutdown()
 
 
+async def _build_and_hash(
+    build: Callable[[], tuple[Any, PlainTextTokenizer]], model_path: str, cache_dir: Path
+) -> tuple[Any, PlainTextTokenizer, str]:
+    """Build the engine, then hash the model's files (after the build: a hub id's files exist
+    only once vLLM has downloaded them). The caller turns ready only after both, so no result
+    is cached under an unknown revision."""
+    llm, tokenizer = await asyncio.to_thread(build)
+    try:
+        revision = await asyncio.to_thread(model_revision, model_path, cache_dir)
+    except BaseException:
+        _shutdown(llm)
+        raise
+    return llm, tokenizer, revision
+
+
 class VllmEngine(JudgeEngine):
     def __init__(self, config: VllmConfig) -> None:
         super().__init__()
@@ -117,11 +133,10 @@ class VllmEngine(JudgeEngine):
         self.model_path, self.model_id = await asyncio.to_thread(
             resolve_model, self.config.model, self.config.cache_dir
         )
-        self._llm, self._tokenizer = await asyncio.to_thread(self._build)
-        # After the build: a hub id's files exist here only once vLLM has downloaded them.
-        self.model_revision = await asyncio.to_thread(
-            model_revision, self.model_path, self.config.cache_dir
+        llm, tokenizer, self.model_revision = await _build_and_hash(
+            self._build, self.model_path, self.config.cache_dir
         )
+        self._llm, self._tokenizer = llm, tokenizer  # ready only now
         log.info("vLLM engine ready: %s (%s)", self.model_id, self.model_path)
 
     def _build(self) -> tuple[Any, PlainTextTokenizer]:
@@ -271,10 +286,10 @@ class VllmRewardModel(RewardModel):
         self._dead = False
 
     async def start(self) -> None:
-        self._llm, self._tokenizer = await asyncio.to_thread(self._build)
-        self.model_revision = await asyncio.to_thread(
-            model_revision, self.model_path, self.config.cache_dir
+        llm, tokenizer, self.model_revision = await _build_and_hash(
+            self._build, self.model_path, self.config.cache_dir
         )
+        self._llm, self._tokenizer = llm, tokenizer  # ready only now
         log.info("vLLM reward model ready: %s", self.model_id)
 
     def _build(self) -> tuple[Any, PlainTextTokenizer]:

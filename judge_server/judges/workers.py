@@ -72,8 +72,8 @@ class CheckPool:
     async def run(self, fn: Callable[..., T], *args: Any, what: str) -> T:
         """``fn(*args)`` in a worker, within the deadline. ``fn`` and its arguments are pickled:
         ``fn`` is a module-level function. ``what`` names the check in the error."""
-        future = self._live().schedule(fn, args=args, timeout=self.timeout_s)
         try:
+            future = self._live().schedule(fn, args=args, timeout=self.timeout_s)
             return await asyncio.wrap_future(future)
         except FutureTimeout as exc:
             raise JudgeFailure(

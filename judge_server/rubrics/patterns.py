@@ -9,7 +9,9 @@ pattern burn its whole time limit on every item.) Linear is not free on a long r
 large pattern, so the checks still run in a worker with a deadline (``judges.workers``).
 
 RE2 syntax is Python's for everything else (``(?P<name>...)``, ``(?i)``, classes), except:
-``\\w``, ``\\d``, ``\\b`` are ASCII (use ``\\pL``, ``\\pN`` for any script), ``\\Z`` is ``\\z``.
+``\\w``, ``\\d``, ``\\b`` are ASCII (use ``\\pL``, ``\\pN`` for any script), ``\\Z`` is ``\\z``, and
+``$`` matches only at the very end: ``search`` also tries the text without one final newline, as
+Python's ``$`` matches before it (model responses often end in one).
 """
 
 from __future__ import annotations
@@ -39,5 +41,9 @@ def compile_pattern(pattern: str) -> Any:
 
 
 def search(pattern: str, text: str) -> bool:
-    """Whether ``pattern`` matches anywhere in ``text`` (like ``re.search``)."""
-    return compile_pattern(pattern).search(text) is not None
+    """Whether ``pattern`` matches anywhere in ``text`` (like ``re.search``, whose ``$`` also
+    matches before a final newline)."""
+    compiled = compile_pattern(pattern)
+    if compiled.search(text) is not None:
+        return True
+    return text.endswith("\n") and compiled.search(text[:-1]) is not None

@@ -49,6 +49,15 @@ def text_chars(value: Any) -> int:
         return len(value)
     if isinstance(value, list) and all(isinstance(m, Mapping) for m in value):
         return sum(text_chars(m.get("content") or "") for m in value)
+    if isinstance(value, Mapping):  # metadata: a text value counts as text (no JSON escapes)
+        return sum(
+            len(str(k)) + (len(v) if isinstance(v, str) else _json_chars(v))
+            for k, v in value.items()
+        )
+    return _json_chars(value)
+
+
+def _json_chars(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, default=str))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from judge_server.judges import JudgeFailure, JudgeItem, judge_for
 from judge_server.judges.answers import check_answer
 from judge_server.judges.modes import parse_rubric
 from judge_server.judges.workers import CheckPool
-from judge_server.rubrics.patterns import compile_pattern
+from judge_server.rubrics.patterns import compile_pattern, search
 from judge_server.rubrics.spec import RubricError
 from judge_server.service.scoring import Scorer
 from judge_server.settings import Settings, project_rubrics_dir
@@ -171,3 +172,19 @@ def test_an_inline_rubric_with_a_refused_pattern_is_a_422() -> None:
     assert resp.status_code == 422, resp.text
     error = resp.json()["error"]
     assert error["type"] == "invalid_rubric" and "backreferences" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        (r"^\d+$", "42\n"),
+        (r"^\d+$", "42"),
+        (r"^\d+$", "42\n\n"),
+        (r"done\.$", "done.\n"),
+        ("x", "y\n"),
+    ],
+)
+def test_rubric_regexes_match_like_python_at_a_final_newline(pattern: str, text: str) -> None:
+    # RE2's $ is the very end; Python's also matches before one final newline, and model
+    # responses often end in one: a regex_must_not must not stop firing because of it
+    assert search(pattern, text) == (re.search(pattern, text) is not None)

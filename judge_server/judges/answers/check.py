@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from judge_server.judges.answers.extraction import Rule, extract_final_answer
-from judge_server.judges.answers.math_equivalence import math_equal, parses_as_math
+from judge_server.judges.answers.math_equivalence import math_equal, parses_as_math, too_costly
 from judge_server.judges.answers.numbers import numbers_equal, parse_number
 from judge_server.judges.answers.text import LAST_NUMBER, clean, has_content, has_plain_words
 
 Kind = Literal["numeric", "math", "text"]
-Method = Literal["no_answer", "numeric", "math_verify", "exact", "undecided"]
+Method = Literal["no_answer", "numeric", "math_verify", "too_costly", "exact", "undecided"]
 
 
 @dataclass(frozen=True)
@@ -87,4 +87,8 @@ def check_answer(response: str, reference: str) -> AnswerCheck:
         same = numbers_equal(stated, reference) if stated is not None else None
     if same is not None:
         return AnswerCheck(True, extracted, rule, kind, same, "numeric")
+    if too_costly(reference) or too_costly(extracted):
+        # A rule, not an undecided check: math-verify is not run on a power tower or on more
+        # than MAX_MATH_CHARS (sympy could not be stopped in it), and such an answer is wrong.
+        return AnswerCheck(True, extracted, rule, kind, False, "too_costly")
     return AnswerCheck(True, extracted, rule, kind, math_equal(reference, extracted), "math_verify")

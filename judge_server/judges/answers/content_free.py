@@ -27,6 +27,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from fractions import Fraction
+from functools import lru_cache
 from typing import Literal
 
 from judge_server.judges.answers.filler import (
@@ -106,8 +107,12 @@ def _has_number(words: list[str]) -> bool:
     return any(any(c.isdigit() for c in w) or w in named or w in ANSWER_WORDS for w in words)
 
 
+@lru_cache(maxsize=8)
 def plain_text(text: str) -> str:
-    """Text without markup: code fences, HTML tags, LaTeX command names, URLs; NFKC-folded."""
+    """Text without markup: code fences, HTML tags, LaTeX command names, URLs; NFKC-folded.
+
+    Memoised: ``_in_run`` asks for the question's and the response's plain text once per word,
+    which would otherwise cost words x text length (seconds for long CJK text)."""
     text = unicodedata.normalize("NFKC", text)
     for pattern in (_FENCE_OPEN, _HTML_TAG, _URL, _LATEX_COMMAND):
         text = pattern.sub(" ", text)

@@ -51,7 +51,7 @@ def _power_tower(text: str) -> bool:
     return False
 
 
-def _too_costly(text: str) -> bool:
+def too_costly(text: str) -> bool:
     return len(text) > MAX_MATH_CHARS or _power_tower(text)
 
 
@@ -60,7 +60,7 @@ def math_equal(reference: str, answer: str) -> bool:
     parse as math, is too costly to compare (longer than MAX_MATH_CHARS, a power tower), or
     differs. Raises MathVerifyError when the reference does not parse or math-verify fails on
     every comparison it tried: an undecided check is a judge failure, not a wrong answer."""
-    if _too_costly(reference) or _too_costly(answer):
+    if too_costly(reference) or too_costly(answer):
         return False
     from math_verify import verify
 
@@ -90,6 +90,6 @@ def math_equal(reference: str, answer: str) -> bool:
 def parses_as_math(text: str) -> bool:
     """Whether math-verify reads ``text`` as a formula, within the same size bounds as
     math_equal. A text math-verify cannot parse is not math (its parse returns nothing)."""
-    if _too_costly(text):
+    if too_costly(text):
         return False
     return any(not isinstance(p, str) for p in _mv_parse(text))
