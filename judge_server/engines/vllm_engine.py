@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from judge_server.engines import usage
 from judge_server.engines.base import (
@@ -115,37 +115,29 @@ async def _build_and_hash(
     return llm, tokenizer, revision
 
 
-class VllmEngine(JudgeEngine):
-    def __init__(self, config: VllmConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.model_path = config.model or ""
-        # Until start() resolves the embedded model this names what will be served.
-        self.model_id = config.model or "SmolLM2-135M-Instruct (embedded)"
-        self.max_model_len = config.max_model_len
+class _VllmLifetime:
+    """What both vLLM adapters share: built, then hashed, and ready only after both; dead once a
+    request meets ``EngineDeadError`` or the engine core exits."""
+
+    #: names the adapter in "not started" errors
+    what: ClassVar[str]
+    config: VllmConfig
+    model_path: str
+    model_revision: str | None
+
+    def __init__(self) -> None:
         self._llm: Any = None
         self._tokenizer: PlainTextTokenizer | None = None
         self._dead = False
 
-    # -- lifetime ---------------------------------------------------------------------------
+    def _build(self) -> tuple[Any, PlainTextTokenizer]:
+        raise NotImplementedError
 
-    async def start(self) -> None:
-        self.model_path, self.model_id = await asyncio.to_thread(
-            resolve_model, self.config.model, self.config.cache_dir
-        )
+    async def _start_built(self) -> None:
         llm, tokenizer, self.model_revision = await _build_and_hash(
             self._build, self.model_path, self.config.cache_dir
         )
         self._llm, self._tokenizer = llm, tokenizer  # ready only now
-        log.info("vLLM engine ready: %s (%s)", self.model_id, self.model_path)
-
-    def _build(self) -> tuple[Any, PlainTextTokenizer]:
-        return _start_async_llm(
-            self.config,
-            self.model_path,
-            gpu_share=self.config.gpu_memory_utilization,
-            enable_prefix_caching=True,
-        )
 
     async def shutdown(self) -> None:
         llm, self._llm = self._llm, None
@@ -158,12 +150,55 @@ class VllmEngine(JudgeEngine):
     def dead_reason(self) -> str | None:
         return _dead_reason(self._llm, self._dead)
 
-    # -- tokenizer --------------------------------------------------------------------------
+    def _started_llm(self) -> Any:
+        if self._llm is None:
+            raise EngineError(f"{self.what} is not started")
+        return self._llm
 
     def _tok(self) -> PlainTextTokenizer:
         if self._tokenizer is None:
-            raise EngineError("engine is not started")
+            raise EngineError(f"{self.what} is not started")
         return self._tokenizer
+
+    async def _output(self, stream: AsyncIterator[Any]) -> Any:
+        """The request's final output; a dead engine core marks this adapter dead."""
+        try:
+            return await _final_output(stream)
+        except EngineDeadError:
+            self._dead = True
+            raise
+
+
+class VllmEngine(_VllmLifetime, JudgeEngine):
+    what = "engine"
+
+    def __init__(self, config: VllmConfig) -> None:
+        JudgeEngine.__init__(self)
+        _VllmLifetime.__init__(self)
+        self.config = config
+        self.model_path = config.model or ""
+        # Until start() resolves the embedded model this names what will be served.
+        self.model_id = config.model or "SmolLM2-135M-Instruct (embedded)"
+        self.max_model_len = config.max_model_len
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.model_path, self.model_id = await asyncio.to_thread(
+            resolve_model, self.config.model, self.config.cache_dir
+        )
+        await self._start_built()
+        log.info("vLLM engine ready: %s (%s)", self.model_id, self.model_path)
+
+    def _build(self) -> tuple[Any, PlainTextTokenizer]:
+        return _start_async_llm(
+            self.config,
+            self.model_path,
+            gpu_share=self.config.gpu_memory_utilization,
+            enable_prefix_caching=True,
+        )
+
+    # -- tokenizer --------------------------------------------------------------------------
 
     def render_chat(
         self, messages: Sequence[ChatMessage], *, add_generation_prompt: bool = True
@@ -250,19 +285,13 @@ class VllmEngine(JudgeEngine):
     async def _run(self, tokens: list[int], params: Any) -> Any:
         from vllm.inputs import TokensPrompt
 
-        if self._llm is None:
-            raise EngineError("engine is not started")
-        stream = self._llm.generate(
+        stream = self._started_llm().generate(
             TokensPrompt(prompt_token_ids=tokens), params, request_id=uuid.uuid4().hex
         )
-        try:
-            return await _final_output(stream)
-        except EngineDeadError:
-            self._dead = True
-            raise
+        return await self._output(stream)
 
 
-class VllmRewardModel(RewardModel):
+class VllmRewardModel(_VllmLifetime, RewardModel):
     """A sequence-classification reward model (``*ForSequenceClassification``, ``num_labels=1``,
     the Skywork-Reward-V2 kind) on vLLM's pooling runner.
 
@@ -275,21 +304,18 @@ class VllmRewardModel(RewardModel):
     for the judge's.
     """
 
+    what = "reward model"
+
     def __init__(self, path: str, config: VllmConfig, *, gpu_memory_utilization: float) -> None:
+        super().__init__()
         self.config = config
         self.gpu_memory_utilization = gpu_memory_utilization
         self.model_path = path
         self.model_id = path
         self.max_model_len = config.max_model_len
-        self._llm: Any = None
-        self._tokenizer: PlainTextTokenizer | None = None
-        self._dead = False
 
     async def start(self) -> None:
-        llm, tokenizer, self.model_revision = await _build_and_hash(
-            self._build, self.model_path, self.config.cache_dir
-        )
-        self._llm, self._tokenizer = llm, tokenizer  # ready only now
+        await self._start_built()
         log.info("vLLM reward model ready: %s", self.model_id)
 
     def _build(self) -> tuple[Any, PlainTextTokenizer]:
@@ -302,22 +328,6 @@ class VllmRewardModel(RewardModel):
             runner="pooling",
         )
 
-    async def shutdown(self) -> None:
-        llm, self._llm = self._llm, None
-        _shutdown(llm)
-
-    @property
-    def ready(self) -> bool:
-        return self._llm is not None and not self._dead
-
-    def dead_reason(self) -> str | None:
-        return _dead_reason(self._llm, self._dead)
-
-    def _tok(self) -> PlainTextTokenizer:
-        if self._tokenizer is None:
-            raise EngineError("reward model is not started")
-        return self._tokenizer
-
     def render_chat(self, messages: Sequence[ChatMessage]) -> str:
         return self._tok().render(messages, add_generation_prompt=False)
 
@@ -325,20 +335,15 @@ class VllmRewardModel(RewardModel):
         from vllm import PoolingParams
         from vllm.inputs import TokensPrompt
 
-        if self._llm is None:
-            raise EngineError("reward model is not started")
+        llm = self._started_llm()
         tokens = await self._tok().encode_async(text)
         if len(tokens) > self.max_model_len:
             raise PromptTooLongError(len(tokens), self.max_model_len)
         params = PoolingParams(task="classify", use_activation=False)
-        stream = self._llm.encode(
+        stream = llm.encode(
             TokensPrompt(prompt_token_ids=tokens), params, request_id=uuid.uuid4().hex
         )
-        try:
-            final = await _final_output(stream)
-        except EngineDeadError:
-            self._dead = True
-            raise
+        final = await self._output(stream)
         usage.record(len(tokens), int(final.num_cached_tokens or 0))
         data = final.outputs.data
         if data.numel() != 1:

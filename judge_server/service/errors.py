@@ -44,7 +44,7 @@ class TooManyItems(ServiceError):
 
 
 class Overloaded(ServiceError):
-    """Admitting the request would pass the bound on items in flight; retry later."""
+    """Admitting the request would pass the bound on engine calls in flight; retry later."""
 
     type = "queue_full"
 
