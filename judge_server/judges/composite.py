@@ -5,7 +5,8 @@ is scored by one set of versions even if a component is edited meanwhile; each c
 version and score are in the details. A component's score is exactly the reward its rubric gives
 on its own, shaping included (``base.shape``; its details keep the ``unshaped_reward``).
 ``min`` and ``mean`` give conservative ensembles of judges. A component that fails fails the
-item: a failure is never averaged into a score.
+item: a failure is never averaged into a score, and its sibling components still running are
+cancelled (their engine calls would be wasted) so the item fails at once.
 """
 
 from __future__ import annotations
@@ -97,7 +98,14 @@ class CompositeJudge(Judge[CompositeSpec]):
                 "details": judgment.details,
             }
 
-        rows = await asyncio.gather(*(one(c, s) for c, s in self.parts))
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(c, s)) for c, s in self.parts]
+        except ExceptionGroup as failed:
+            # The first failure fails the item with its own type (judge_error, invalid_input
+            # for a prompt too long); the group has cancelled the other components.
+            raise failed.exceptions[0] from None
+        rows = [task.result() for task in tasks]
         scores = [float(r["score"]) for r in rows]
         method = self.rubric.aggregation.method
         if method == "min":
