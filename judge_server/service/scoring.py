@@ -23,6 +23,7 @@ from judge_server.engines.base import EngineError, JudgeEngine, PromptTooLongErr
 from judge_server.engines.usage import Usage, measure
 from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem
 from judge_server.judges.base import shape
+from judge_server.judges.workers import check_lane
 from judge_server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -76,10 +77,14 @@ class Scorer:
     async def score(
         self, judge: Judge, items: Sequence[ScoreInput], *, timeout_s: float, use_cache: bool = True
     ) -> list[ItemResult]:
-        """Score every item with one judge (built once per request, so one rubric version)."""
-        return list(
-            await asyncio.gather(*(self._one(judge, item, timeout_s, use_cache) for item in items))
-        )
+        """Score every item with one judge (built once per request, so one rubric version).
+        The request's CPU-bound checks share the check workers fairly with other requests'."""
+        with check_lane():
+            return list(
+                await asyncio.gather(
+                    *(self._one(judge, item, timeout_s, use_cache) for item in items)
+                )
+            )
 
     def key(self, judge: Judge, item: JudgeItem) -> str:
         return cache_key(
