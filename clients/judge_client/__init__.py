@@ -17,7 +17,7 @@ from ._exceptions import (
     RateLimitError,
     UnprocessableEntityError,
 )
-from ._models import ItemResult, Message, RubricRef, ScoreItem, ScoreResponse
+from ._models import ItemResult, Message, RubricRef, ScoreItem, ScoreResponse, Usage
 from ._version import __version__
 
 __all__ = [
@@ -43,5 +43,6 @@ __all__ = [
     "ScoreResponse",
     "Timeout",
     "UnprocessableEntityError",
+    "Usage",
     "__version__",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-__all__ = ["ItemResult", "Message", "RubricRef", "ScoreItem", "ScoreResponse"]
+__all__ = ["ItemResult", "Message", "RubricRef", "ScoreItem", "ScoreResponse", "Usage"]
 
 
 class Message(BaseModel):
@@ -59,12 +59,35 @@ class RubricRef(BaseModel):
     version: str
 
 
+class Usage(BaseModel):
+    """What judging cost the server's engine, for cost accounting.
+
+    ``engine_calls`` is 0 for a cached result or one shared with an identical item judged at
+    the same time; ``cached_prompt_tokens`` are the prompt tokens served from the engine's
+    prefix cache. Usages add up: ``a + b``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    engine_calls: int
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+            engine_calls=self.engine_calls + other.engine_calls,
+        )
+
+
 class ItemResult(BaseModel):
     """The verdict on one item.
 
     ``status`` is one of ``ok``, ``invalid_input``, ``judge_error``, ``timeout`` (kept a
     plain string so new statuses do not break parsing). ``reward`` is ``None`` unless
-    the item was judged; a failure is never reported as a reward of 0.
+    the item was judged; a failure is never reported as a reward of 0. ``usage`` is
+    ``None`` from a server that does not report it (before usage was added to the wire).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -75,6 +98,7 @@ class ItemResult(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
     cached: bool = False
     error: str | None = None
+    usage: Usage | None = None
 
     @property
     def ok(self) -> bool:
@@ -99,3 +123,12 @@ class ScoreResponse(BaseModel):
     @property
     def retries(self) -> int:
         return self._retries
+
+    @property
+    def total_usage(self) -> Usage | None:
+        """The usage of every result summed (over all chunks); ``None`` unless every result
+        reports its usage, rather than a total that leaves some out."""
+        usages = [result.usage for result in self.results if result.usage is not None]
+        if not usages or len(usages) != len(self.results):
+            return None
+        return sum(usages, Usage(prompt_tokens=0, cached_prompt_tokens=0, engine_calls=0))

@@ -26,6 +26,7 @@ from judge_client import (
     ScoreItem,
     Timeout,
     UnprocessableEntityError,
+    Usage,
 )
 
 BASE_URL = "http://judge.test"
@@ -64,7 +65,9 @@ class FakeJudge:
         fail: tuple[str, ...] = (),
         versions: tuple[str, ...] = ("v1",),
         reverse: bool = False,
+        usage: bool = False,
     ) -> None:
+        self.usage = usage
         self.fail = fail
         self.versions = list(versions)
         self.reverse = reverse
@@ -137,6 +140,14 @@ class FakeJudge:
                         "cached": False,
                     }
                 )
+        if self.usage:  # as servers since issue 10: 10 prompt tokens a character of response
+            for result, item in zip(results, body["items"], strict=True):
+                n = len(item["response"])
+                result["usage"] = {
+                    "prompt_tokens": 10 * n,
+                    "cached_prompt_tokens": n,
+                    "engine_calls": 1,
+                }
         if self.reverse:
             results.reverse()
         return httpx.Response(
@@ -338,6 +349,25 @@ def test_extra_response_fields_are_kept(client: JudgeClient, fake: FakeJudge) ->
 
 
 # -- rewards never invent a value ---------------------------------------------------------
+
+
+def test_usage_is_typed_and_summed_over_chunks(sleeps: list[float]) -> None:
+    fake = FakeJudge(usage=True)
+    with JudgeClient(
+        BASE_URL, transport=httpx.MockTransport(fake), sleep=sleeps.append, chunk_size=2
+    ) as client:
+        resp = client.score("helpfulness", make_items(3))
+    assert [r.usage for r in resp.results] == [
+        Usage(prompt_tokens=10 * n, cached_prompt_tokens=n, engine_calls=1) for n in (1, 2, 3)
+    ]
+    assert len(fake.requests) == 2
+    assert resp.total_usage == Usage(prompt_tokens=60, cached_prompt_tokens=6, engine_calls=3)
+
+
+def test_a_server_without_usage_reports_none(client: JudgeClient) -> None:
+    resp = client.score("helpfulness", make_items(3))
+    assert [r.usage for r in resp.results] == [None, None, None]
+    assert resp.total_usage is None  # not a total of 0 engine calls
 
 
 def test_rewards_keep_failures_as_none(fake: FakeJudge, client: JudgeClient) -> None:

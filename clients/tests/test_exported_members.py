@@ -27,6 +27,7 @@ EXPECTED = [
     "ScoreResponse",
     "Timeout",
     "UnprocessableEntityError",
+    "Usage",
     "__version__",
 ]
 
