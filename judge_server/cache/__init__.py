@@ -3,7 +3,6 @@
 - ``cache_key`` / ``item_fingerprint``: what makes two judge calls the same call.
 - ``ResultCache`` backends: ``MemoryCache`` (LRU), ``SQLiteCache`` (persistent, default),
   ``RedisCache`` (shared by replicas), ``TieredCache`` (memory in front of either).
-- ``ScopedCache``: results stored under the content identity of the models behind them.
 - ``InFlight``: identical calls running at once are computed once.
 
 Only ``ok`` results are cached; a failure is always recomputed (see ``base``).
@@ -23,7 +22,6 @@ from judge_server.cache.keys import (
     item_fingerprint,
 )
 from judge_server.cache.memory import DEFAULT_MEMORY_ENTRIES, MemoryCache
-from judge_server.cache.scoped import Scope, ScopedCache
 from judge_server.cache.sqlite import SQLiteCache
 from judge_server.cache.tiered import TieredCache
 
@@ -41,8 +39,6 @@ __all__ = [
     "MemoryCache",
     "ResultCache",
     "SQLiteCache",
-    "Scope",
-    "ScopedCache",
     "TieredCache",
     "build_cache",
     "cache_key",
@@ -63,19 +59,14 @@ def build_cache(
     memory_entries: int = DEFAULT_MEMORY_ENTRIES,
     max_entries: int | None = None,
     ttl_s: float | None = None,
-    scope: Scope | None = None,
 ) -> ResultCache | None:
     """The configured cache, or None for ``"none"``.
 
     ``sqlite`` and ``redis`` get the memory LRU in front (``TieredCache``). ``path`` is the
     SQLite file, or a directory to hold ``results.sqlite3``; ``max_entries`` and ``ttl_s`` bound
-    the SQLite file or the Redis entries. With ``scope`` every key is stored under it
-    (``ScopedCache``), the memory tier's included.
+    the SQLite file or the Redis entries.
     """
-    cache = _build(backend, path, redis_url, memory_entries, max_entries, ttl_s)
-    if cache is None or scope is None:
-        return cache
-    return ScopedCache(cache, scope)
+    return _build(backend, path, redis_url, memory_entries, max_entries, ttl_s)
 
 
 def _build(

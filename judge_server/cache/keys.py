@@ -1,9 +1,10 @@
 """Cache keys: a hash of everything that can change a judge's output, and nothing else.
 
-The key covers the judge model, the engine settings that change outputs (dtype, context length,
-...), the rubric version (a hash of the rubric's content), the scoring mode, the item's canonical
-inputs and the version of the scoring code (``SCORING_LOGIC_VERSION``); the content identity of
-the model files is mixed in by ``ScopedCache``, once the engines have started and hashed them.
+The key covers the judge model, by name and by content (``models``: the hashes of the judge's and
+the reward models' files, read at every call since they are known only once the engines have
+started), the engine settings that change outputs (dtype, context length, ...), the rubric
+version (a hash of the rubric's content), the scoring mode, the item's canonical inputs and the
+version of the scoring code (``SCORING_LOGIC_VERSION``).
 It is a sha256 over canonical JSON (sorted keys, no whitespace), so the order of keys in a
 mapping never matters and any change of value always does. The item's ``id`` is
 deliberately left out: two items with the same inputs get the same verdict.
@@ -18,7 +19,8 @@ from collections.abc import Mapping, Sequence
 #: Bump when the key layout or the format of a stored value changes: old entries become misses.
 # 2: a composite's cached reward now applies its components' shaping.
 # 3: keys carry SCORING_LOGIC_VERSION.
-CACHE_SCHEMA_VERSION = 3
+# 4: the models' content identity is a part of the key (it was a second hash over the key).
+CACHE_SCHEMA_VERSION = 4
 
 #: Bump when a change to the scoring code can change the reward or details of an item whose
 #: rubric, model and inputs are unchanged: prompt building and escaping (judges/prompting,
@@ -56,6 +58,7 @@ def item_fingerprint(
 def cache_key(
     *,
     model_id: str,
+    models: Mapping[str, object],
     engine_fingerprint: Mapping[str, object],
     rubric_version: str,
     mode: str,
@@ -70,6 +73,7 @@ def cache_key(
         "schema": CACHE_SCHEMA_VERSION,
         "scoring": SCORING_LOGIC_VERSION,
         "model": model_id,
+        "models": dict(models),
         "engine": dict(engine_fingerprint),
         "rubric_version": rubric_version,
         "mode": mode,

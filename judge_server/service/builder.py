@@ -44,7 +44,7 @@ def build_service(
         registry, _ = load_registry(settings)
     engine = engine if engine is not None else build_engine(settings)
     reward_models = reward_models if reward_models is not None else build_reward_models(settings)
-    cache = build_settings_cache(settings, engine, reward_models) if with_cache else None
+    cache = build_settings_cache(settings) if with_cache else None
     service = JudgeService(
         settings, engine, registry, reward_models=reward_models, cache=cache, metrics=metrics
     )
@@ -53,18 +53,9 @@ def build_service(
     return service
 
 
-def build_settings_cache(
-    settings: Settings, engine: JudgeEngine, reward_models: RewardModels
-) -> ResultCache | None:
-    """The result cache the settings describe, its keys scoped by the models' content."""
-
-    def scope() -> dict[str, object]:
-        # Read at every call: the revisions are known once the engines have started.
-        return {
-            "judge": engine.model_revision,
-            "reward_models": {name: rm.model_revision for name, rm in reward_models.items()},
-        }
-
+def build_settings_cache(settings: Settings) -> ResultCache | None:
+    """The result cache the settings describe (its keys carry the models' content identity:
+    ``JudgeService.model_revisions``)."""
     return build_cache(
         settings.cache_backend,
         path=settings.results_db,
@@ -72,5 +63,4 @@ def build_settings_cache(
         memory_entries=settings.cache_memory_entries,
         max_entries=settings.cache_max_entries,
         ttl_s=settings.cache_ttl_s or None,
-        scope=scope,
     )

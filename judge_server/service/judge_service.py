@@ -73,7 +73,11 @@ class JudgeService:
         self.cache = cache
         self.metrics = metrics if metrics is not None else Metrics()
         self.scorer = Scorer(
-            engine, self.metrics, cache=cache, engine_fingerprint=settings.engine_fingerprint()
+            engine,
+            self.metrics,
+            cache=cache,
+            engine_fingerprint=settings.engine_fingerprint(),
+            models=self.model_revisions,
         )
         self.admission = Admission(settings.max_queue_engine_calls)
         # Metric labels stay bounded: a rubric a client sends inline counts as "inline".
@@ -101,6 +105,17 @@ class JudgeService:
             self.engine_error = f"engine failed to start: {type(exc).__name__}: {exc}"
             raise
         log.info("judge engine up in %.1f s", time.monotonic() - started)
+
+    def model_revisions(self) -> dict[str, object]:
+        """The content identity of every model behind a reward (``None`` until started): a
+        part of every cache key, so weights changed under the same path never replay results,
+        and a reward model retrained in place invalidates its rubrics' results."""
+        return {
+            "judge": self.engine.model_revision,
+            "reward_models": {
+                name: model.model_revision for name, model in self.reward_models.items()
+            },
+        }
 
     def dead_reason(self) -> str | None:
         """Why the started judge engine or a reward model can serve nothing more, else None."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -63,6 +63,7 @@ class Scorer:
         *,
         cache: ResultCache | None = None,
         engine_fingerprint: Mapping[str, object] | None = None,
+        models: Callable[[], Mapping[str, object]] | None = None,
     ) -> None:
         self.engine = engine
         self.metrics = metrics
@@ -73,6 +74,8 @@ class Scorer:
         self._running: set[asyncio.Task[Any]] = set()
         # Settings that change the engine's outputs belong in every cache key.
         self.engine_fingerprint = dict(engine_fingerprint or {})
+        # The models' content identity, read at every key: known once the engines have started.
+        self.models = models or (lambda: {"judge": engine.model_revision})
 
     async def score(
         self, judge: Judge, items: Sequence[ScoreInput], *, timeout_s: float, use_cache: bool = True
@@ -89,6 +92,7 @@ class Scorer:
     def key(self, judge: Judge, item: JudgeItem) -> str:
         return cache_key(
             model_id=self.engine.model_id,
+            models=self.models(),
             engine_fingerprint=self.engine_fingerprint,
             rubric_version=judge.identity(),
             mode=judge.rubric.mode,

@@ -35,6 +35,7 @@ BASE_ITEM: dict[str, object] = item_fingerprint(
 )
 BASE: dict[str, Any] = {
     "model_id": "SmolLM2-135M-Instruct-04da094c9f01",
+    "models": {"judge": "sha256:aaa", "reward_models": {"rm": "sha256:bbb"}},
     "engine_fingerprint": {"dtype": "float32", "max_model_len": 2048},
     "rubric_version": "aab8e8b38a0e",
     "mode": "pointwise",
@@ -56,6 +57,8 @@ def test_key_is_a_stable_sha256_hex() -> None:
     "changes",
     [
         {"model_id": "Qwen2.5-7B-Instruct"},
+        {"models": {"judge": "sha256:ccc", "reward_models": {"rm": "sha256:bbb"}}},
+        {"models": {"judge": "sha256:aaa", "reward_models": {"rm": "sha256:ccc"}}},
         {"engine_fingerprint": {"dtype": "bfloat16", "max_model_len": 2048}},
         {"engine_fingerprint": {"dtype": "float32", "max_model_len": 4096}},
         {"engine_fingerprint": {"dtype": "float32"}},
@@ -78,6 +81,8 @@ def test_key_is_a_stable_sha256_hex() -> None:
     ],
     ids=[
         "model",
+        "judge-weights",
+        "reward-model-weights",
         "dtype",
         "max_model_len",
         "engine-field-dropped",
@@ -118,6 +123,7 @@ def test_key_ignores_dict_key_order_everywhere() -> None:
         mode="pointwise",
         rubric_version="aab8e8b38a0e",
         engine_fingerprint={"max_model_len": 2048, "dtype": "float32"},
+        models={"reward_models": {"rm": "sha256:bbb"}, "judge": "sha256:aaa"},
         model_id="SmolLM2-135M-Instruct-04da094c9f01",
     )
     assert reordered == key_with()

@@ -18,10 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from judge_server.cache import (
     CachedResult,
     MemoryCache,
-    ScopedCache,
     SQLiteCache,
-    TieredCache,
-    build_cache,
 )
 from judge_server.cache import memory as memory_module
 from judge_server.cache import redis_cache as redis_module
@@ -30,7 +27,6 @@ from judge_server.engines.reward_models import RewardModels
 from judge_server.judges import JudgeItem
 from judge_server.metrics import Metrics
 from judge_server.service import JudgeService, build_service
-from judge_server.service.builder import build_settings_cache
 from judge_server.settings import Settings, project_rubrics_dir
 from tests.fakes import ScriptedEngine
 
@@ -179,39 +175,46 @@ async def test_two_replicas_share_one_bound(redis_client: Any, redis_clock: Cloc
 # ------------------------------------------------------------------------------ model scoping
 
 
-async def test_a_new_model_revision_scopes_every_key_anew(tmp_path: Path) -> None:
-    revision = {"judge": "sha256:aaa"}
-    cache = build_cache("sqlite", path=tmp_path, memory_entries=10, scope=lambda: revision)
-    assert isinstance(cache, ScopedCache) and isinstance(cache.inner, TieredCache)
-    try:
-        await cache.put("k", result(0.5))
-        assert await cache.get("k") == result(0.5)
-        revision["judge"] = "sha256:bbb"  # the same path, other weights
-        assert await cache.get("k") is None
-        revision["judge"] = "sha256:aaa"
-        assert await cache.get("k") == result(0.5)
-        assert await cache.inner.get("k") is None  # stored under the scoped key only
-    finally:
-        await cache.close()
+class StandInRewardModel:
+    """Only its revision is read (no rubric here uses it)."""
+
+    ready = True
+
+    def __init__(self, revision: str) -> None:
+        self.model_revision = revision
+
+    async def shutdown(self) -> None:
+        pass
 
 
-async def test_the_scope_covers_the_judge_and_every_reward_model(tmp_path: Path) -> None:
+async def test_a_new_model_revision_keys_every_result_anew(tmp_path: Path) -> None:
     engine = ScriptedEngine()
     engine.model_revision = "sha256:judge"
-    reward_model: Any = SimpleNamespace(model_revision="sha256:rm-1")
-    settings = Settings(rubrics_dir=project_rubrics_dir(), cache_path=tmp_path / "r.sqlite3")
-    cache = build_settings_cache(settings, engine, RewardModels({"skywork": reward_model}))
-    assert cache is not None
+    reward_model: Any = StandInRewardModel("sha256:rm-1")
+    settings = Settings(
+        rubrics_dir=project_rubrics_dir(), watch_rubrics=False, cache_path=tmp_path / "r.sqlite3"
+    )
+    service = build_service(
+        settings, engine=engine, reward_models=RewardModels({"skywork": reward_model})
+    )
+    await engine.start()
+    judge = service.judge("helpfulness")
+
+    async def cached() -> bool:
+        [out] = await service.score(judge, [ITEM])
+        assert out.status == "ok", out
+        return out.cached
+
     try:
-        await cache.put("k", result(0.5))
-        assert await cache.get("k") == result(0.5)
+        assert not await cached() and await cached()
+        engine.model_revision = "sha256:judge-2"  # the same path, other weights
+        assert not await cached()
+        engine.model_revision = "sha256:judge"
+        assert await cached()
         reward_model.model_revision = "sha256:rm-2"  # a reward model retrained in place
-        assert await cache.get("k") is None
-        reward_model.model_revision = "sha256:rm-1"
-        engine.model_revision = "sha256:judge-2"
-        assert await cache.get("k") is None
+        assert not await cached()
     finally:
-        await cache.close()
+        await service.close()
 
 
 def redis_settings(url: str, **extra: Any) -> Settings:
