@@ -53,8 +53,6 @@ async def test_a_nested_failure_keeps_its_status() -> None:
     await engine.start()
     registry = {**REGISTRY, "inner": combo("slow", "fails")}
     judge = judge_for(combo("inner"), registry.__getitem__)
-    [result] = await Scorer(engine).score(
-        judge, [JudgeItem("x", "p", "r" * 100)], timeout_s=30
-    )
+    [result] = await Scorer(engine).score(judge, [JudgeItem("x", "p", "r" * 100)], timeout_s=30)
     assert result.status == "invalid_input", result
     assert result.error is not None and "the judge model accepts at most 63" in result.error
