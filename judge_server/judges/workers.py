@@ -113,7 +113,7 @@ class CheckPool:
         self._retired: list[Workers] = []
         """Replaced pools, stopped, whose join (in a thread) has not finished."""
         self._lock = threading.Lock()
-        self._lines: dict[object | None, _Line] = {}
+        self._lines: dict[tuple[asyncio.AbstractEventLoop, object | None], _Line] = {}
         self._joins: set[asyncio.Task[None]] = set()
 
     def _live(self) -> tuple[Workers, Workers | None]:
@@ -143,7 +143,8 @@ class CheckPool:
         """``fn(*args)`` in a worker, within the deadline. ``fn`` and its arguments are pickled:
         ``fn`` is a module-level function. ``what`` names the check in the error. Waits in its
         caller's line (``check_lane``) while that caller has ``workers`` checks in the pool."""
-        key = _lane.get()
+        # per event loop too: a semaphore serves one loop, and tests run the pool in several
+        key = (asyncio.get_running_loop(), _lane.get())
         line = self._lines.get(key)
         if line is None:
             line = self._lines[key] = _Line(asyncio.Semaphore(self.workers))
