@@ -111,7 +111,10 @@ class GenerateRequest(_In):
             pairs=tuple(Pair(p.chosen, p.rejected) for p in self.pairs),
             disagreements=tuple(
                 Disagreement(
-                    _text(d.prompt, "disagreements.prompt"), d.response, d.reward, d.expected,
+                    _text(d.prompt, "disagreements.prompt"),
+                    d.response,
+                    d.reward,
+                    d.expected,
                     d.note,
                 )
                 for d in self.disagreements

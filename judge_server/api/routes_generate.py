@@ -19,9 +19,7 @@ from judge_server.service.rubric_generation import generate_rubric
 router = APIRouter(tags=["rubrics"], dependencies=[ApiKey])
 
 
-@router.post(
-    "/v1/rubrics/generate", response_model=GenerateResponse, responses=errors(*GENERATION)
-)
+@router.post("/v1/rubrics/generate", response_model=GenerateResponse, responses=errors(*GENERATION))
 async def generate(
     request: GenerateRequest, service: ReadyServiceDep, http_request: Request
 ) -> GenerateResponse:
