@@ -40,13 +40,20 @@ def answer(*criteria: dict[str, Any]) -> str:
 
 
 GOOD = answer(
-    {"id": "cites_source", "text": "The response names its source.", "kind": "hard_rule",
-     "weight": 3},
-    {"id": "concise", "text": "The response is under 100 words.", "kind": "principle",
-     "weight": 1},
-    {"id": "invents_facts", "text": "The response invents a statistic.", "kind": "pitfall",
-     "weight": 2},
-)  # fmt: skip
+    {
+        "id": "cites_source",
+        "text": "The response names its source.",
+        "kind": "hard_rule",
+        "weight": 3,
+    },
+    {"id": "concise", "text": "The response is under 100 words.", "kind": "principle", "weight": 1},
+    {
+        "id": "invents_facts",
+        "text": "The response invents a statistic.",
+        "kind": "pitfall",
+        "weight": 2,
+    },
+)
 
 
 @pytest.fixture
@@ -152,7 +159,8 @@ def test_generates_a_definition_put_accepts_and_serves(
 def test_criteria_output_is_the_project_criterion_format(client: TestClient) -> None:
     body = client.post("/v1/rubrics/generate", json={"prompt": "q", "output": "criteria"}).json()
     assert body["definition"] is None
-    assert [Criterion.model_validate(c).id for c in body["criteria"]][0] == "cites_source"
+    ids = [Criterion.model_validate(c).id for c in body["criteria"]]
+    assert ids == ["cites_source", "concise", "invents_facts"]
 
 
 def test_a_refinement_revises_the_base_and_keeps_its_name(
@@ -196,13 +204,13 @@ def test_ids_are_normalised_and_repeats_dropped(rubrics_dir: Path, engine: Scrip
         (
             answer({"id": "x", "text": "The response is rude.", "kind": "pitfall", "weight": 1}),
             "positive weight",
-        ),  # fmt: skip
+        ),
         (
             answer(
                 {"id": "Bad Id!", "text": "The response is ok.", "kind": "principle", "weight": 9}
             ),
             "does not validate",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_a_bad_answer_is_a_502_judge_error(
@@ -237,7 +245,7 @@ def test_a_bad_answer_is_a_502_judge_error(
             {"prompt": "q", "disagreements": [{"prompt": "p", "response": "r", "reward": 2}]},
             422,
             "disagreements.0.reward",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_bad_requests_are_clear_4xx_in_the_envelope(
@@ -263,8 +271,9 @@ def test_a_prompt_too_long_for_the_judge_is_a_422(rubrics_dir: Path) -> None:
 
 def test_needs_a_scoring_key_not_the_admin_token(client: TestClient) -> None:
     assert client.post("/v1/rubrics/generate", json={"prompt": "q"}).status_code == 200
-    anonymous = client.post("/v1/rubrics/generate", json={"prompt": "q"}, headers={
-        "Authorization": ""})  # fmt: skip
+    anonymous = client.post(
+        "/v1/rubrics/generate", json={"prompt": "q"}, headers={"Authorization": ""}
+    )
     assert anonymous.status_code == 401
 
 
@@ -307,8 +316,10 @@ async def test_cli_jsonl_is_resumable_and_keeps_the_rows(
     assert [r.get("prompt_id", r.get("id")) for r in out] == ["1", "a"]  # "1" was already done
     assert out[1]["example_tags"] == ["t"]
     assert [Criterion.model_validate(c).id for c in out[1]["rubrics"]] == [
-        "cites_source", "concise", "invents_facts"
-    ]  # fmt: skip
+        "cites_source",
+        "concise",
+        "invents_facts",
+    ]
     assert len(engine.schemas) == 1 and engine.schemas[0] == answer_schema(3)
     err = capsys.readouterr().err
     assert "row c:" in err and "nothing to generate from" in err and "1 failed" in err
