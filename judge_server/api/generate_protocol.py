@@ -22,8 +22,6 @@ from judge_server.service.generation_prompt import (
     Pair,
 )
 
-Source = Field(max_length=MAX_SOURCE_CHARS)
-
 
 def _text(prompt: str | list[Message], field: str) -> str:
     """A prompt (text or chat messages) as one bounded text."""
@@ -48,9 +46,11 @@ class PairIn(_In):
 class DisagreementIn(_In):
     prompt: str | list[Message] = Field(description="The sample's prompt.")
     response: str = Field(max_length=MAX_SOURCE_CHARS, description="The judged response.")
-    reward: float | None = Field(None, ge=0, le=1, description="The judge's reward.")
+    reward: float | None = Field(None, allow_inf_nan=False, description="The judge's reward.")
     expected: float | None = Field(
-        None, ge=0, le=1, description="What a reference (label, verifier, human) expected."
+        None,
+        allow_inf_nan=False,
+        description="The reward a reference (label, verifier, human) expected.",
     )
     note: str = Field("", max_length=1000, description="Why the reward was wrong, if known.")
 

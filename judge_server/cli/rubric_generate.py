@@ -129,7 +129,8 @@ async def generate_rows(
     failed = 0
     try:
         base_spec = base_rubric(service, base)  # before the slow engine start
-        await service.start()
+        if todo:
+            await service.start()
         with (
             dst.open("a", encoding="utf-8") as out,
             tqdm(

@@ -242,7 +242,7 @@ def test_a_bad_answer_is_a_502_judge_error(
         ({"prompt": "q", "base": "no_such_rubric"}, 404, "base"),
         ({"prompt": "q", "base": "pairwise"}, 422, "base"),
         (
-            {"prompt": "q", "disagreements": [{"prompt": "p", "response": "r", "reward": 2}]},
+            {"prompt": "q", "disagreements": [{"prompt": "p", "response": "r", "reward": "high"}]},
             422,
             "disagreements.0.reward",
         ),
