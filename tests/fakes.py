@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from judge_server.cli.bench.instant_engine import InstantEngine
 from judge_server.engines.base import (
@@ -45,6 +46,8 @@ class ScriptedEngine(InstantEngine):
         self.delay_s = delay_s
         self.generation = generation
         self.prompts: list[str] = []
+        self.schemas: list[Mapping[str, Any] | None] = []
+        """The JSON schema of each ``generate`` call (None: free text)."""
 
     def die(self, reason: str = "scripted engine death") -> None:
         """Die at run time: the watchdog sees ``dead_reason``; calls in flight keep hanging
@@ -80,11 +83,18 @@ class ScriptedEngine(InstantEngine):
         max_tokens: int,
         temperature: float = 0.0,
         stop: Sequence[str] = (),
+        json_schema: Mapping[str, Any] | None = None,
     ) -> Generation:
         self._check(prompt)
         self.prompts.append(prompt)
+        self.schemas.append(json_schema)
         self._count("generate", len(prompt), 0)
-        return Generation(text=self.generation[:max_tokens], num_prompt_tokens=len(prompt))
+        cut = len(self.generation) > max_tokens
+        return Generation(
+            text=self.generation[:max_tokens],
+            num_prompt_tokens=len(prompt),
+            finish_reason="length" if cut else "stop",
+        )
 
     async def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:
         self._check(prompt + continuation)

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from judge_server import __version__
 from judge_server.api import (
+    routes_generate,
     routes_group,
     routes_health,
     routes_openrlhf,
@@ -146,6 +147,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(routes_health.router)
     app.include_router(routes_rubrics.router)
+    app.include_router(routes_generate.router)
     app.include_router(routes_score.router)
     app.include_router(routes_group.router)
     app.include_router(routes_openrlhf.router)

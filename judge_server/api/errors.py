@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from judge_server.service.errors import (
     RETRY_AFTER_S,
+    GenerationFailed,
+    GenerationRefused,
     InvalidRubric,
     NotReady,
     Overloaded,
@@ -72,7 +74,9 @@ HTTP_STATUS: dict[type[ServiceError], int] = {
     TooManyItems: 413,
     TooMuchWork: 413,
     InvalidRubric: 422,
+    GenerationRefused: 422,
     Overloaded: 429,
+    GenerationFailed: 502,  # the judge model wrote something invalid (bad gateway: upstream)
     NotReady: 503,
 }
 #: refusals that pass: the client should come back (busy, or still starting)

@@ -21,9 +21,12 @@ DESCRIPTIONS: dict[int, str] = {
     "too_many_engine_calls.",
     415: "invalid_json: the body is not declared as application/json.",
     422: "invalid_request or invalid_rubric (the message names the field and the limit); on a "
-    "trainer route with on_failure=error, invalid_input.",
+    "trainer route with on_failure=error, invalid_input; invalid_generation_request (a "
+    "generation prompt the judge model cannot take).",
     429: "queue_full: the engine-call bound is reached; retry after Retry-After seconds.",
     499: "client_closed_request: the client went away and its work was cancelled.",
+    502: "judge_error: the judge model wrote a rubric that does not validate (cut off, not "
+    "JSON, or criteria the rubric loader refuses); nothing was saved.",
     503: "not_ready, draining or engine_failed (retry, with Retry-After where it helps); "
     "judge_failed on a trainer route with on_failure=error.",
 }
@@ -34,6 +37,9 @@ BODY = (400, 413, 415, 422)
 SCORING = (*BODY, 401, 404, 429, 499, 503)
 #: a rubric change: the body, the admin token, a read-only directory
 RUBRIC_WRITE = (*BODY, 401, 403, 409)
+#: rubric generation: the body, a key, the base rubric, the queue, the client, the judge's own
+#: output and the engine
+GENERATION = (*BODY, 401, 404, 429, 499, 502, 503)
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--messages", action="store_true", help="print chat messages only")
     _reward_model_flag(render)
     rsub.add_parser("schema", help="print the rubric JSON schema")
+    _generate_parser(rsub)
 
     head = sub.add_parser(
         "build-value-head",
@@ -162,6 +163,36 @@ def build_parser() -> argparse.ArgumentParser:
     head.add_argument("--base", type=Path, help="HF causal LM folder (default: embedded)")
     head.add_argument("--seed", type=int, default=0)
     return parser
+
+
+def _generate_parser(rsub: Any) -> None:
+    gen = rsub.add_parser(
+        "generate",
+        help="the judge model writes a rubric (one definition) or instance criteria (JSONL)",
+    )
+    source = gen.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompt", help="the task the rubric judges responses to")
+    source.add_argument(
+        "--request", type=Path, help="a JSON file with the body of POST /v1/rubrics/generate"
+    )
+    source.add_argument(
+        "--input",
+        type=Path,
+        help="JSONL rows (prompt, reference?, pairs?): writes each with its criteria in "
+        "'rubrics' to --output, resumably",
+    )
+    gen.add_argument("--reference", help="a reference answer")
+    gen.add_argument("--pairs", type=Path, help='JSONL of {"chosen", "rejected"} responses')
+    gen.add_argument("--base", help="rubric-mode rubric for the prompt and aggregation")
+    gen.add_argument("--name", help="name of the generated definition")
+    gen.add_argument("--max-criteria", type=int, help="at most this many criteria (default 8)")
+    gen.add_argument(
+        "-o", "--output", type=Path, help="definition: .yaml or .json (default stdout); JSONL"
+    )
+    gen.add_argument(
+        "--concurrency", type=int, default=8, help="JSONL: rows generated at once (default 8)"
+    )
+    _engine_flags(gen)
 
 
 def _exit_on_sigterm() -> None:
@@ -241,7 +272,32 @@ def rubrics_command(args: argparse.Namespace, settings: Settings) -> int:
         return rubric_tools.validate(args.path)
     if args.rubrics_command == "schema":
         return rubric_tools.schema()
+    if args.rubrics_command == "generate":
+        return _generate_command(args, settings)
     return rubric_tools.render(settings, args.name, args.item, with_template=not args.messages)
+
+
+def _generate_command(args: argparse.Namespace, settings: Settings) -> int:
+    from judge_server.cli import rubric_generate
+
+    if args.input is not None:
+        if args.output is None:
+            sys.exit("judge-server rubrics generate: --input needs --output (JSONL)")
+        return asyncio.run(
+            rubric_generate.generate_rows(
+                settings,
+                args.input,
+                args.output,
+                base=args.base,
+                max_criteria=args.max_criteria,
+                concurrency=args.concurrency,
+            )
+        )
+    try:
+        body = rubric_generate.request_body(args)
+    except (OSError, ValueError) as exc:
+        sys.exit(f"judge-server rubrics generate: {exc}")
+    return asyncio.run(rubric_generate.generate_one(settings, body, args.output))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ chat template (message content stays plain text: only the template makes control
 
 - ``next_token_logprobs``: one forward pass (``max_tokens=1``) returning the log-probabilities of
   a few candidate tokens at the next position (verdict tokens, score digits);
-- ``generate``: text generation (reasoning-first judges);
+- ``generate``: text generation (reasoning-first judges), optionally held to a JSON schema
+  (rubric generation: vLLM's structured output, so the text is JSON of that shape);
 - ``continuation_logprobs``: the log-probability of each token of a continuation given a prefix
   (likelihood rewards, from ``prompt_logprobs``).
 
@@ -18,9 +19,9 @@ served.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from judge_server.engines import usage
 
@@ -126,7 +127,11 @@ class JudgeEngine(abc.ABC):
         max_tokens: int,
         temperature: float = 0.0,
         stop: Sequence[str] = (),
-    ) -> Generation: ...
+        json_schema: Mapping[str, Any] | None = None,
+    ) -> Generation:
+        """Up to ``max_tokens`` tokens after ``prompt``. With ``json_schema`` the engine
+        constrains decoding so the text is JSON valid against it (unless cut off at
+        ``max_tokens``: ``finish_reason`` is then ``"length"``)."""
 
     @abc.abstractmethod
     async def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:

@@ -18,7 +18,12 @@ How each primitive maps onto the completions API (vLLM's own extensions where th
   chosen on purpose: giving it the N-th logprob (an upper bound) would invent probability mass
   on valid answers, while ``-inf`` keeps ``valid_mass`` honest, so a verdict none of whose tokens
   reached the top-N becomes a ``judge_error`` through ``min_valid_mass`` instead of a reward.
-- ``generate``: ``max_tokens``, ``temperature``, ``stop``.
+- ``generate``: ``max_tokens``, ``temperature``, ``stop``; a JSON schema goes as
+  ``response_format={"type": "json_schema", "json_schema": {"name", "schema"}}``, which vLLM's
+  completions endpoint turns into the same structured output the in-process adapter asks for
+  (``CompletionRequest.response_format`` in vllm/entrypoints/openai/completion/protocol.py,
+  mapped by ``structured_outputs_from_response_format`` in
+  vllm/entrypoints/generate/base/protocol.py; ``schema`` is the field's alias there).
 - ``continuation_logprobs``: ``prompt_logprobs=0`` over prompt+continuation; each position of
   the answer's ``prompt_logprobs`` holds the logprob of the actual prompt token, keyed by its id.
 - prefix-cache hits: ``usage.prompt_tokens_details.cached_tokens`` (vLLM reports it when
@@ -37,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -263,6 +268,7 @@ class RemoteEngine(JudgeEngine):
         max_tokens: int,
         temperature: float = 0.0,
         stop: Sequence[str] = (),
+        json_schema: Mapping[str, Any] | None = None,
     ) -> Generation:
         tokens = self.check_length(await self._tok().encode_async(prompt), reserve=1)
         room = self.max_model_len - len(tokens)
@@ -273,6 +279,11 @@ class RemoteEngine(JudgeEngine):
         }
         if stop:
             payload["stop"] = list(stop)
+        if json_schema is not None:
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": dict(json_schema)},
+            }
         body = await self._complete(payload, len(tokens))
         choice = first_choice(body)
         cached = cached_tokens(body)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -243,13 +243,22 @@ class VllmEngine(_VllmLifetime, JudgeEngine):
         max_tokens: int,
         temperature: float = 0.0,
         stop: Sequence[str] = (),
+        json_schema: Mapping[str, Any] | None = None,
     ) -> Generation:
         from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
 
         tokens = self.check_length(await self._tok().encode_async(prompt), reserve=1)
         room = self.max_model_len - len(tokens)
         params = SamplingParams(
-            max_tokens=min(max_tokens, room), temperature=temperature, stop=list(stop) or None
+            max_tokens=min(max_tokens, room),
+            temperature=temperature,
+            stop=list(stop) or None,
+            # vLLM compiles the schema to a grammar (xgrammar, or guidance where xgrammar lacks
+            # a feature) and masks every token that would leave it.
+            structured_outputs=(
+                StructuredOutputsParams(json=dict(json_schema)) if json_schema is not None else None
+            ),
         )
         out = await self._run(tokens, params)
         cached = int(out.num_cached_tokens or 0)

@@ -70,13 +70,17 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _BlockStyleDumper.add_representer(str, _str_representer)
 
 
+def rubric_yaml(rubric: RubricSpec) -> str:
+    """The rubric as its file holds it: defaults left out, name first, templates as blocks."""
+    data = {"name": rubric.name, **rubric.model_dump(mode="json", exclude_defaults=True)}
+    return yaml.dump(data, Dumper=_BlockStyleDumper, sort_keys=False, allow_unicode=True)
+
+
 def write_rubric_file(directory: Path, rubric: RubricSpec) -> Path:
     """Write atomically (temp file + rename): a watcher never reads a half-written rubric."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{rubric.name}.yaml"
-    data = rubric.model_dump(mode="json", exclude_defaults=True)
-    data = {"name": rubric.name, **data}
-    text = yaml.dump(data, Dumper=_BlockStyleDumper, sort_keys=False, allow_unicode=True)
+    text = rubric_yaml(rubric)
     fd, tmp = tempfile.mkstemp(prefix=f".{rubric.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

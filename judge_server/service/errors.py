@@ -71,3 +71,18 @@ class TooMuchWork(ServiceError):
     """A request whose engine calls (items x its rubric's calls per item) pass the bound."""
 
     type = "too_many_engine_calls"
+
+
+class GenerationRefused(ServiceError):
+    """A rubric-generation request this server cannot serve as asked (its prompt does not fit
+    the judge model's context)."""
+
+    type = "invalid_generation_request"
+
+
+class GenerationFailed(ServiceError):
+    """The judge model's generated rubric does not validate (cut off, not JSON, criteria the
+    rubric loader refuses): the judge's failure, not the client's. Not retried here: generation
+    runs at temperature 0, so the same request gives the same output."""
+
+    type = "judge_error"

@@ -397,6 +397,22 @@ async def test_generate_request(fleet_engine: tuple[Fleet, RemoteEngine]) -> Non
     assert payload["temperature"] == 0.7 and payload["stop"] == ["\n"]
     await engine.generate("a b c", max_tokens=5)
     assert "stop" not in fleet.completions[1][1]
+    assert "response_format" not in fleet.completions[1][1]
+
+
+async def test_a_json_schema_goes_as_response_format(
+    fleet_engine: tuple[Fleet, RemoteEngine],
+) -> None:
+    """vLLM's completions endpoint maps ``response_format`` json_schema (``schema`` is the
+    field's alias) onto the same structured output the in-process adapter asks for."""
+    fleet, engine = fleet_engine
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    await engine.generate("a b c", max_tokens=5, json_schema=schema)
+    _, payload = fleet.completions[0]
+    assert payload["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema},
+    }
 
 
 async def test_continuation_logprobs_from_prompt_logprobs(

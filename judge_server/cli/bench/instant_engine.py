@@ -6,14 +6,30 @@ and it lets the benchmark's own plumbing be tested without vLLM.
 
 from __future__ import annotations
 
+import json
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from judge_server.engines.base import ChatMessage, Generation, JudgeEngine, NextTokenLogprobs
 
 #: Generated text: what a generating judge answers when it follows the naive prompt.
 INSTANT_GENERATION = "Score: 5"
+#: Generated JSON (a JSON schema was asked for): one criterion, the shape rubric generation
+#: asks for.
+INSTANT_JSON = json.dumps(
+    {
+        "criteria": [
+            {
+                "id": "answers_the_request",
+                "text": "The response answers what the user asked.",
+                "kind": "principle",
+                "weight": 1,
+            }
+        ]
+    }
+)
 
 
 class InstantEngine(JudgeEngine):
@@ -70,10 +86,12 @@ class InstantEngine(JudgeEngine):
         max_tokens: int,
         temperature: float = 0.0,
         stop: Sequence[str] = (),
+        json_schema: Mapping[str, Any] | None = None,
     ) -> Generation:
         tokens = self.count_tokens(prompt)
         self._count("generate", tokens, 0)
-        return Generation(text=INSTANT_GENERATION, num_prompt_tokens=tokens, finish_reason="stop")
+        text = INSTANT_GENERATION if json_schema is None else INSTANT_JSON
+        return Generation(text=text, num_prompt_tokens=tokens, finish_reason="stop")
 
     async def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:
         return [math.log(0.5)] * self.count_tokens(continuation)

@@ -19,7 +19,13 @@ THROUGHPUT_KEYS = (
     "cache_hit_items_per_s",
     "overhead_items_per_s",
 )
-REQUIRED_KEYS = (*THROUGHPUT_KEYS, "naive_parse_failures", "rubric_k1_s", "rubric_k8_s")
+REQUIRED_KEYS = (
+    *THROUGHPUT_KEYS,
+    "naive_parse_failures",
+    "rubric_k1_s",
+    "rubric_k8_s",
+    "rubric_generation_s",
+)
 
 
 @dataclass(frozen=True)

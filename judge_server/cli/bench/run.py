@@ -22,6 +22,7 @@ import yaml
 
 from judge_server.cli.bench import report, sections
 from judge_server.cli.bench.backends import Backends, vllm_backends
+from judge_server.cli.bench.generation_cost import rubric_generation
 from judge_server.cli.bench.http_load import client
 from judge_server.cli.bench.rubric_cost import rubric_k1_vs_k8
 from judge_server.cli.bench.sections import FULL, QUICK, Sizes
@@ -130,16 +131,19 @@ async def _measure(
     try:
         figures.update(await sections.engine_ceiling(engine, pointwise_rubric(), sizes))
         progress.done("engine ceiling (in-process, max_tokens=1)")
+        service = build_service(
+            settings, engine=engine, reward_models=RewardModels(), with_cache=False
+        )
         figures.update(
             await rubric_k1_vs_k8(
-                build_service(
-                    settings, engine=engine, reward_models=RewardModels(), with_cache=False
-                ),
+                service,
                 n_items=sizes.rubric_items,
                 sentences=sizes.rubric_sentences,
             )
         )
         progress.done("rubric k=1 vs k=8")
+        figures.update(await rubric_generation(service, runs=sizes.generation_runs))
+        progress.done("rubric generation (one rubric of up to 4 criteria)")
     finally:
         await engine.shutdown()
 

@@ -35,12 +35,20 @@ class Sizes:
     clients: int = 64
     warmup_items: int = 16
     """Warm-up of the in-process engine and of the stock server (judge-server's is one batch)."""
+    generation_runs: int = 3
+    """Rubrics generated (after one warm-up) for the seconds-per-rubric figure."""
 
 
 # --quick: about 6 minutes on a 2-core CPU with the embedded model (each engine-bound section of
 # 64 items takes 25-35 s there, each engine start about 30 s).
 QUICK = Sizes(throughput_items=64, cache_repeats=64, overhead_items=4096, rubric_items=4)
-FULL = Sizes(throughput_items=512, cache_repeats=256, overhead_items=16384, rubric_items=32)
+FULL = Sizes(
+    throughput_items=512,
+    cache_repeats=256,
+    overhead_items=16384,
+    rubric_items=32,
+    generation_runs=8,
+)
 
 
 async def engine_ceiling(
