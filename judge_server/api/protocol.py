@@ -10,6 +10,8 @@ from judge_server.engines.base import ChatMessage
 from judge_server.judges.base import InvalidItemError, JudgeItem
 from judge_server.judges.conversation import ROLES, chat_turns
 from judge_server.judges.group import DEFAULT_ANCHORS, DEFAULT_ROUNDS, Pairing
+from judge_server.rubrics.criteria import Criterion
+from judge_server.rubrics.instance import InstanceCriteriaError, parse_instance_criteria
 from judge_server.service.input_checks import unencodable
 from judge_server.service.scoring import Rejected, ScoreInput
 
@@ -64,6 +66,14 @@ class ScoreItemIn(_In):
     response: str = Field(description="The policy's response to judge.")
     reference: str | None = Field(None, description="A reference answer, for rubrics that use one.")
     metadata: dict[str, Any] = Field(default_factory=dict)
+    rubrics: list[Any] | None = Field(
+        None,
+        description="Instance criteria, judged in place of the rubric's own (for rubrics that "
+        "declare instance_criteria, such as healthbench): HealthBench's "
+        '{"criterion": str, "points": number, "tags": [str]} or the rubric format '
+        '{"id", "text", "weight", "kind"}. Bad criteria make this item invalid_input; more '
+        "than JUDGE_MAX_INLINE_CRITERIA too.",
+    )
 
     @field_validator("id", mode="before")
     @classmethod
@@ -81,14 +91,26 @@ class ScoreItemIn(_In):
             return Rejected(self.id if self.id is not None else default_id, str(exc))
 
     def to_item(self, default_id: str) -> JudgeItem:
-        """The item to judge; ``InvalidItemError`` when its prompt cannot be read as text."""
+        """The item to judge; ``InvalidItemError`` when its prompt or criteria cannot be read."""
         return JudgeItem(
             id=self.id if self.id is not None else default_id,
             prompt=judge_prompt(self.prompt),
             response=self.response,
             reference=self.reference,
             metadata=self.metadata,
+            criteria=self.criteria(),
         )
+
+    def criteria(self) -> tuple[Criterion, ...] | None:
+        """The item's own criteria, parsed; None when it sent none."""
+        if self.rubrics is None:
+            return None
+        if (problem := unencodable(self.rubrics, "rubrics")) is not None:
+            raise InvalidItemError(problem)
+        try:
+            return parse_instance_criteria(self.rubrics)
+        except InstanceCriteriaError as exc:
+            raise InvalidItemError(str(exc)) from None
 
 
 class ScoreOptions(_In):
@@ -132,7 +154,12 @@ class ItemResultOut(BaseModel):
     id: str
     status: Status
     reward: float | None
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the judge saw and decided, by mode (rubric mode: one row per "
+        "criterion). An item judged by its own criteria also has criteria_hash: a sha256 prefix "
+        "of those criteria, which with the rubric version names what scored it.",
+    )
     error: str | None = None
     cached: bool = False
     usage: UsageOut = Field(default_factory=UsageOut)
