@@ -11,7 +11,11 @@ from judge_server.judges.base import InvalidItemError, JudgeItem
 from judge_server.judges.conversation import ROLES, chat_turns
 from judge_server.judges.group import DEFAULT_ANCHORS, DEFAULT_ROUNDS, Pairing
 from judge_server.rubrics.criteria import Criterion
-from judge_server.rubrics.instance import InstanceCriteriaError, parse_instance_criteria
+from judge_server.rubrics.instance import (
+    MAX_INSTANCE_CRITERIA,
+    InstanceCriteriaError,
+    parse_instance_criteria,
+)
 from judge_server.service.input_checks import unencodable
 from judge_server.service.scoring import Rejected, ScoreInput
 
@@ -83,14 +87,16 @@ class ScoreItemIn(_In):
             return str(value)
         return valid_unicode(value, "id")
 
-    def to_input(self, default_id: str) -> ScoreInput:
-        """The item to judge, or its refusal when its prompt cannot be read as text."""
+    def to_input(
+        self, default_id: str, *, max_criteria: int = MAX_INSTANCE_CRITERIA
+    ) -> ScoreInput:
+        """The item to judge, or its refusal when its prompt or criteria cannot be read."""
         try:
-            return self.to_item(default_id)
+            return self.to_item(default_id, max_criteria=max_criteria)
         except InvalidItemError as exc:
             return Rejected(self.id if self.id is not None else default_id, str(exc))
 
-    def to_item(self, default_id: str) -> JudgeItem:
+    def to_item(self, default_id: str, *, max_criteria: int = MAX_INSTANCE_CRITERIA) -> JudgeItem:
         """The item to judge; ``InvalidItemError`` when its prompt or criteria cannot be read."""
         return JudgeItem(
             id=self.id if self.id is not None else default_id,
@@ -98,17 +104,17 @@ class ScoreItemIn(_In):
             response=self.response,
             reference=self.reference,
             metadata=self.metadata,
-            criteria=self.criteria(),
+            criteria=self.criteria(max_criteria),
         )
 
-    def criteria(self) -> tuple[Criterion, ...] | None:
-        """The item's own criteria, parsed; None when it sent none."""
+    def criteria(self, max_count: int = MAX_INSTANCE_CRITERIA) -> tuple[Criterion, ...] | None:
+        """The item's own criteria, parsed; None when it sent none. A list longer than
+        ``max_count`` is refused before any entry is validated."""
         if self.rubrics is None:
             return None
-        if (problem := unencodable(self.rubrics, "rubrics")) is not None:
-            raise InvalidItemError(problem)
+        # Text that is not valid Unicode (a lone surrogate) is refused by the validation too.
         try:
-            return parse_instance_criteria(self.rubrics)
+            return parse_instance_criteria(self.rubrics, max_count=max_count)
         except InstanceCriteriaError as exc:
             raise InvalidItemError(str(exc)) from None
 

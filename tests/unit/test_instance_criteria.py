@@ -209,6 +209,11 @@ def test_bad_criteria_on_the_wire_are_that_items_refusal() -> None:
     assert isinstance(good, JudgeItem) and good.criteria is not None
     bad = ScoreItemIn(prompt="p", response="r", rubrics=[hb("x", "many")]).to_input("1")
     assert not isinstance(bad, JudgeItem) and "points must be a number" in bad.reason
+    surrogate = ScoreItemIn(prompt="p", response="r", rubrics=[hb("x\ud800", 1)]).to_input("2")
+    assert not isinstance(surrogate, JudgeItem) and "rubrics[0].text" in surrogate.reason
+    # on the wire the server's bound refuses a long list before validating its entries
+    long = ScoreItemIn(prompt="p", response="r", rubrics=[None] * 5).to_input("3", max_criteria=4)
+    assert not isinstance(long, JudgeItem) and "at most 4" in long.reason
 
 
 @pytest.fixture
