@@ -168,10 +168,10 @@ class RubricJudge(Judge[RubricModeSpec]):
 
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
         self.check_criteria(item)
-        if (blocked := await answer_free_judgment(self.rubric, item)) is not None:
-            return blocked
         criteria = self.criteria_of(item)
-        if self.rubric.aggregation.method == "holistic":
+        if (blocked := await answer_free_judgment(self.rubric, item)) is not None:
+            judgment = blocked
+        elif self.rubric.aggregation.method == "holistic":
             judgment = await self._holistic(item, engine, criteria)
         else:
             judgment = await self._each(item, engine, criteria)
