@@ -191,7 +191,8 @@ class Settings(BaseSettings):
     max_inline_criteria: int = Field(
         DEFAULT_MAX_INLINE_CRITERIA,
         ge=1,
-        description="Criteria of a rubric sent inline with a request; beyond it 422.",
+        description="Criteria of a rubric sent inline with a request (beyond it 422), and of "
+        "one item's own criteria (beyond it that item's invalid_input).",
     )
     max_inline_rubric_chars: int = Field(
         DEFAULT_MAX_INLINE_RUBRIC_CHARS,

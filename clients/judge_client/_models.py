@@ -42,6 +42,9 @@ class ScoreItem(BaseModel):
     response: str
     reference: str | None = None
     metadata: dict[str, Any] | None = None
+    rubrics: list[dict[str, Any]] | None = None
+    """Instance criteria, for a rubric that takes them (such as ``healthbench``): HealthBench's
+    ``{"criterion", "points", "tags"}`` or the rubric format ``{"id", "text", "weight"}``."""
 
     @field_validator("id", mode="before")
     @classmethod

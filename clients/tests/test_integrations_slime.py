@@ -223,3 +223,16 @@ def test_reward_takes_a_list_too_and_groups_by_rubric(fake: FakeJudge, env: None
 def test_nested_sample_lists_are_refused(fake: FakeJudge, env: None) -> None:
     with pytest.raises(TypeError, match="group-rm"):
         asyncio.run(slime.batched_reward(make_args(), [[Sample()]]))  # type: ignore[list-item]
+
+
+def test_a_samples_own_criteria_travel_in_metadata(fake: FakeJudge, env: None) -> None:
+    criteria = [{"criterion": "Says hello", "points": 3, "tags": []}]
+    samples = [
+        Sample(prompt="Hi?", response="Hello.", label=None, metadata={"rubrics": criteria}),  # type: ignore[arg-type]
+        Sample(prompt="Hi?", response="Hey.", label=None, metadata={"rubrics": "not json"}),  # type: ignore[arg-type]
+    ]
+    out = asyncio.run(batched_async_rm(make_args(), samples))
+    (sent,) = fake.items  # the second could not be sent: invalid_input on its own
+    assert sent["rubrics"] == criteria
+    assert out[1]["status"] == "invalid_input"
+    assert not out[1]["ok"]

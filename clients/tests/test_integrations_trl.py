@@ -245,6 +245,22 @@ def test_reference_column(client: JudgeClient, fake: FakeJudge) -> None:
     assert all("other" not in i and "metadata" not in i for i in items)
 
 
+def test_rubrics_column_sends_each_samples_own_criteria(
+    client: JudgeClient, fake: FakeJudge
+) -> None:
+    criteria = [{"criterion": "Says 4", "points": 5, "tags": ["axis:accuracy"]}]
+    judge = make_reward_func("healthbench", client=client, rubrics_column="rubrics")
+    # TRL passes every dataset column as a keyword (GRPOTrainer._calculate_rewards)
+    judge(prompts=["2+2?", "3+3?"], completions=["4", "6"], rubrics=[criteria, None])
+    items = fake.bodies("/v1/score")[0]["items"]
+    assert items[0]["rubrics"] == criteria
+    assert "rubrics" not in items[1]
+    with pytest.raises(ValueError, match="rubrics_column 'rubrics'"):
+        judge(prompts=["q"], completions=["a"])
+    with pytest.raises(ValueError, match="group mode"):
+        make_reward_func("pairwise", client=client, group=True, rubrics_column="rubrics")
+
+
 def test_missing_reference_column_names_the_columns(client: JudgeClient) -> None:
     judge = make_reward_func("correctness", client=client, reference_column="answer")
     with pytest.raises(ValueError, match=r"'answer'.*\['solution'\]"):

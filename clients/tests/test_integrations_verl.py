@@ -381,3 +381,14 @@ def test_the_file_loads_by_path_as_verl_loads_it(fake: FakeJudge, env: None) -> 
     spec.loader.exec_module(module)
     out = naive_call(module.compute_score, "r", None, {"question": "q"})
     assert out["judge_ok"] == 1.0
+
+
+def test_a_samples_own_criteria_travel_in_extra_info(fake: FakeJudge, env: None) -> None:
+    # HealthBench rows keep their criteria under "rubrics"; parquet gives them back as arrays
+    criteria = [{"criterion": "Says Paris", "points": 5, "tags": ["axis:accuracy"]}]
+    stored = np.array([dict(criteria[0], tags=np.array(["axis:accuracy"]))], dtype=object)
+    naive_call(verl.compute_score, "Paris.", None, {"question": "Capital?", "rubrics": stored})
+    naive_call(verl.compute_score, "Paris.", None, {"question": "Capital?"})
+    with_criteria, without = fake.items
+    assert with_criteria["rubrics"] == criteria
+    assert "rubrics" not in without

@@ -10,6 +10,12 @@ from judge_server.engines.base import ChatMessage
 from judge_server.judges.base import InvalidItemError, JudgeItem
 from judge_server.judges.conversation import ROLES, chat_turns
 from judge_server.judges.group import DEFAULT_ANCHORS, DEFAULT_ROUNDS, Pairing
+from judge_server.rubrics.criteria import Criterion
+from judge_server.rubrics.instance import (
+    MAX_INSTANCE_CRITERIA,
+    InstanceCriteriaError,
+    parse_instance_criteria,
+)
 from judge_server.service.input_checks import unencodable
 from judge_server.service.scoring import Rejected, ScoreInput
 
@@ -64,6 +70,14 @@ class ScoreItemIn(_In):
     response: str = Field(description="The policy's response to judge.")
     reference: str | None = Field(None, description="A reference answer, for rubrics that use one.")
     metadata: dict[str, Any] = Field(default_factory=dict)
+    rubrics: list[Any] | None = Field(
+        None,
+        description="Instance criteria, judged in place of the rubric's own (for rubrics that "
+        "declare instance_criteria, such as healthbench): HealthBench's "
+        '{"criterion": str, "points": number, "tags": [str]} or the rubric format '
+        '{"id", "text", "weight", "kind"}. Bad criteria make this item invalid_input; more '
+        "than JUDGE_MAX_INLINE_CRITERIA too.",
+    )
 
     @field_validator("id", mode="before")
     @classmethod
@@ -73,22 +87,36 @@ class ScoreItemIn(_In):
             return str(value)
         return valid_unicode(value, "id")
 
-    def to_input(self, default_id: str) -> ScoreInput:
-        """The item to judge, or its refusal when its prompt cannot be read as text."""
+    def to_input(
+        self, default_id: str, *, max_criteria: int = MAX_INSTANCE_CRITERIA
+    ) -> ScoreInput:
+        """The item to judge, or its refusal when its prompt or criteria cannot be read."""
         try:
-            return self.to_item(default_id)
+            return self.to_item(default_id, max_criteria=max_criteria)
         except InvalidItemError as exc:
             return Rejected(self.id if self.id is not None else default_id, str(exc))
 
-    def to_item(self, default_id: str) -> JudgeItem:
-        """The item to judge; ``InvalidItemError`` when its prompt cannot be read as text."""
+    def to_item(self, default_id: str, *, max_criteria: int = MAX_INSTANCE_CRITERIA) -> JudgeItem:
+        """The item to judge; ``InvalidItemError`` when its prompt or criteria cannot be read."""
         return JudgeItem(
             id=self.id if self.id is not None else default_id,
             prompt=judge_prompt(self.prompt),
             response=self.response,
             reference=self.reference,
             metadata=self.metadata,
+            criteria=self.criteria(max_criteria),
         )
+
+    def criteria(self, max_count: int = MAX_INSTANCE_CRITERIA) -> tuple[Criterion, ...] | None:
+        """The item's own criteria, parsed; None when it sent none. A list longer than
+        ``max_count`` is refused before any entry is validated."""
+        if self.rubrics is None:
+            return None
+        # Text that is not valid Unicode (a lone surrogate) is refused by the validation too.
+        try:
+            return parse_instance_criteria(self.rubrics, max_count=max_count)
+        except InstanceCriteriaError as exc:
+            raise InvalidItemError(str(exc)) from None
 
 
 class ScoreOptions(_In):
@@ -132,7 +160,12 @@ class ItemResultOut(BaseModel):
     id: str
     status: Status
     reward: float | None
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the judge saw and decided, by mode (rubric mode: one row per "
+        "criterion). An item judged by its own criteria also has criteria_hash: a sha256 prefix "
+        "of those criteria, which with the rubric version names what scored it.",
+    )
     error: str | None = None
     cached: bool = False
     usage: UsageOut = Field(default_factory=UsageOut)

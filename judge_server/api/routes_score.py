@@ -24,7 +24,9 @@ async def score(
 ) -> ScoreResponse:
     judge = service.judge(request.rubric)
     service.check_size(len(request.items))
-    items = [item.to_input(str(i)) for i, item in enumerate(request.items)]
+    # An item's own criteria past the bound are refused before they are validated.
+    limit = service.settings.max_inline_criteria
+    items = [item.to_input(str(i), max_criteria=limit) for i, item in enumerate(request.items)]
     options = request.options
     results = await cancel_on_disconnect(
         http_request,

@@ -1,4 +1,10 @@
-"""Offline batch files: JSONL items in, JSONL results out (``judge-server score``)."""
+"""Offline batch files: JSONL items in, JSONL results out (``judge-server score``).
+
+A line is a ``/v1/score`` item. A HealthBench row is one too once its own bookkeeping keys are
+read: ``prompt_id`` is the id (unless the row has one), ``example_tags``, ``ideal_completions_data``
+and ``canary`` do not affect grading and are dropped; its ``rubrics`` are the item's criteria and
+the response to judge is in ``response``.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +40,7 @@ def read_items(path: Path) -> list[ParsedLine]:
             continue
         default_id = str(len(parsed))
         try:
-            item = ScoreItemIn.model_validate_json(line)
+            item = _score_item(line)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "line"
@@ -50,12 +56,29 @@ def read_items(path: Path) -> list[ParsedLine]:
     return parsed
 
 
+#: HealthBench's keys beside prompt and rubrics, which its grader does not read
+HEALTHBENCH_DROPPED = ("example_tags", "ideal_completions_data", "canary")
+
+
+def _score_item(line: str) -> ScoreItemIn:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and ("prompt_id" in data or "example_tags" in data):
+        row = {k: v for k, v in data.items() if k not in HEALTHBENCH_DROPPED and k != "prompt_id"}
+        if "prompt_id" in data:
+            row.setdefault("id", data["prompt_id"])
+        return ScoreItemIn.model_validate(row)
+    return ScoreItemIn.model_validate_json(line)
+
+
 def _raw_id(line: str) -> str | None:
     try:
         data = json.loads(line)
     except json.JSONDecodeError:
         return None
-    value = data.get("id") if isinstance(data, dict) else None
+    value = data.get("id", data.get("prompt_id")) if isinstance(data, dict) else None
     return str(value) if value is not None else None
 
 

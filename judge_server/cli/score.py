@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from judge_server.settings import Settings
+
+if TYPE_CHECKING:
+    from judge_server.cli.batch_files import ParsedLine
 
 
 async def score_file(
@@ -33,15 +38,13 @@ async def score_file(
         return 2
     rubric = judge.rubric
     # A batch is one request to the service: keep it within the request bounds (items, and
-    # engine calls: a rubric with many criteria costs several per item).
-    per_item = max(1, engine_calls(judge))
-    batch_size = max(
-        1,
-        min(
-            batch_size,
-            settings.max_items_per_request,
-            settings.max_engine_calls_per_request // per_item,
-        ),
+    # engine calls: a rubric with many criteria costs several per item, an item with its own
+    # criteria as many as it has).
+    batches = _batches(
+        parsed,
+        lambda p: max(1, engine_calls(judge, p.item)) if p.item is not None else 0,
+        max_items=max(1, min(batch_size, settings.max_items_per_request)),
+        max_calls=settings.max_engine_calls_per_request,
     )
     counts: dict[str, int] = {}
     usage = Usage()
@@ -52,8 +55,7 @@ async def score_file(
             dst.open("w", encoding="utf-8") as out,
             tqdm(total=len(parsed), unit="item", desc=f"scoring with {rubric.ref}") as bar,
         ):
-            for start in range(0, len(parsed), batch_size):
-                chunk = parsed[start : start + batch_size]
+            for chunk in batches:
                 good = [p.item for p in chunk if p.item is not None]
                 scored = iter(await service.score(judge, good))
                 for p in chunk:
@@ -76,3 +78,27 @@ async def score_file(
         file=sys.stderr,
     )
     return 0
+
+
+def _batches(
+    parsed: list[ParsedLine],
+    cost: Callable[[ParsedLine], int],
+    *,
+    max_items: int,
+    max_calls: int,
+) -> list[list[ParsedLine]]:
+    """Consecutive lines in batches of at most ``max_items`` lines and ``max_calls`` engine
+    calls (a line alone over the bound gets a batch of its own, refused there)."""
+    batches: list[list[ParsedLine]] = []
+    batch: list[ParsedLine] = []
+    calls = 0
+    for line in parsed:
+        need = cost(line)
+        if batch and (len(batch) >= max_items or calls + need > max_calls):
+            batches.append(batch)
+            batch, calls = [], 0
+        batch.append(line)
+        calls += need
+    if batch:
+        batches.append(batch)
+    return batches

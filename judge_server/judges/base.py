@@ -32,6 +32,16 @@ class Judge(abc.ABC, Generic[S]):
         if self.rubric.requires_reference and not (item.reference or "").strip():
             raise InvalidItemError(f"rubric {self.rubric.name!r} needs a reference answer")
 
+    def check_criteria(self, item: JudgeItem) -> None:
+        """Refuse instance criteria (the item's ``rubrics``) this judge cannot use; only a
+        rubric-mode rubric that declares ``instance_criteria`` takes them."""
+        if item.criteria is not None:
+            raise InvalidItemError(
+                f"rubric {self.rubric.name!r} ({self.rubric.mode} mode) takes no instance "
+                "criteria (the item's rubrics field); use a rubric that declares "
+                "instance_criteria, such as healthbench"
+            )
+
     @abc.abstractmethod
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment: ...
 

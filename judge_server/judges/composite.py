@@ -42,7 +42,7 @@ class CompositeSpec(RubricSpec):
     def check_mode(self) -> None:
         if not self.components:
             raise ValueError("composite mode needs at least one component")
-        if self.aggregation.method == "holistic":
+        if self.aggregation.method in ("holistic", "points"):
             raise ValueError("composite aggregation is weighted, min or mean")
         for comp in self.components:
             if comp.rubric is not None and comp.rubric.partition("@")[0] == self.name:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judge_server.engines.base import ChatMessage
+from judge_server.rubrics.criteria import Criterion
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,9 @@ class JudgeItem:
     response: str
     reference: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    criteria: tuple[Criterion, ...] | None = None
+    """Instance criteria (the item's ``rubrics``, parsed by ``rubrics.instance``); None when
+    the item brought none and the rubric's own apply."""
 
 
 @dataclass(frozen=True)

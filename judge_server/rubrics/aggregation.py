@@ -12,10 +12,12 @@ from judge_server.rubrics.strict import StrictModel
 class Aggregation(StrictModel):
     """How per-criterion (rubric mode) or per-component (composite mode) scores combine."""
 
-    method: Literal["weighted", "holistic", "min", "mean"] = Field(
+    method: Literal["weighted", "points", "holistic", "min", "mean"] = Field(
         "weighted",
-        description="rubric mode: weighted (one verdict per criterion) or holistic (one call "
-        "scoring all criteria); composite mode: weighted, min or mean.",
+        description="rubric mode: weighted (one verdict per criterion, P(met) x weight), "
+        "points (one verdict per criterion, met or not: HealthBench's points met over positive "
+        "points) or holistic (one call scoring all criteria); composite mode: weighted, min or "
+        "mean.",
     )
     hard_rule_floor: float = Field(
         0.0, ge=0, le=1, description="Reward cap when any hard rule is not met."

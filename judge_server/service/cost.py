@@ -7,7 +7,7 @@ item decided by the rules costs less, never more.
 
 from __future__ import annotations
 
-from judge_server.judges import Judge
+from judge_server.judges import Judge, JudgeItem
 from judge_server.judges.composite import CompositeJudge
 from judge_server.judges.likelihood import LikelihoodSpec
 from judge_server.judges.pairwise import PairwiseSpec
@@ -16,10 +16,20 @@ from judge_server.judges.rubric import RubricModeSpec
 from judge_server.rubrics.spec import RubricSpec
 
 
-def _readings(rubric: RubricSpec) -> int:
+def _readings(rubric: RubricSpec, item: JudgeItem | None) -> int:
     """Verdict readings (or likelihood/reward-model passes) one item takes."""
     if isinstance(rubric, RubricModeSpec):
-        return 1 if rubric.aggregation.method == "holistic" else len(rubric.criteria)
+        if rubric.aggregation.method == "holistic":
+            return 1
+        # An item's own criteria replace the rubric's where the rubric takes them (else the
+        # item is refused before any call, so the rubric's count stays an upper bound).
+        if (
+            item is not None
+            and item.criteria is not None
+            and rubric.instance_criteria != "forbidden"
+        ):
+            return len(item.criteria)
+        return len(rubric.criteria)
     if isinstance(rubric, PairwiseSpec):
         return 2 if rubric.both_orders else 1
     if isinstance(rubric, LikelihoodSpec):
@@ -29,12 +39,13 @@ def _readings(rubric: RubricSpec) -> int:
     return 1
 
 
-def engine_calls(judge: Judge) -> int:
+def engine_calls(judge: Judge, item: JudgeItem | None = None) -> int:
     """Engine calls one item costs with ``judge`` at most: a composite its parts' (checks cost
-    none), every other mode its readings, twice with reasoning (generate, then read)."""
+    none), every other mode its readings, twice with reasoning (generate, then read). With
+    ``item``, its own criteria count (instance criteria); without, the rubric's."""
     if isinstance(judge, CompositeJudge):
         return sum(engine_calls(sub) for _, sub in judge.parts if sub is not None)
     rubric = judge.rubric
     reads_verdicts = not isinstance(rubric, (LikelihoodSpec, RewardModelSpec))
     steps = 2 if rubric.reasoning.enabled and reads_verdicts else 1
-    return _readings(rubric) * steps
+    return _readings(rubric, item) * steps

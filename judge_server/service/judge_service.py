@@ -272,16 +272,24 @@ class JudgeService:
             raise TooManyItems(f"{n} {noun}; at most {limit} per request{hint}", param=param)
 
     def check_calls(
-        self, judge: Judge, n_items: int, *, param: str = "items", hint: str = ""
+        self,
+        judge: Judge,
+        n_items: int,
+        *,
+        items: Sequence[JudgeItem] = (),
+        param: str = "items",
+        hint: str = "",
     ) -> int:
-        """The engine calls ``n_items`` items of ``judge`` cost at most; ``TooMuchWork`` past
-        the per-request bound."""
-        per_item = engine_calls(judge)
-        calls = per_item * n_items
+        """The engine calls ``n_items`` items of ``judge`` cost at most (``items``, when given,
+        counted one by one: their own criteria may differ); ``TooMuchWork`` past the
+        per-request bound."""
+        per_item = [engine_calls(judge, item) for item in items] or [engine_calls(judge)]
+        calls = sum(per_item) if items else per_item[0] * n_items
         limit = self.settings.max_engine_calls_per_request
         if calls > limit:
+            each = f"{per_item[0]}" if len(set(per_item)) == 1 else f"up to {max(per_item)}"
             raise TooMuchWork(
-                f"{calls} engine calls ({n_items} x {per_item} per item for rubric "
+                f"{calls} engine calls ({n_items} x {each} per item for rubric "
                 f"{judge.rubric.name!r}); at most {limit} per request "
                 f"(JUDGE_MAX_ENGINE_CALLS_PER_REQUEST){hint or ': send fewer items'}",
                 param=param,
@@ -290,14 +298,23 @@ class JudgeService:
 
     def checked(self, items: Sequence[ScoreInput]) -> list[ScoreInput]:
         """The items, those no rubric can judge (text that is not valid Unicode or is too
-        long) turned into their ``invalid_input`` refusal before any work."""
-        limit = self.settings.max_text_chars
+        long, more instance criteria than JUDGE_MAX_INLINE_CRITERIA) turned into their
+        ``invalid_input`` refusal before any work."""
         return [
             Rejected(item.id, problem)
-            if isinstance(item, JudgeItem) and (problem := item_problem(item, limit))
+            if isinstance(item, JudgeItem) and (problem := self._item_problem(item))
             else item
             for item in items
         ]
+
+    def _item_problem(self, item: JudgeItem) -> str | None:
+        limit = self.settings.max_inline_criteria
+        if item.criteria is not None and len(item.criteria) > limit:
+            return (
+                f"rubrics has {len(item.criteria)} criteria; at most {limit} per item "
+                "(JUDGE_MAX_INLINE_CRITERIA): each is an engine call"
+            )
+        return item_problem(item, self.settings.max_text_chars)
 
     @contextmanager
     def admitted(self, n: int, calls: int) -> Iterator[None]:
@@ -329,8 +346,8 @@ class JudgeService:
         ``Rejected`` item, refused before judging, gets ``invalid_input``)."""
         self.check_size(len(items))
         items = self.checked(items)
-        judged = sum(isinstance(item, JudgeItem) for item in items)
-        calls = self.check_calls(judge, judged)
+        judged = [item for item in items if isinstance(item, JudgeItem)]
+        calls = self.check_calls(judge, len(judged), items=judged)
         with self.admitted(len(items), calls):
             return await self.scorer.score(
                 judge,

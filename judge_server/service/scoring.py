@@ -96,8 +96,15 @@ class Scorer:
             engine_fingerprint=self.engine_fingerprint,
             rubric_version=judge.identity(),
             mode=judge.rubric.mode,
-            item=item_fingerprint(item.prompt, item.response, item.reference, item.metadata),
+            item=self._fingerprint(item),
         )
+
+    @staticmethod
+    def _fingerprint(item: JudgeItem) -> dict[str, object]:
+        fingerprint = item_fingerprint(item.prompt, item.response, item.reference, item.metadata)
+        if item.criteria is not None:  # absent otherwise, so keys of plain items are unchanged
+            fingerprint["criteria"] = [c.model_dump(mode="json") for c in item.criteria]
+        return fingerprint
 
     async def _one(
         self, judge: Judge, item: ScoreInput, timeout_s: float, use_cache: bool
@@ -150,6 +157,7 @@ class Scorer:
     ) -> ItemResult:
         rubric = judge.rubric
         try:
+            judge.check_criteria(item)
             judge.validate(item)
             key = self.key(judge, item)
             hit = await self.cache.get(key) if (self.cache and use_cache) else None

@@ -25,3 +25,21 @@ async def test_batches_stay_within_the_request_bound(
     assert [r["id"] for r in rows] == ["0", "1", "2", "3", "4"]
     assert all(r["status"] == "ok" for r in rows)
     assert "wrote 5 results" in capsys.readouterr().err
+
+
+async def test_healthbench_rows_in_batches_within_the_engine_call_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(builder, "build_engine", lambda _: ScriptedEngine())
+    rows = Path(__file__).parents[1] / "data" / "healthbench_rows.jsonl"
+    dst = tmp_path / "out.jsonl"
+    # rows of 4, 3 and 3 criteria: 7 calls per batch at most means batches [4], [3, 3]
+    settings = Settings(rubrics_dir=project_rubrics_dir(), max_engine_calls_per_request=7)
+    assert await score_file(settings, "healthbench", rows, dst, batch_size=64) == 0
+    out = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert [r["id"] for r in out] == ["hb-own-1", "hb-own-2", "hb-own-3"]
+    assert all(r["status"] == "ok" for r in out), out
+    assert [r["usage"]["engine_calls"] for r in out] == [4, 3, 3]
+    assert [len(r["details"]["criteria"]) for r in out] == [4, 3, 3]
+    assert all(r["rubric"]["name"] == "healthbench" and r["details"]["criteria_hash"] for r in out)
+    assert "3 ok" in capsys.readouterr().err

@@ -19,6 +19,7 @@ SHIPPED = {
     "correctness": "7d211f14b500",  # was f1250d32890d
     "empathetic_support": "f2e83d18fc8a",  # was 7329a3696a4f
     "follow_up": "dee65fb50241",  # was 78dba66a4873
+    "healthbench": "868a79e32014",  # new in issue 15 (instance criteria)
     "helpfulness": "2cb30435f81b",  # was 27989ac6ffbe
     "instruction_following": "d40e3a229545",  # was e740dd04143b
     "medical_consultation": "1bd69d4506ba",  # was cec92906ed1a

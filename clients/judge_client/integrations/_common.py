@@ -26,6 +26,7 @@ __all__ = [
     "content_text",
     "fill",
     "fill_value",
+    "instance_criteria",
     "plain",
     "reference_text",
     "score_item",
@@ -151,18 +152,34 @@ def reference_text(value: Any) -> str | None:
     return str(value)
 
 
+def instance_criteria(value: Any) -> Any:
+    """A sample's own criteria (a ``rubrics`` column or field) as the server takes them: a list
+    of criteria, also when stored as JSON text (as parquet columns often are); None or empty
+    means none. What the list holds is checked by the server, per item."""
+    value = plain(value)
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else None
+    return value if value not in (None, []) else None
+
+
 def score_item(
-    index: int, prompt: Any, completion: str | Sequence[Mapping[str, Any]], reference: str | None
+    index: int,
+    prompt: Any,
+    completion: str | Sequence[Mapping[str, Any]],
+    reference: str | None,
+    rubrics: Any = None,
 ) -> ScoreItem | str:
     """The item to send, or why it cannot even be sent (a message without a role, an image
     part, content that is not JSON): such a sample is ``invalid_input`` on its own, and never
-    fails the others. ``completion`` is text or the conversational form (``completion_text``)."""
+    fails the others. ``completion`` is text or the conversational form (``completion_text``);
+    ``rubrics`` the sample's own criteria (``instance_criteria``)."""
     try:
         item = ScoreItem(
             id=str(index),
             prompt=as_prompt(plain(prompt)),
             response=completion_text(completion),
             reference=reference,
+            rubrics=instance_criteria(rubrics),
         )
         item.model_dump(mode="json")  # what the client will send must be JSON
     except (ValueError, TypeError, AttributeError) as exc:

@@ -60,6 +60,7 @@ class Sample:
     prompt: Any  # text or chat messages
     response: str
     reference: str | None = None
+    rubrics: Any = None  # the sample's own criteria, if any (``_common.instance_criteria``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ def _plan(samples: Sequence[Sample], fill_with: float) -> _Plan:
     groups: dict[Target, list[tuple[int, ScoreItem]]] = {}
     verdicts: dict[int, Verdict] = {}
     for index, sample in enumerate(samples):
-        item = score_item(index, sample.prompt, sample.response, sample.reference)
+        item = score_item(index, sample.prompt, sample.response, sample.reference, sample.rubrics)
         if isinstance(item, str):
             filled = Filled(fill_with, False, "invalid_input", item)
             verdicts[index] = Verdict(filled, sample.target.rubric_name, "", "")

@@ -49,7 +49,9 @@ attributes ``judge_rubric``, ``judge_server_url``, ``judge_api_key``, ``judge_fi
 ``judge_remove_failed`` (set them with ``--custom-config-path``); then the environment
 (``JUDGE_RUBRIC``, ``JUDGE_SERVER_URL``, ``JUDGE_API_KEY``, ``JUDGE_FILL_VALUE``). The prompt
 is ``sample.metadata["judge_prompt"]`` when present (put the raw question there when slime
-chat-templates the prompt), else ``sample.prompt``; the label is the reference answer.
+chat-templates the prompt), else ``sample.prompt``; the label is the reference answer;
+``sample.metadata["rubrics"]``, when present, is the sample's own criteria (HealthBench's format
+or the rubric format), for a rubric that takes them such as ``healthbench``.
 
 Failure policy (slime needs a number): a sample the judge could not score gets the fill value
 (default 0.0) with ``ok`` False and its ``status``/``error``, and ``sample.remove_sample`` is set
@@ -74,6 +76,8 @@ __all__ = ["SampleLike", "batched_reward", "reward"]
 
 #: per-sample overrides read from ``sample.metadata``
 METADATA_RUBRIC_KEY = "judge_rubric"
+#: the metadata key of a sample's own criteria (HealthBench's name for them)
+METADATA_RUBRICS_KEY = "rubrics"
 METADATA_PROMPT_KEY = "judge_prompt"
 
 SlimeReward = dict[str, Any]
@@ -107,6 +111,7 @@ def _sample(args: Any, sample: SampleLike) -> Sample:
         sample.prompt if prompt is None else prompt,
         str(sample.response),
         reference_text(sample.label),
+        metadata.get(METADATA_RUBRICS_KEY),
     )
 
 

@@ -147,6 +147,7 @@ class _RewardFuncBase:
         *,
         base_url: str | None,
         reference_column: str | None,
+        rubrics_column: str | None,
         name: str | None,
         api_key: str | None,
         timeout_s: float | None,
@@ -162,12 +163,15 @@ class _RewardFuncBase:
             raise ValueError("rubric must not be empty")
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
+        if group and rubrics_column is not None:
+            raise ValueError("rubrics_column is for pointwise scoring; group mode compares")
         self.rubric: Rubric = resolved if isinstance(resolved, str) else dict(resolved)
         # Without a client the URL is needed now: a missing one fails when the trainer is set
         # up, not at the first step.
         self.base_url = setting("base_url", base_url, ENV_URL, required=not has_client)
         self.api_key = setting("api_key", api_key, ENV_API_KEY, required=False)
         self.reference_column = reference_column
+        self.rubrics_column = rubrics_column
         self.timeout_s = timeout_s
         self.cache = cache
         self.group = group
@@ -203,14 +207,11 @@ class _RewardFuncBase:
 
     # -- from TRL's arguments to what to judge ----------------------------------------
 
-    def _references(self, n: int, kwargs: Mapping[str, Any]) -> list[str | None]:
-        column = self.reference_column
-        if column is None:
-            return [None] * n
+    def _column(self, n: int, kwargs: Mapping[str, Any], column: str, what: str) -> list[Any]:
         if column not in kwargs:
             columns = sorted(k for k in kwargs if k not in _TRL_KWARGS)
             raise ValueError(
-                f"{self.__name__}: reference_column {column!r} is not a dataset column TRL "
+                f"{self.__name__}: {what} {column!r} is not a dataset column TRL "
                 f"passed; the columns are {columns}"
             )
         values = list(kwargs[column])
@@ -218,7 +219,17 @@ class _RewardFuncBase:
             raise ValueError(
                 f"{self.__name__}: column {column!r} has {len(values)} values for {n} completions"
             )
-        return [reference_text(v) for v in values]
+        return values
+
+    def _references(self, n: int, kwargs: Mapping[str, Any]) -> list[str | None]:
+        column = self.reference_column
+        if column is None:
+            return [None] * n
+        return [reference_text(v) for v in self._column(n, kwargs, column, "reference_column")]
+
+    def _rubrics(self, n: int, kwargs: Mapping[str, Any]) -> list[Any]:
+        column = self.rubrics_column
+        return [None] * n if column is None else self._column(n, kwargs, column, "rubrics_column")
 
     def _samples(
         self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: Mapping[str, Any]
@@ -230,12 +241,13 @@ class _RewardFuncBase:
                 f"{self.__name__}: {len(prompts)} prompts for {len(completions)} completions"
             )
         references = self._references(len(prompts), kwargs)
+        criteria = self._rubrics(len(prompts), kwargs)
         samples: list[_Sample] = []
         local: dict[int, _Outcome] = {}
-        for i, (prompt, completion, reference) in enumerate(
-            zip(prompts, completions, references, strict=True)
+        for i, (prompt, completion, reference, rubrics) in enumerate(
+            zip(prompts, completions, references, criteria, strict=True)
         ):
-            item = score_item(i, prompt, completion, reference)
+            item = score_item(i, prompt, completion, reference, rubrics)
             if isinstance(item, str):
                 local[i] = _Outcome(None, "invalid_input", item)
                 continue
@@ -497,6 +509,7 @@ def make_reward_func(
     *,
     base_url: str | None = None,
     reference_column: str | None = None,
+    rubrics_column: str | None = None,
     name: str | None = None,
     api_key: str | None = None,
     timeout_s: float | None = None,
@@ -511,7 +524,9 @@ def make_reward_func(
     ``rubric``: a rubric name, ``"name@version"`` or an inline definition (default: the
     environment variable ``JUDGE_RUBRIC``). ``base_url`` / ``api_key``: the server (default:
     ``JUDGE_SERVER_URL`` / ``JUDGE_API_KEY``); or pass a configured ``client``.
-    ``reference_column``: the dataset column sent as each item's ``reference``. ``name``: the
+    ``reference_column``: the dataset column sent as each item's ``reference``;
+    ``rubrics_column``: the column of each sample's own criteria (HealthBench's ``rubrics``), for
+    a rubric that takes them such as ``healthbench``. ``name``: the
     ``__name__`` TRL logs the reward under (default ``judge_<rubric name>``). ``timeout_s``: the
     judge's per-item deadline; ``cache``: False bypasses the server's result cache. ``group``:
     score each prompt's completions together through ``/v1/score/group`` (a pairwise rubric;
@@ -523,6 +538,7 @@ def make_reward_func(
         client=client,
         base_url=base_url,
         reference_column=reference_column,
+        rubrics_column=rubrics_column,
         name=name,
         api_key=api_key,
         timeout_s=timeout_s,
@@ -538,6 +554,7 @@ def make_async_reward_func(
     *,
     base_url: str | None = None,
     reference_column: str | None = None,
+    rubrics_column: str | None = None,
     name: str | None = None,
     api_key: str | None = None,
     timeout_s: float | None = None,
@@ -554,6 +571,7 @@ def make_async_reward_func(
         client=client,
         base_url=base_url,
         reference_column=reference_column,
+        rubrics_column=rubrics_column,
         name=name,
         api_key=api_key,
         timeout_s=timeout_s,

@@ -68,7 +68,9 @@ the trainer starts Ray itself; on a running Ray cluster use ``reward_kwargs``. T
 ``extra_info[judge_prompt_key]`` (default ``"question"``, as veRL's gsm8k preprocessing stores
 it), text or chat messages; ``ground_truth`` is the reference answer (used by rubrics that take
 one). A row without the prompt key raises: that is a configuration error, and veRL's own
-``default_compute_score`` raises for a data source it cannot score too.
+``default_compute_score`` raises for a data source it cannot score too. ``extra_info["rubrics"]``,
+when present, is the sample's own criteria (HealthBench's format or the rubric format, a list or
+its JSON text), for a rubric that takes them such as ``healthbench``.
 
 Failure policy (veRL cannot carry a missing reward): a sample the judge could not score gets
 the fill value (``JUDGE_FILL_VALUE``, default 0.0) as ``score`` with ``judge_ok`` 0.0 and its
@@ -116,6 +118,8 @@ DEFAULT_PROMPT_KEY = "question"
 #: extra_info keys that override the settings for one sample
 SAMPLE_RUBRIC_KEY = "judge_rubric"
 SAMPLE_URL_KEY = "judge_server_url"
+#: the extra_info key of a sample's own criteria (HealthBench's name for them)
+SAMPLE_RUBRICS_KEY = "rubrics"
 
 #: keyword arguments veRL itself adds (a reward model's router); accepted and ignored
 _VERL_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
@@ -173,7 +177,13 @@ def _sample(
             f"{sorted(map(str, info))}); store the prompt there when preprocessing, or set "
             "reward_kwargs.judge_prompt_key"
         )
-    return Sample(target, info[judge_prompt_key], str(solution_str), reference_text(ground_truth))
+    return Sample(
+        target,
+        info[judge_prompt_key],
+        str(solution_str),
+        reference_text(ground_truth),
+        info.get(SAMPLE_RUBRICS_KEY),
+    )
 
 
 def _fill(given: float | str | None) -> float:
