@@ -172,6 +172,7 @@ async def _one(
     service: Any, generate: Any, row: Row, defaults: dict[str, Any]
 ) -> tuple[list[dict[str, Any]] | None, str | None]:
     """(criteria, None) or (None, why): one row's failure is the row's, never the run's."""
+    from judge_server.rubrics.instance import criteria_wire
     from judge_server.service import ServiceError
 
     try:
@@ -183,7 +184,7 @@ async def _one(
         made = await generate(service, request.to_source(), base=request.base)
     except ServiceError as exc:
         return None, f"{exc.type}: {exc.message}"
-    return [c.model_dump(mode="json") for c in made.criteria], None
+    return criteria_wire(made.criteria), None
 
 
 async def generate_one(settings: Settings, body: dict[str, Any], dst: Path | None) -> int:

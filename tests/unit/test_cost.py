@@ -8,6 +8,7 @@ scored at the engine seam and its measured ``usage.engine_calls`` compared with 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import yaml
 
 from judge_server.judges import JudgeItem, judge_for
 from judge_server.judges.modes import parse_rubric
+from judge_server.rubrics.instance import parse_instance_criteria
 from judge_server.rubrics.spec import RubricSpec
 from judge_server.service.cost import engine_calls
 from judge_server.service.scoring import Scorer
@@ -33,6 +35,10 @@ ITEM = JudgeItem(
     reference="Paris",
     metadata={"response_b": "It is Lyon."},
 )
+# Rubrics that judge each item by its own criteria get three of them.
+OWN_CRITERIA = parse_instance_criteria(
+    [{"criterion": f"Point {i}.", "points": i} for i in (3, 2, -1)]
+)
 
 
 def registry(reasoning: bool) -> dict[str, RubricSpec]:
@@ -50,11 +56,14 @@ def registry(reasoning: bool) -> dict[str, RubricSpec]:
 async def test_the_estimate_is_the_engine_calls_an_item_makes(name: str, reasoning: bool) -> None:
     rubrics = registry(reasoning)  # a composite's components think first too
     judge = judge_for(rubrics[name], rubrics.__getitem__)
+    item = ITEM
+    if getattr(rubrics[name], "instance_criteria", "forbidden") == "required":
+        item = replace(ITEM, criteria=OWN_CRITERIA)
     engine = ScriptedEngine(max_model_len=100_000)
     await engine.start()
-    [result] = await Scorer(engine).score(judge, [ITEM], timeout_s=30, use_cache=False)
+    [result] = await Scorer(engine).score(judge, [item], timeout_s=30, use_cache=False)
     assert result.status == "ok", result
-    assert result.usage.engine_calls == engine_calls(judge), result.details
+    assert result.usage.engine_calls == engine_calls(judge, item), result.details
 
 
 def test_a_reasoning_first_rubric_is_admitted_at_two_calls_per_item() -> None:

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from judge_server.api import create_app
 from judge_server.cli.rubric_generate import generate_one, generate_rows
 from judge_server.rubrics.criteria import Criterion
+from judge_server.rubrics.instance import parse_instance_criteria
 from judge_server.service import builder
 from judge_server.service.generation_prompt import (
     CONTRAST,
@@ -315,7 +316,8 @@ async def test_cli_jsonl_is_resumable_and_keeps_the_rows(
     out = [json.loads(line) for line in dst.read_text().splitlines()]
     assert [r.get("prompt_id", r.get("id")) for r in out] == ["1", "a"]  # "1" was already done
     assert out[1]["example_tags"] == ["t"]
-    assert [Criterion.model_validate(c).id for c in out[1]["rubrics"]] == [
+    # what scoring reads from an item's rubrics field
+    assert [c.id for c in parse_instance_criteria(out[1]["rubrics"])] == [
         "cites_source",
         "concise",
         "invents_facts",
