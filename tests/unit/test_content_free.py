@@ -54,7 +54,6 @@ def test_answer_free_responses_are_refused(response: str, reason: str) -> None:
         ("Paris", "Paris", CAPITAL),
         ("paris.", "Paris", CAPITAL),
         ("I believe it is Paris, the city of light.", "Paris", CAPITAL),
-        ("Lyon", "Paris", CAPITAL),  # wrong, but an answer: the judge decides
         ("巴黎", "巴黎", "法国的首都是哪里？"),
         ("4", "4", "What is 2+2?"),
         ("four", "4", "What is 2+2?"),

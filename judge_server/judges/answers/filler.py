@@ -98,6 +98,17 @@ POLAR_WORDS = frozenset(
 )
 """A reference made of these answers a yes/no question; synonyms of it share no tokens."""
 
+# Words that say yes or no without being "yes" or "no": against a yes/no reference, an answer.
+AFFIRMATIONS = frozenset(
+    _split(
+        """
+        indeed certainly absolutely definitely affirmative negative yeah yep yup nope nah
+        naturally surely exactement absolument certainement claro exacto genau natürlich
+        конечно точно нисколько 当然 没有 不是 不对 もちろん 물론 아니
+        """
+    )
+)
+
 
 # Letters and digits, with the combining vowel signs of Arabic, Indic scripts and Thai, which
 # Python's \w leaves out.

@@ -1,0 +1,147 @@
+"""The mention rule: a response must name a short text reference, in some form, to reach the
+judge; every option of a multiple-choice question named alike chooses nothing."""
+
+import pytest
+
+from judge_server.judges.answers.content_free import answer_free_reason
+from judge_server.judges.answers.mention import fold, same_stem
+
+CAPITAL = "What is the capital of France?"
+MOON = "who was president during the cuban missile crisis"
+MC = "Which city is the capital of France?\nA) Lyon\nB) Paris\nC) Texas A&M\nD) A request line"
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "question"),
+    [
+        ("Lyon", "Paris", CAPITAL),  # a wrong answer: reward 0 either way, the judge unasked
+        ("Keine Ahnung.", "Paris", CAPITAL),
+        ("Based on the information provided, the answer follows.", "Sarah", "who had a baby"),
+        ("My response is the same as the expected one.", "Sarah", "who had a baby"),
+        ("Everyone knows this one.", "the Elkia Federation", "where does the anime end"),
+        # lower-case words are not initials: "ci" of "ci-dessus" is not "Chandragupta II"
+        ("La réponse est ci-dessus.", "Chandragupta II", "who ruled the gupta empire"),
+        ("It is hard to say.", "Chandragupta II", "who ruled the gupta empire"),  # "it is" != II
+        ("I think so.", "), starting on", "when does the season start"),
+        # a word the question gives away names nothing, in any form ("industry"/"industrial")
+        (
+            "what new deal program limited production in industry",
+            "National Industrial Recovery Act",
+            "what new deal program limited production in industry",
+        ),
+    ],
+)
+def test_a_response_that_never_names_a_short_reference_is_refused(
+    response: str, reference: str, question: str
+) -> None:
+    assert answer_free_reason(response, reference, question) is not None
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "question"),
+    [
+        ("JFK", "John F. Kennedy", MOON),
+        ("President Kennedy", "John F. Kennedy", MOON),
+        ("The USA bought it.", "the United States", "which country bought alaska"),
+        ("University of California, Los Angeles", "UCLA", "which university is in westwood"),
+        ("the National Aeronautics and Space Administration", "NASA", "who landed on the moon"),
+        ("Javier Fernandez", "Javier Fernández", "who won the world title"),
+        ("Léonard de Vinci", "Leonardo da Vinci", "who painted the mona lisa"),
+        ("transposition", "transposed", "what happens to the matrix"),
+        ("Mt. Everest", "Mount Everest", "what is the tallest mountain"),
+        ("mammals", "a mammal", "what type of animal is a whale"),
+        ("It ended in 1945.", "September 2, 1945", "when did world war ii end"),
+        ("eleven", "11", "how many players are on a soccer team"),
+        ("The Who", "The Who", "Which band wrote Tommy?"),
+        ("September", "till September", "How long does the season last?"),
+    ],
+)
+def test_a_reference_named_in_another_form_reaches_the_judge(
+    response: str, reference: str, question: str
+) -> None:
+    assert answer_free_reason(response, reference, question) is None
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "question"),
+    [
+        ("America", "the United States", "which country bought alaska"),
+        ("Londres", "London", "what is the capital of england"),
+        ("CO2", "carbon dioxide", "which gas do plants absorb"),
+    ],
+)
+def test_paraphrases_sharing_nothing_with_the_reference_are_the_rules_cost(
+    response: str, reference: str, question: str
+) -> None:
+    # Measured by `judge-server eval` (paraphrase category); pinned so a change is deliberate.
+    assert answer_free_reason(response, reference, question) == "misses_reference"
+
+
+def test_long_references_and_formulas_keep_the_structural_rule() -> None:
+    long = "the treaty signed at the end of the war that set the borders of the new states"
+    assert answer_free_reason("Versailles", long, "what ended it") is None
+    assert answer_free_reason("See above.", long, "what ended it") == "filler_only"
+    assert answer_free_reason("0.866", "\\frac{\\sqrt{3}}{2}", "What is sin 60°?") is None
+
+
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        ("See above.", "filler_only"),
+        ("Indeed it is.", None),
+        ("Nope", None),
+        ("Non.", None),
+        ("Absolutely not", None),
+        ("Is Paris in France?", "restates_question"),
+    ],
+)
+def test_a_yes_no_reference_needs_a_yes_or_a_no(response: str, reason: str | None) -> None:
+    assert answer_free_reason(response, "Yes", "Is Paris in France?") == reason
+
+
+def test_function_words_that_are_numbers_elsewhere_are_no_number() -> None:
+    # Azerbaijani "on" is 10, Turkish "bin" 1000: neither answers "how many".
+    assert answer_free_reason("Ich bin mir nicht sicher.", "18", "How many?") == "no_number"
+    assert answer_free_reason("Based on it.", "18", "How many?") == "no_number"
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "A) Lyon\nB) Paris\nC) Texas A&M\nD) A request line",
+        "A, B, C or D",
+        "Lyon, Paris, Texas A&M, or a request line.",
+        "It is one of A/B/C/D.",
+    ],
+)
+@pytest.mark.parametrize("reference", ["B", "Paris"])
+def test_listing_every_option_chooses_nothing(response: str, reference: str) -> None:
+    assert answer_free_reason(response, reference, MC) == "lists_options"
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "B",
+        "(B) Paris",
+        "**B**",
+        "Paris",
+        "A is Lyon, not the capital; B is Paris, the capital; C and D are no cities. So: B.",
+        "Texas A&M is a university, not a city: Paris.",  # "A&M" names no option A
+    ],
+)
+@pytest.mark.parametrize("reference", ["B", "Paris"])
+def test_a_choice_among_the_options_reaches_the_judge(response: str, reference: str) -> None:
+    assert answer_free_reason(response, reference, MC) is None
+
+
+def test_a_choice_that_misses_the_reference_option_is_refused() -> None:
+    assert answer_free_reason("A", "B", MC) == "misses_reference"
+    assert answer_free_reason("A) Lyon", "Paris", MC) == "misses_reference"
+
+
+def test_forms() -> None:
+    assert fold("fernández") == "fernandez"
+    assert same_stem("transposed", "transposition")
+    assert not same_stem("cart", "card")
+    assert not same_stem("industry", "indian")
