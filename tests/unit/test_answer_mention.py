@@ -3,8 +3,11 @@ judge; every option of a multiple-choice question named alike chooses nothing.""
 
 import pytest
 
+from judge_server.judges import Judge, JudgeItem, judge_for
 from judge_server.judges.answers.content_free import answer_free_reason
 from judge_server.judges.answers.mention import fold, same_stem
+from judge_server.judges.modes import parse_rubric
+from tests.fakes import ScriptedEngine
 
 CAPITAL = "What is the capital of France?"
 MOON = "who was president during the cuban missile crisis"
@@ -145,3 +148,67 @@ def test_forms() -> None:
     assert same_stem("transposed", "transposition")
     assert not same_stem("cart", "card")
     assert not same_stem("industry", "indian")
+
+
+def _judge(spec: dict[str, object]) -> Judge:  # type: ignore[type-arg]
+    return judge_for(parse_rubric(spec))
+
+
+async def test_a_pointwise_rubric_with_a_reference_gives_a_refused_response_the_bottom() -> None:
+    engine = ScriptedEngine(lambda _p, _c: {"9": 1.0})  # the top of the default scale
+    judge = _judge(
+        {
+            "name": "graded",
+            "mode": "pointwise",
+            "template": "{prompt}\nReference: {reference}\nAnswer: {response}\nScore it.",
+        }
+    )
+    blocked = await judge.judge(JudgeItem("a", CAPITAL, "See above.", reference="Paris"), engine)
+    assert blocked.reward == 0.0 and blocked.details["answer_guard"] == "filler_only"
+    assert engine.prompts == []
+    judged = await judge.judge(JudgeItem("b", CAPITAL, "Paris.", reference="Paris"), engine)
+    assert judged.reward == 1.0 and len(engine.prompts) == 1
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "reward"),
+    [
+        ("See above.", "Paris.", 0.0),  # a content-free response loses, whatever the judge says
+        ("Paris.", "See above.", 1.0),
+        ("See above.", "Je ne sais pas.", 0.5),  # neither answers: a tie
+        ("Lyon", "Paris", 0.0),  # misses the reference against one that names it
+    ],
+)
+async def test_a_refused_response_never_wins_a_pairwise_comparison(
+    a: str, b: str, reward: float
+) -> None:
+    # A judge that always prefers the first response shown: the guard decides, not it.
+    engine = ScriptedEngine(lambda _p, _c: {"A": 1.0})
+    judge = _judge(
+        {
+            "name": "pair",
+            "mode": "pairwise",
+            "template": "{prompt}\nReference: {reference}\nA: {response_a}\nB: {response_b}\n"
+            "Which is right?",
+        }
+    )
+    item = JudgeItem("a", CAPITAL, a, reference="Paris", metadata={"response_b": b})
+    judgment = await judge.judge(item, engine)
+    assert judgment.reward == reward and judgment.details["method"] == "answer_guard"
+    assert engine.prompts == []
+
+
+async def test_pairwise_without_a_reference_in_its_prompt_is_not_guarded() -> None:
+    engine = ScriptedEngine(lambda _p, _c: {"A": 1.0})
+    judge = _judge(
+        {
+            "name": "pair",
+            "mode": "pairwise",
+            "template": "{prompt}\nA: {response_a}\nB: {response_b}",
+        }
+    )
+    item = JudgeItem(
+        "a", CAPITAL, "See above.", reference="Paris", metadata={"response_b": "Paris"}
+    )
+    judgment = await judge.judge(item, engine)
+    assert "method" not in judgment.details and engine.prompts
