@@ -3,7 +3,8 @@
 import pytest
 
 from judge_server.cli.evaluation.data import VerifyCase
-from judge_server.cli.evaluation.run import false_positive_table, guard_rates
+from judge_server.cli.evaluation.guard_report import guard_rates, kind_rows
+from judge_server.cli.evaluation.run import false_positive_table
 from judge_server.judges import JudgeItem, judge_for
 from judge_server.judges.answer_guard import GUARD_METHOD, answer_free_judgment
 from judge_server.judges.answers.content_free import answer_free_reason
@@ -163,6 +164,12 @@ def test_guard_rates_count_false_positives_per_kind_and_blocked_correct_answers(
         "blocked_alternative": 0.0,
         "blocked_gold": 1.0,
     }
+    assert kind_rows(cases, results) == [
+        {"kind": "filler", "side": "fp", "n": 2, "rate": 0.5},
+        {"kind": "formatting", "side": "fp", "n": 1, "rate": 0.0},
+        {"kind": "alternative", "side": "fn", "n": 1, "rate": 0.0},
+        {"kind": "gold", "side": "fn", "n": 1, "rate": 1.0},
+    ]
 
 
 def test_false_positive_table_has_a_row_per_rubric_mode_and_source() -> None:
