@@ -99,7 +99,8 @@ def test_against_a_numeric_reference_an_answer_names_a_number(response: str) -> 
         ("None", "0"),
         ("one", "1"),
         ("twice", "2"),
-        ("19", "18"),
+        ("0.333333", "1/3"),
+        ("The total is 1,000 dollars.", "1000"),
     ],
 )
 def test_numbers_in_any_form_answer_a_numeric_reference(response: str, reference: str) -> None:
@@ -195,3 +196,10 @@ def test_false_positive_table_has_a_row_per_rubric_mode_and_source() -> None:
     ]
     assert table[1]["false_positive_rate"] == 0.25 and table[1]["guard_blocked_correct"] == 0.0
     assert table[0]["guard_blocked_correct"] is None
+
+
+def test_against_a_numeric_reference_another_number_is_refused() -> None:
+    assert answer_free_reason("19", "18", "How many eggs?") == "misses_reference"
+    assert answer_free_reason("My answer is the expected one.", "18", "How many?") == (
+        "misses_reference"
+    )

@@ -15,16 +15,17 @@ The rule, after a response's formatting is stripped:
    ``eighteen``), or the option the reference names ("B" for "Paris" when B is Paris), or the
    whole reference; then the real check decides, whatever the other words are. So genuine
    short answers ("Paris", "4", "B") and answers with extra words always pass.
-3. Otherwise, a *short text reference* (a name, date or phrase of at most ``MENTION_MAX_WORDS``
-   words, not a number or formula) is missed: the response cannot give that answer, and is
-   refused (``misses_reference``) whether it is content-free or a wrong answer; a judge would
-   only be asked to be fooled. The cost is the correct paraphrase that shares no word with the
-   reference ("America" for "USA"), measured by ``judge-server eval``.
-4. Against any other reference (numeric, a formula, a long passage, which a correct answer may
-   restate in words of its own) the structural test applies: the response needs a *candidate
-   answer word*, neither in the question (a restatement is no answer) nor a filler word of any
+3. Otherwise, a *short reference* (a name, date, number or phrase of at most
+   ``MENTION_MAX_WORDS`` words, not a formula) is missed: the response cannot give that
+   answer, and is refused (``misses_reference``) whether it is content-free or a wrong answer;
+   a judge would only be asked to be fooled. The cost is the correct paraphrase that shares no
+   word with the reference ("America" for "USA"), measured by ``judge-server eval``.
+4. Against any other reference (a formula, a long passage, which a correct answer may restate
+   in words of its own) the structural test applies: the response needs a *candidate answer
+   word*, neither in the question (a restatement is no answer) nor a filler word of any
    language (function words, and framing such as "answer", "above", "step", "know":
-   ``filler``), and, against a numeric reference, a number (digits or a number word).
+   ``filler``). Against a number, the response must name some number (``no_number``) before
+   it is asked to name the reference's.
 
 A reference that answers a yes/no question ("True" against "Yes") shares no word with its
 paraphrases: for it a yes or no word of any language, or a candidate answer word, is enough.
@@ -32,6 +33,7 @@ paraphrases: for it a yes or no word of any language, or a candidate answer word
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -41,6 +43,7 @@ from typing import Literal
 
 from judge_server.judges.answers.filler import (
     AFFIRMATIONS,
+    ANSWER_VALUES,
     ANSWER_WORDS,
     FRAMING_WORDS,
     POLAR_WORDS,
@@ -55,7 +58,8 @@ from judge_server.judges.answers.options import lists_options, named, options, r
 from judge_server.judges.answers.text import LAST_NUMBER
 
 MAX_NUMBERS = 256
-"""Past this many numbers a response has numbers of its own, and passes without its mention."""
+"""Past this many numbers a response passes without naming the reference's: only the last are
+read, to keep a long text cheap."""
 
 MENTION_MAX_WORDS = 10
 """References of up to this many words are short: a response must name them to pass."""
@@ -94,7 +98,8 @@ def answer_free_reason(response: str, reference: str, question: str) -> Reason |
     if not ref_words:
         return None
     filler = filler_words()
-    asked = _forms(_words(question))
+    question_words = _words(question)
+    asked = _forms(question_words)
     labels = _option_labels(question)
     candidates = [w for w in words if w not in filler or w in labels]
     fresh = [
@@ -118,7 +123,7 @@ def answer_free_reason(response: str, reference: str, question: str) -> Reason |
     if mentioned or any(chosen[k] for k in reference_options(ref_words, listed)):
         # A reference the question gives away (a choice among options) is named by restating
         # the question too: then the response must say more than the question, or less of it.
-        if given_away and not fresh and _restates(candidates, ref_words, asked):
+        if given_away and not fresh and _restates(candidates, ref_words, question_words):
             return "restates_question"
         return None
     if not candidates:
@@ -126,16 +131,19 @@ def answer_free_reason(response: str, reference: str, question: str) -> Reason |
     if not fresh:
         return "restates_question"
     if parse_number(reference) is not None:
-        return None if _has_number(words) else "no_number"
+        if not _has_number(words):
+            return "no_number"
+        if _many_numbers(response):
+            return None
     if needs_mention(reference, ref_words):
         return "misses_reference"
     return None
 
 
 def needs_mention(reference: str, ref_words: list[str]) -> bool:
-    """Whether a response must name the reference to pass: a short text reference (a name, a
-    date, a phrase), not a number, formula or long passage, which correct answers may restate
-    in words of their own."""
+    """Whether a response must name the reference to pass: a short reference (a name, a date, a
+    number, a phrase), not a formula or long passage, which correct answers may restate in
+    words of their own."""
     return len(ref_words) <= MENTION_MAX_WORDS and _FORMULA.search(reference) is None
 
 
@@ -228,12 +236,16 @@ def _values(text: str, words: Iterable[str]) -> set[Fraction]:
         values.add(whole)
     named = number_words()
     values.update(Fraction(named[w]) for w in words if w in named)
+    values.update(ANSWER_VALUES[w] for w in words if w in ANSWER_VALUES)
     return values
 
 
 def _given_away(reference: str, ref_words: list[str], question: str, asked: set[str]) -> bool:
-    """Whether every telling word and number of the reference is already in the question."""
+    """Whether every telling word and number of the reference is already in the question (a
+    numeric reference: its value, in any form: "0.5" for "what is half of one")."""
     filler = filler_words()
+    if parse_number(reference) is not None:
+        return _values(reference, ref_words) <= _asked_values(question, asked)
     if any(_singular(w) not in asked and w not in filler for w in ref_words):
         return False
     return _values(reference, ref_words) <= _asked_values(question, asked)
@@ -281,13 +293,26 @@ def _mentions(
     ref_values = _values(reference, ref_words)
     if not given_away:
         ref_values -= _asked_values(question, asked)
-    if ref_values & _values(response, words):
+    if _same_number(ref_values, _values(response, words)):
         return True
     return not given_away and f" {' '.join(ref_words)} " in f" {' '.join(words)} "
 
 
-def _restates(candidates: list[str], ref_words: list[str], asked: set[str]) -> bool:
+def _same_number(ref_values: set[Fraction], values: set[Fraction]) -> bool:
+    """Whether the response names a reference value: exactly, or within the tolerance of the
+    numeric check (1/3 and 0.333333); the check itself decides between close values."""
+    if ref_values & values:
+        return True
+    return any(math.isclose(float(r), float(v), rel_tol=1e-6) for r in ref_values for v in values)
+
+
+def _many_numbers(response: str) -> bool:
+    """Past ``MAX_NUMBERS`` numbers only the last are read: the reference's may be earlier."""
+    return len(set(LAST_NUMBER.findall(response))) > MAX_NUMBERS
+
+
+def _restates(candidates: list[str], ref_words: list[str], question_words: list[str]) -> bool:
     """Whether the response repeats all that the question asks beyond the reference."""
     filler = filler_words()
-    asked_rest = {_singular(w) for w in asked if w not in filler} - _forms(ref_words)
+    asked_rest = {_singular(w) for w in question_words if w not in filler} - _forms(ref_words)
     return bool(asked_rest) and asked_rest <= {_singular(w) for w in candidates}

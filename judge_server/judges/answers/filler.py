@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from fractions import Fraction
 from functools import lru_cache
 
 
@@ -85,6 +86,21 @@ ANSWER_WORDS = frozenset(
         """
     )
 )
+
+# The counts those words name, so "none" names a reference of 0 and "twice" one of 2.
+ANSWER_VALUES: dict[str, Fraction] = {
+    "none": Fraction(0),
+    "nothing": Fraction(0),
+    "nobody": Fraction(0),
+    "noone": Fraction(0),
+    "never": Fraction(0),
+    "neither": Fraction(0),
+    "once": Fraction(1),
+    "twice": Fraction(2),
+    "both": Fraction(2),
+    "half": Fraction(1, 2),
+    "dozen": Fraction(12),
+}
 
 POLAR_WORDS = frozenset(
     _split(
