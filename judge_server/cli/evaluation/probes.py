@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from judge_server.cli.evaluation.data import VerifyCase, read_jsonl
+from judge_server.judges.answers.filler import filler_words
 
 _WORDS = re.compile(r"[^\W_]+")
 
@@ -257,12 +258,13 @@ def probe_cases(questions: list[Question], source: str) -> list[VerifyCase]:
 
 
 def gold_kind(gold: str, reference: str) -> str:
-    """``alternative``: another gold answer that shares a word with the reference ("December
-    1972" for "14 December 1972 UTC"); ``other_gold``: one that shares none, often another
-    entity NQ also accepts ("Abraham" for "Sarah"), which a judge shown only the reference
-    cannot know to be right."""
+    """``alternative``: another gold answer that shares a telling word with the reference
+    ("December 1972" for "14 December 1972 UTC"); ``other_gold``: one that shares none, often
+    another entity NQ also accepts ("Abraham" for "Sarah"), which a judge shown only the
+    reference cannot know to be right."""
+    filler = filler_words()
     shared = set(_WORDS.findall(gold.casefold())) & set(_WORDS.findall(reference.casefold()))
-    return "alternative" if shared else "other_gold"
+    return "alternative" if shared - filler else "other_gold"
 
 
 def genuine_cases(questions: list[Question], source: str) -> list[VerifyCase]:
