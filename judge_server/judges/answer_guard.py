@@ -44,13 +44,14 @@ def guards(rubric: RubricSpec, item: JudgeItem) -> bool:
     return bool((item.reference or "").strip()) and uses_reference(rubric)
 
 
-async def refusal(item: JudgeItem, response: str) -> Reason | None:
+async def refusal(rubric: RubricSpec, item: JudgeItem, response: str) -> Reason | None:
     """Why the guard refuses ``response`` to the item's prompt and reference; None if it does
     not. Long texts are read in a worker thread."""
     args = (response, item.reference or "", conversation_text(item.prompt))
+    mention = rubric.answer_guard == "mention"
     if sum(map(len, args)) > THREAD_CHARS:
-        return await asyncio.to_thread(answer_free_reason, *args)
-    return answer_free_reason(*args)
+        return await asyncio.to_thread(answer_free_reason, *args, mention=mention)
+    return answer_free_reason(*args, mention=mention)
 
 
 def refused(reason: Reason) -> dict[str, object]:
@@ -68,7 +69,7 @@ async def answer_free_judgment(rubric: RubricSpec, item: JudgeItem) -> Judgment 
     the rubric judges against a reference; None when the judge must decide."""
     if not guards(rubric, item):
         return None
-    reason = await refusal(item, item.response)
+    reason = await refusal(rubric, item, item.response)
     return None if reason is None else Judgment(reward=0.0, details=refused(reason))
 
 
@@ -77,7 +78,9 @@ async def pair_judgment(rubric: RubricSpec, item: JudgeItem, other: str) -> Judg
     the judge must decide."""
     if not guards(rubric, item):
         return None
-    reason_a, reason_b = await asyncio.gather(refusal(item, item.response), refusal(item, other))
+    reason_a, reason_b = await asyncio.gather(
+        refusal(rubric, item, item.response), refusal(rubric, item, other)
+    )
     if reason_a is None and reason_b is None:
         return None
     p_a = 0.5 if reason_a and reason_b else (0.0 if reason_a else 1.0)

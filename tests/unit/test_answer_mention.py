@@ -212,3 +212,20 @@ async def test_pairwise_without_a_reference_in_its_prompt_is_not_guarded() -> No
     )
     judgment = await judge.judge(item, engine)
     assert "method" not in judgment.details and engine.prompts
+
+
+async def test_a_rubric_may_trade_the_mention_rule_for_paraphrases() -> None:
+    template = "{prompt}\nReference: {reference}\nAnswer: {response}\nCorrect?"
+    strict = _judge({"name": "c", "mode": "verdict", "template": template})
+    lenient = _judge(
+        {"name": "c", "mode": "verdict", "template": template, "answer_guard": "answer"}
+    )
+    assert strict.rubric.version != lenient.rubric.version
+    paraphrase = JudgeItem("a", "which country bought alaska", "America", reference="the US")
+    engine = ScriptedEngine(lambda _p, _c: {"Yes": 1.0})
+    assert (await strict.judge(paraphrase, engine)).details["answer_guard"] == "misses_reference"
+    assert (await lenient.judge(paraphrase, engine)).reward == 1.0
+    # content-free stays refused either way
+    free = JudgeItem("b", "which country bought alaska", "See above.", reference="the US")
+    assert (await lenient.judge(free, engine)).details["answer_guard"] == "filler_only"
+    assert answer_free_reason("19", "18", "How many?", mention=False) is None

@@ -19,7 +19,9 @@ The rule, after a response's formatting is stripped:
    ``MENTION_MAX_WORDS`` words, not a formula) is missed: the response cannot give that
    answer, and is refused (``misses_reference``) whether it is content-free or a wrong answer;
    a judge would only be asked to be fooled. The cost is the correct paraphrase that shares no
-   word with the reference ("America" for "USA"), measured by ``judge-server eval``.
+   word with the reference ("America" for "USA"), measured by ``judge-server eval``; a rubric
+   that would rather pay in false positives says ``answer_guard: answer`` (``mention=False``)
+   and keeps only the tests of rules 1 and 4.
 4. Against any other reference (a formula, a long passage, which a correct answer may restate
    in words of its own) the structural test applies: the response needs a *candidate answer
    word*, neither in the question (a restatement is no answer) nor a filler word of any
@@ -88,9 +90,11 @@ _LONGEST_RUN_WORD = max(len(w) for w in RUN_WORDS)
 _FRAMING = FRAMING_WORDS | RUN_WORDS
 
 
-def answer_free_reason(response: str, reference: str, question: str) -> Reason | None:
-    """Why ``response`` carries no answer to ``question`` (given its ``reference``), or does not
-    name a short reference at all; None if the real check must decide."""
+def answer_free_reason(
+    response: str, reference: str, question: str, *, mention: bool = True
+) -> Reason | None:
+    """Why ``response`` carries no answer to ``question`` (given its ``reference``), or, with
+    ``mention``, does not name a short reference at all; None if the real check must decide."""
     words = _words(response)
     if not words:
         return "empty"
@@ -133,9 +137,9 @@ def answer_free_reason(response: str, reference: str, question: str) -> Reason |
     if parse_number(reference) is not None:
         if not _has_number(words):
             return "no_number"
-        if _many_numbers(response):
+        if _many_numbers(response) or not mention:
             return None
-    if needs_mention(reference, ref_words):
+    if mention and needs_mention(reference, ref_words):
         return "misses_reference"
     return None
 
