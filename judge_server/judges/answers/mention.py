@@ -25,15 +25,14 @@ MIN_STEM = 5
 STEM_SHARE = 0.7
 #: Acronyms longer than this are spelled out words, not initials.
 MAX_INITIALS = 6
-#: Past this many distinct words only exact forms are looked for: the stem test costs
-#: words x keys, and a response this long that never names the reference exactly is rare.
-MAX_STEM_WORDS = 4096
 
 _ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
 
 
 def fold(word: str) -> str:
     """The word without Latin accents ("fernández" -> "fernandez")."""
+    if word.isascii():
+        return word
     decomposed = unicodedata.normalize("NFKD", word)
     return "".join(c for c in decomposed if not "\u0300" <= c <= "\u036f")
 
@@ -53,15 +52,22 @@ def same_stem(a: str, b: str) -> bool:
 
 def names_a_form(keys: Iterable[str], words: Sequence[str]) -> bool:
     """Whether ``words`` (a response's telling words, casefolded) hold a key in another form:
-    without accents, or with the same stem."""
+    without accents, or with the same stem. Linear in the words: a stem is looked up by its
+    first ``MIN_STEM`` letters."""
     said = {fold(w) for w in words}
     folded = {fold(k) for k in keys}
     if folded & said:
         return True
-    if len(said) > MAX_STEM_WORDS:
-        return False
-    long_said = [w for w in said if len(w) >= MIN_STEM]
-    return any(same_stem(k, w) for k in folded if len(k) >= MIN_STEM for w in long_said)
+    by_prefix: dict[str, list[str]] = {}
+    for w in said:
+        if len(w) >= MIN_STEM:
+            by_prefix.setdefault(w[:MIN_STEM], []).append(w)
+    return any(
+        same_stem(k, w)
+        for k in folded
+        if len(k) >= MIN_STEM
+        for w in by_prefix.get(k[:MIN_STEM], ())
+    )
 
 
 def initials(words: Sequence[str]) -> set[str]:
