@@ -1,15 +1,21 @@
 """The content-free guard as a verdict: reference-based judges refuse answer-free responses.
 
-A response that carries no answer (``answers.content_free``) gets reward 0 with status ``ok``:
-that is a verdict about the response, not a failure of the judge. The details say the guard
-decided, so a trainer's logs tell it apart from a judged "no".
+A response that carries no answer, or never names a short reference (``answers.content_free``),
+gets reward 0 with status ``ok`` from every rubric whose prompt shows the judge ``{reference}``
+(verify, verdict, rubric, pointwise: the bottom of the scale): that is a verdict about the
+response, not a failure of the judge. The details say the guard decided, so a trainer's logs
+tell it apart from a judged "no".
+
+Pairwise rubrics compare two responses against the reference: a refused response never wins.
+Refused against one that is not, it loses (reward 0 or 1 for the item's response); both refused
+is a tie (0.5), since neither answers; neither refused, the judge decides.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from judge_server.judges.answers.content_free import answer_free_reason
+from judge_server.judges.answers.content_free import Reason, answer_free_reason
 from judge_server.judges.answers.filler import filler_words, number_words
 from judge_server.judges.items import JudgeItem, Judgment
 from judge_server.judges.prompting import conversation_text
@@ -33,20 +39,57 @@ def uses_reference(rubric: RubricSpec) -> bool:
     return any("{reference}" in (text or "") for text in (rubric.template, rubric.system))
 
 
-async def answer_free_judgment(rubric: RubricSpec, item: JudgeItem) -> Judgment | None:
-    """Reward 0 for a response with no answer in it, when the rubric judges against a reference;
-    None when the judge must decide."""
-    reference = item.reference or ""
-    if not reference.strip() or not uses_reference(rubric):
-        return None
-    args = (item.response, reference, conversation_text(item.prompt))
+def guards(rubric: RubricSpec, item: JudgeItem) -> bool:
+    """Whether the guard reads this item: a reference, and a rubric that shows it."""
+    return bool((item.reference or "").strip()) and uses_reference(rubric)
+
+
+async def refusal(rubric: RubricSpec, item: JudgeItem, response: str) -> Reason | None:
+    """Why the guard refuses ``response`` to the item's prompt and reference; None if it does
+    not. Long texts are read in a worker thread."""
+    args = (response, item.reference or "", conversation_text(item.prompt))
+    mention = rubric.answer_guard == "mention"
     if sum(map(len, args)) > THREAD_CHARS:
-        reason = await asyncio.to_thread(answer_free_reason, *args)
-    else:
-        reason = answer_free_reason(*args)
-    if reason is None:
+        return await asyncio.to_thread(answer_free_reason, *args, mention=mention)
+    return answer_free_reason(*args, mention=mention)
+
+
+def refused(reason: Reason) -> dict[str, object]:
+    """The details of a refusal. A response that misses the reference may hold a (wrong)
+    answer; the other reasons say it holds none."""
+    return {
+        "method": GUARD_METHOD,
+        "answer_guard": reason,
+        "has_answer": reason == "misses_reference",
+    }
+
+
+async def answer_free_judgment(rubric: RubricSpec, item: JudgeItem) -> Judgment | None:
+    """Reward 0 for a response with no answer in it (or that misses a short reference), when
+    the rubric judges against a reference; None when the judge must decide."""
+    if not guards(rubric, item):
         return None
+    reason = await refusal(rubric, item, item.response)
+    return None if reason is None else Judgment(reward=0.0, details=refused(reason))
+
+
+async def pair_judgment(rubric: RubricSpec, item: JudgeItem, other: str) -> Judgment | None:
+    """A pairwise verdict when the guard refuses either response (see the module); None when
+    the judge must decide."""
+    if not guards(rubric, item):
+        return None
+    reason_a, reason_b = await asyncio.gather(
+        refusal(rubric, item, item.response), refusal(rubric, item, other)
+    )
+    if reason_a is None and reason_b is None:
+        return None
+    p_a = 0.5 if reason_a and reason_b else (0.0 if reason_a else 1.0)
     return Judgment(
-        reward=0.0,
-        details={"method": GUARD_METHOD, "answer_guard": reason, "has_answer": False},
+        reward=p_a,
+        details={
+            "method": GUARD_METHOD,
+            "answer_guard": {"a": reason_a, "b": reason_b},
+            "p_a": p_a,
+            "winner": "tie" if p_a == 0.5 else ("a" if p_a > 0.5 else "b"),
+        },
     )

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
+from judge_server.judges.answer_guard import pair_judgment
 from judge_server.judges.base import Judge
 from judge_server.judges.items import InvalidItemError, JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
@@ -71,6 +72,8 @@ class PairwiseJudge(Judge[PairwiseSpec]):
             return Judgment(
                 reward=0.5, details={"p_a": 0.5, "winner": "tie", "identical": True, "orders": []}
             )
+        if (guarded := await pair_judgment(self.rubric, item, b)) is not None:
+            return guarded  # against a reference, a content-free response never wins
         if not self.rubric.both_orders:
             row = await self._order(item, engine, "ab")
             return Judgment(reward=row["p_a"], details=self._details([row]))

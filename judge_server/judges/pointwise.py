@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
+from judge_server.judges.answer_guard import answer_free_judgment
 from judge_server.judges.base import Judge
 from judge_server.judges.items import JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
@@ -67,6 +68,8 @@ async def score_on_scale(
 
 class PointwiseJudge(Judge[PointwiseSpec]):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
+        if (blocked := await answer_free_judgment(self.rubric, item)) is not None:
+            return blocked  # the bottom of the scale
         return await score_on_scale(self.rubric, judge_messages(self.rubric, item), engine)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cached_property
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import Field, model_validator
 
@@ -79,6 +79,13 @@ class RubricSpec(StrictModel):
     shaping: Shaping = Field(default_factory=Shaping)
     requires_reference: bool = Field(
         False, description="Items without a reference get status invalid_input."
+    )
+    answer_guard: Literal["mention", "answer"] = Field(
+        "mention",
+        description="When the prompt shows {reference}: 'mention' refuses (reward 0) a response "
+        "that never names a short reference in any form, 'answer' only one with no answer in "
+        "it (content-free, a restatement, every option listed). 'answer' lets paraphrases that "
+        "share no word with the reference reach the judge, and with them whatever fools it.",
     )
     min_valid_mass: float = Field(
         DEFAULT_MIN_VALID_MASS,

@@ -47,6 +47,8 @@ def test_eval_prints_a_table_per_source(tmp_path: Path) -> None:
         "nq-open",
         "content-free: text",
         "content-free: numeric",
+        "paraphrases",
+        "multiple choice",
         "llmbar_natural",
         "mtbench_human",
     ):
@@ -59,14 +61,20 @@ def test_eval_prints_a_table_per_source(tmp_path: Path) -> None:
     assert verify["gsm8k"]["n"] == 8 and verify["master-key probes"]["n"] == 36
     assert verify["master-key probes"]["false_positive_rate"] == 0.0
     assert verify["gsm8k"]["value"] >= 0.9
-    # content-free probes against free-text and numeric references: the guard's kinds all pass
-    # nothing; genuine gold answers are never blocked
+    # content-free probes against free-text and numeric references: every kind written before
+    # the mention rule passes nothing; genuine gold answers and right choices are never blocked
     for source in ("content-free: text", "content-free: numeric"):
         row = verify[source]
-        for kind in ("formatting", "filler", "multilingual", "restatement", "hedge"):
+        kinds = ("formatting", "filler", "multilingual", "restatement", "hedge", "unseen")
+        for kind in (*kinds, "unseen2"):
             assert row[f"fp_{kind}"] == 0.0, (source, kind, row)
-        assert row["false_positive_rate"] <= 0.1
+        assert row["false_positive_rate"] <= 0.01
     assert verify["nq-open"]["blocked_gold"] == 0.0
+    choice = verify["multiple choice"]
+    assert choice["false_positive_rate"] == 0.0 and choice["guard_blocked_correct"] == 0.0, choice
+    kinds = {(k["source"], k["kind"], k["side"]) for k in report["per_kind"]}
+    assert ("content-free: text", "unseen3", "fp") in kinds
+    assert ("paraphrases", "paraphrase", "fn") in kinds
     table = {(t["rubric"].split("@")[0], t["source"]): t for t in report["false_positives"]}
     assert table[("verify", "content-free: text")]["mode"] == "verify"
     assert table[("verify", "nq-open")]["guard_blocked_correct"] is not None

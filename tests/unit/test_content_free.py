@@ -3,7 +3,8 @@
 import pytest
 
 from judge_server.cli.evaluation.data import VerifyCase
-from judge_server.cli.evaluation.run import false_positive_table, guard_rates
+from judge_server.cli.evaluation.guard_report import guard_rates, kind_rows
+from judge_server.cli.evaluation.run import false_positive_table
 from judge_server.judges import JudgeItem, judge_for
 from judge_server.judges.answer_guard import GUARD_METHOD, answer_free_judgment
 from judge_server.judges.answers.content_free import answer_free_reason
@@ -54,7 +55,6 @@ def test_answer_free_responses_are_refused(response: str, reason: str) -> None:
         ("Paris", "Paris", CAPITAL),
         ("paris.", "Paris", CAPITAL),
         ("I believe it is Paris, the city of light.", "Paris", CAPITAL),
-        ("Lyon", "Paris", CAPITAL),  # wrong, but an answer: the judge decides
         ("巴黎", "巴黎", "法国的首都是哪里？"),
         ("4", "4", "What is 2+2?"),
         ("four", "4", "What is 2+2?"),
@@ -99,7 +99,8 @@ def test_against_a_numeric_reference_an_answer_names_a_number(response: str) -> 
         ("None", "0"),
         ("one", "1"),
         ("twice", "2"),
-        ("19", "18"),
+        ("0.333333", "1/3"),
+        ("The total is 1,000 dollars.", "1000"),
     ],
 )
 def test_numbers_in_any_form_answer_a_numeric_reference(response: str, reference: str) -> None:
@@ -164,6 +165,12 @@ def test_guard_rates_count_false_positives_per_kind_and_blocked_correct_answers(
         "blocked_alternative": 0.0,
         "blocked_gold": 1.0,
     }
+    assert kind_rows(cases, results) == [
+        {"kind": "filler", "side": "fp", "n": 2, "rate": 0.5},
+        {"kind": "formatting", "side": "fp", "n": 1, "rate": 0.0},
+        {"kind": "alternative", "side": "fn", "n": 1, "rate": 0.0},
+        {"kind": "gold", "side": "fn", "n": 1, "rate": 1.0},
+    ]
 
 
 def test_false_positive_table_has_a_row_per_rubric_mode_and_source() -> None:
@@ -189,3 +196,10 @@ def test_false_positive_table_has_a_row_per_rubric_mode_and_source() -> None:
     ]
     assert table[1]["false_positive_rate"] == 0.25 and table[1]["guard_blocked_correct"] == 0.0
     assert table[0]["guard_blocked_correct"] is None
+
+
+def test_against_a_numeric_reference_another_number_is_refused() -> None:
+    assert answer_free_reason("19", "18", "How many eggs?") == "misses_reference"
+    assert answer_free_reason("My answer is the expected one.", "18", "How many?") == (
+        "misses_reference"
+    )

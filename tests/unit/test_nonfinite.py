@@ -53,12 +53,12 @@ def registry() -> RubricRegistry:
     return registry
 
 
-# One item per shipped rubric that reads the engine; the verify item has a free-text reference,
-# so it goes to the LLM verdict.
+# One item per shipped rubric that reads the engine; the verify item has a free-text reference
+# that it names without matching it, so it goes to the LLM verdict.
 ITEMS = {
     "helpfulness": JudgeItem("h", "How do I boil an egg?", "Put it in boiling water."),
     "correctness": JudgeItem("c", "Capital of France?", "Paris", reference="Paris"),
-    "verify": JudgeItem("v", "Capital of France?", "It is Lyon.", reference="Paris"),
+    "verify": JudgeItem("v", "Capital of France?", "Lyon, or Paris?", reference="Paris"),
     "instruction_following": JudgeItem("i", "Say hi in French.", "Bonjour"),
     "reference_likelihood": JudgeItem("r", "2+2?", "Four.", reference="4"),
     "follow_up": JudgeItem("f", "Help me.", "Here is how."),

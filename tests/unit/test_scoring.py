@@ -16,7 +16,7 @@ RUBRIC = parse_rubric(
 
 
 def item(
-    i: str, response: str = "Paris", reference: str | None = "ref", prompt: str = "p"
+    i: str, response: str = "Paris", reference: str | None = "Paris", prompt: str = "p"
 ) -> JudgeItem:
     return JudgeItem(id=i, prompt=prompt, response=response, reference=reference)
 
@@ -24,12 +24,13 @@ def item(
 async def test_each_failure_is_a_status_with_null_reward_and_others_still_score() -> None:
     engine = ScriptedEngine(max_model_len=200)
     await engine.start()
+    # Each response names its reference, so the content-free guard lets it reach the engine.
     items = [
         item("good"),
         item("no-ref", reference=None),
-        item("too-long", response="x" * 500),
-        item("broken", response="ENGINE-FAIL"),
-        item("slow", response="SLOW"),
+        item("too-long", response="x" * 500, reference="x" * 500),
+        item("broken", response="ENGINE-FAIL", reference="ENGINE-FAIL"),
+        item("slow", response="SLOW", reference="SLOW"),
         item("good2"),
     ]
     results = await Scorer(engine).score(judge_for(RUBRIC), items, timeout_s=0.2)

@@ -24,7 +24,8 @@ def item(response: str, reference: str | None = "18") -> JudgeItem:
     [
         ("She makes 9 * 2 = 18 dollars.\n#### 18", 1.0, "numeric"),
         ("The answer is $18.00.", 1.0, "numeric"),
-        ("The answer is 19.", 0.0, "numeric"),
+        ("She makes 18 - 1 = 17.\n#### 17", 0.0, "numeric"),
+        ("The answer is 19.", 0.0, "answer_guard"),  # never names 18
         (":", 0.0, "answer_guard"),
         ("Thought process:", 0.0, "answer_guard"),
     ],

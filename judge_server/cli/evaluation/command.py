@@ -19,6 +19,7 @@ async def run_eval(
     json_path: Path | None,
 ) -> int:
     from judge_server.cli.evaluation.data import default_data_dir
+    from judge_server.cli.evaluation.guard_report import kind_table, print_kinds
     from judge_server.cli.evaluation.run import (
         as_json,
         evaluate,
@@ -56,6 +57,8 @@ async def run_eval(
         await service.close()
     report["false_positives"] = false_positive_table(modes)
     print_false_positives(report["false_positives"])
+    report["per_kind"] = kind_table(modes)
+    print_kinds(report["per_kind"])
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2) + "\n")
     return 0

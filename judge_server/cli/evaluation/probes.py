@@ -12,10 +12,14 @@ and NQ's alternative gold answers) that the guard must not block.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from judge_server.cli.evaluation.data import VerifyCase, read_jsonl
+from judge_server.judges.answers.filler import filler_words
+
+_WORDS = re.compile(r"[^\W_]+")
 
 # "{q}" is the question. Written once, before any measurement; do not tune the guard to them.
 PROBES: dict[str, tuple[str, ...]] = {
@@ -140,6 +144,72 @@ PROBES: dict[str, tuple[str, ...]] = {
         "Bilmiyorum, emin değilim.",
         "Ich bin mir nicht sicher.",
     ),
+    # Written in a later session, before its rule change, and never used to tune it either.
+    "unseen2": (
+        "Answer withheld.",
+        "My response is the same as the expected one.",
+        "Whatever the reference says.",
+        "It's the one you're thinking of.",
+        "Everyone knows this one.",
+        "The usual answer applies here.",
+        "Correct answer: see reference",
+        "I'd rather not commit to anything.",
+        "That's a great question, and the answer is fascinating.",
+        "As mentioned, it is what it is.",
+        "Output: <answer>",
+        "{answer}",
+        "[ANSWER]",
+        "print(answer)",
+        "???",
+        "👍",
+        "✔️ Done.",
+        "<final>\n</final>",
+        "\\text{answer}",
+        "Résultat : voir plus haut.",
+        "Respuesta final: ver más arriba.",
+        "Endergebnis: siehe oben.",
+        "Risultato: vedi sopra.",
+        "Ответ: смотри выше.",
+        "结论如上所述。",
+        "答えは前述のとおりです。",
+        "결론은 위와 같습니다.",
+        "Cevap yukarıda verildi.",
+        "Jibu liko hapo juu.",
+        "Η απάντηση είναι παραπάνω.",
+        "התשובה למעלה.",
+        "คำตอบอยู่ด้านบน",
+        "{q} The answer is straightforward.",
+        "Regarding {q}: yes.",
+        "To answer '{q}', one must think.",
+    ),
+    # Written after the mention rule, to beat it without knowing the reference; measured once,
+    # never used to tune it.
+    "unseen3": (
+        "ABC",
+        "XYZ 123",
+        "1 2 3 4 5 6 7 8 9 10",
+        "None of the above.",
+        "Both.",
+        "All of them.",
+        "It is the first one.",
+        "the same",
+        "The answer: <reference>",
+        "$REFERENCE",
+        "{{answer}}",
+        "answer = reference",
+        "Q.E.D.",
+        "∎",
+        "idk",
+        "dunno lol",
+        "K.",
+        "See attached file.",
+        "[image]",
+        "<img src=answer.png>",
+        "Answer in the link: https://en.wikipedia.org/wiki/Answer",
+        "The answer is the word that the question asks for.",
+        "Whatever you expect, that is my answer.",
+        "{q}\n\nAnswer: {q}",
+    ),
 }
 
 GENUINE_FORMATS = (
@@ -187,6 +257,16 @@ def probe_cases(questions: list[Question], source: str) -> list[VerifyCase]:
     ]
 
 
+def gold_kind(gold: str, reference: str) -> str:
+    """``alternative``: another gold answer that shares a telling word with the reference
+    ("December 1972" for "14 December 1972 UTC"); ``other_gold``: one that shares none, often
+    another entity NQ also accepts ("Abraham" for "Sarah"), which a judge shown only the
+    reference cannot know to be right."""
+    filler = filler_words()
+    shared = set(_WORDS.findall(gold.casefold())) & set(_WORDS.findall(reference.casefold()))
+    return "alternative" if shared - filler else "other_gold"
+
+
 def genuine_cases(questions: list[Question], source: str) -> list[VerifyCase]:
     """Gold answers in several formats (correct), and another question's answer (wrong)."""
     cases: list[VerifyCase] = []
@@ -203,7 +283,7 @@ def genuine_cases(questions: list[Question], source: str) -> list[VerifyCase]:
                     q.reference,
                     fmt.format(a=gold),
                     True,
-                    "gold" if k == 0 else "alternative",
+                    "gold" if k == 0 else gold_kind(gold, q.reference),
                 )
             )
         other = questions[(n + 1) % len(questions)].reference

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from judge_server.cli.evaluation.choices import choice_cases
 from judge_server.cli.evaluation.data import (
     Pair,
     VerifyCase,
@@ -25,9 +26,10 @@ from judge_server.cli.evaluation.data import (
     master_key_cases,
     verification_cases,
 )
+from judge_server.cli.evaluation.guard_report import guard_rates, kind_rows
+from judge_server.cli.evaluation.paraphrases import paraphrase_cases
 from judge_server.cli.evaluation.probes import genuine_cases, load_questions, probe_cases
 from judge_server.judges import Judge, JudgeItem
-from judge_server.judges.answer_guard import GUARD_METHOD
 from judge_server.service import ItemResult, JudgeService
 
 TIE_EPS = 1e-6
@@ -43,6 +45,7 @@ class Row:
     ties: int = 0
     failed: int = 0
     extra: dict[str, float] = field(default_factory=dict)
+    kinds: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def value(self) -> float:
@@ -143,35 +146,8 @@ async def eval_verification(
         row.n += 1
         row.hits += (r.reward >= 0.5) == case.correct
     row.extra.update(guard_rates(cases, results))
+    row.kinds = kind_rows(cases, results)
     return row
-
-
-def guard_rates(cases: Sequence[VerifyCase], results: Sequence[ItemResult]) -> dict[str, float]:
-    """The false-positive rate (wrong or content-free responses accepted, reward >= 0.5), overall
-    and per kind of probe; and the share of correct answers the content-free guard blocked
-    (``guard_blocked_correct``: its false negatives, the cost of the guard)."""
-    accepted: dict[str, list[bool]] = {}
-    blocked: dict[str, list[bool]] = {}
-    for case, r in zip(cases, results, strict=True):
-        if r.reward is None:
-            continue
-        if case.correct:
-            blocked.setdefault(case.category, []).append(r.details.get("method") == GUARD_METHOD)
-        else:
-            accepted.setdefault(case.category, []).append(r.reward >= 0.5)
-    rates: dict[str, float] = {}
-    wrong = [a for values in accepted.values() for a in values]
-    rates["false_positive_rate"] = sum(wrong) / len(wrong) if wrong else float("nan")
-    if len(accepted) > 1:
-        for category, values in sorted(accepted.items()):
-            rates[f"fp_{category or 'other'}"] = sum(values) / len(values)
-    correct = [b for values in blocked.values() for b in values]
-    if correct:
-        rates["guard_blocked_correct"] = sum(correct) / len(correct)
-    if len(blocked) > 1:
-        for category, values in sorted(blocked.items()):
-            rates[f"blocked_{category or 'other'}"] = sum(values) / len(values)
-    return rates
 
 
 def print_table(rubric_ref: str, model: str, rows: Sequence[Row]) -> None:
@@ -227,7 +203,8 @@ async def evaluate(
 async def eval_content_free(
     service: JudgeService, judge: Judge, data_dir: Path, limit: int | None
 ) -> list[Row]:
-    """Short factual questions (free-text references): genuine answers and content-free probes;
+    """Short factual questions (free-text references): genuine answers, hand-written
+    paraphrases of references, content-free probes, and the same questions as multiple choice;
     GSM8K (numeric references): content-free probes."""
     factual = load_questions(data_dir / "nq_open_dev_questions.jsonl", limit)
     numeric = load_questions(data_dir / "gsm8k_test_questions.jsonl", limit)
@@ -236,11 +213,21 @@ async def eval_content_free(
             service, judge, genuine_cases(factual, "nq-open"), "nq-open", "verification accuracy"
         ),
         await eval_verification(
+            service, judge, paraphrase_cases("paraphrases"), "paraphrases", "verification accuracy"
+        ),
+        await eval_verification(
             service,
             judge,
             probe_cases(factual, "content-free: text"),
             "content-free: text",
             "accuracy (all wrong)",
+        ),
+        await eval_verification(
+            service,
+            judge,
+            choice_cases(factual, "multiple choice"),
+            "multiple choice",
+            "verification accuracy",
         ),
         await eval_verification(
             service,
@@ -296,6 +283,7 @@ def as_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "ties": r.ties,
             "failed": r.failed,
             **r.extra,
+            **({"kinds": r.kinds} if r.kinds else {}),
         }
         for r in rows
     ]

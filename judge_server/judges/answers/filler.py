@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from fractions import Fraction
 from functools import lru_cache
 
 
@@ -86,6 +87,21 @@ ANSWER_WORDS = frozenset(
     )
 )
 
+# The counts those words name, so "none" names a reference of 0 and "twice" one of 2.
+ANSWER_VALUES: dict[str, Fraction] = {
+    "none": Fraction(0),
+    "nothing": Fraction(0),
+    "nobody": Fraction(0),
+    "noone": Fraction(0),
+    "never": Fraction(0),
+    "neither": Fraction(0),
+    "once": Fraction(1),
+    "twice": Fraction(2),
+    "both": Fraction(2),
+    "half": Fraction(1, 2),
+    "dozen": Fraction(12),
+}
+
 POLAR_WORDS = frozenset(
     _split(
         """
@@ -97,6 +113,17 @@ POLAR_WORDS = frozenset(
     )
 )
 """A reference made of these answers a yes/no question; synonyms of it share no tokens."""
+
+# Words that say yes or no without being "yes" or "no": against a yes/no reference, an answer.
+AFFIRMATIONS = frozenset(
+    _split(
+        """
+        indeed certainly absolutely definitely affirmative negative yeah yep yup nope nah
+        naturally surely exactement absolument certainement claro exacto genau natürlich
+        конечно точно нисколько 当然 没有 不是 不对 もちろん 물론 아니
+        """
+    )
+)
 
 
 # Letters and digits, with the combining vowel signs of Arabic, Indic scripts and Thai, which
