@@ -31,7 +31,9 @@ CACHE_SCHEMA_VERSION = 4
 #: no bump. After a bump old entries are misses, never answers of the old logic. The rubric's
 #: own content is versioned separately (rubric_version).
 # 1: issue 10 (token escaping, master-key guards, failures that were verdicts).
-SCORING_LOGIC_VERSION = 1
+# 2: the mention rule (a short reference must be named), guards on pointwise and pairwise
+#    rubrics that show the reference, instance criteria (issue 15).
+SCORING_LOGIC_VERSION = 2
 
 
 def item_fingerprint(
