@@ -15,6 +15,7 @@ prompt and aggregation, the item the criteria, and the details carry their ``cri
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -23,7 +24,7 @@ from pydantic import Field
 from judge_server.engines.base import ChatMessage, JudgeEngine
 from judge_server.judges.answer_guard import answer_free_judgment
 from judge_server.judges.base import Judge
-from judge_server.judges.items import InvalidItemError, JudgeItem, Judgment
+from judge_server.judges.items import InvalidItemError, JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.pointwise import score_on_scale
 from judge_server.judges.prompting import judge_messages
 from judge_server.judges.registration import JudgeMode, rubric_only
@@ -97,7 +98,8 @@ def aggregate_criteria(
     """``weighted``: the weighted sum of P(met) over the total positive weight; ``points``: the
     weights of the criteria met (P(met) >= threshold) over the total positive weight. Pitfalls
     (negative weights) subtract; the reward is clipped to [0, 1]. A hard rule judged not met
-    caps the reward at the floor.
+    caps the reward at the floor. A sum that is not finite is ``JudgeFailure``: clipping would
+    turn a NaN into a reward of 0 (weights are bounded, so this is a guard, not a path).
 
     Returns (reward, one row per criterion, ids of failed hard rules).
     """
@@ -123,6 +125,8 @@ def aggregate_criteria(
         if tags := getattr(criterion, "tags", ()):
             row["tags"] = list(tags)
         rows.append(row)
+    if not (math.isfinite(total) and math.isfinite(positive)):
+        raise JudgeFailure(f"the criteria's points do not sum to a finite number ({total}/{positive})")
     reward = min(1.0, max(0.0, total / positive))
     if failed:
         reward = min(reward, aggregation.hard_rule_floor)

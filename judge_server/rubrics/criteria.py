@@ -9,6 +9,9 @@ from pydantic import Field, model_validator
 from judge_server.rubrics.strict import StrictModel
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$"
+#: Bound on a criterion's weight: sums of weights must stay finite (two weights of 1e308 sum to
+#: inf, and inf/inf is a NaN reward); no rubric needs more than this.
+MAX_WEIGHT = 1e6
 
 
 class Criterion(StrictModel):
@@ -19,7 +22,10 @@ class Criterion(StrictModel):
         min_length=1, max_length=4096, description="What must hold, as a yes/no statement."
     )
     weight: float = Field(
-        1.0, description="Points when met; negative for a pitfall (subtracts when met)."
+        1.0,
+        ge=-MAX_WEIGHT,
+        le=MAX_WEIGHT,
+        description="Points when met; negative for a pitfall (subtracts when met).",
     )
     kind: Literal["principle", "hard_rule"] = Field(
         "principle",

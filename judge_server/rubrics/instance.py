@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationError
 
-from judge_server.rubrics.criteria import Criterion
+from judge_server.rubrics.criteria import MAX_WEIGHT, Criterion
 
 InstanceCriteriaPolicy = Literal["forbidden", "allowed", "required"]
 
@@ -33,6 +33,9 @@ MAX_INSTANCE_CRITERIA = 1024
 MAX_TAGS = 64
 HASH_CHARS = 12
 _HEALTHBENCH_KEYS = frozenset({"criterion", "points", "tags"})
+# Arrow (and so `datasets`) gives every entry of a list every key any entry has, filling the
+# missing ones with null: a null optional field means "not given". Points stay required.
+_NULL_MEANS_ABSENT = frozenset({"weight", "kind", "tags"})
 
 
 class InstanceCriteriaError(ValueError):
@@ -54,8 +57,9 @@ def parse_instance_criteria(
     """Validate an item's ``rubrics`` value into criteria, or raise ``InstanceCriteriaError``.
 
     Refused: not a list, empty, more than ``max_count`` entries, an entry with no text, points
-    or weight that are not finite numbers (``true`` and ``"7"`` are not numbers), points of 0,
-    duplicate ids, and a list without a positive point (nothing could be scored out of it).
+    or weight that are not finite numbers (``true`` and ``"7"`` are not numbers) or beyond
+    +-``MAX_WEIGHT``, points of 0, duplicate ids, and a list without a positive point (nothing
+    could be scored out of it). A null ``weight``, ``kind`` or ``tags`` counts as left out.
     """
     if not isinstance(raw, list):
         raise InstanceCriteriaError(f"rubrics must be a list of criteria, not {_kind(raw)}")
@@ -83,6 +87,7 @@ def _entry(entry: Any, i: int) -> InstanceCriterion:
     where = f"rubrics[{i}]"
     if not isinstance(entry, Mapping):
         raise InstanceCriteriaError(f"{where} must be an object, not {_kind(entry)}")
+    entry = {k: v for k, v in entry.items() if not (v is None and k in _NULL_MEANS_ABSENT)}
     if "criterion" in entry or "points" in entry:
         data = _from_healthbench(entry, where, i)
     else:
@@ -92,8 +97,13 @@ def _entry(entry: Any, i: int) -> InstanceCriterion:
     if isinstance(weight, bool) or not isinstance(weight, (int, float)):
         name = "points" if "points" in entry else "weight"
         raise InstanceCriteriaError(f"{where}.{name} must be a number, not {_kind(weight)}")
-    if not math.isfinite(weight):
+    # An int is compared exactly (math.isfinite on a huge int raises OverflowError).
+    if isinstance(weight, float) and not math.isfinite(weight):
         raise InstanceCriteriaError(f"{where}: points must be finite, not {weight}")
+    if abs(weight) > MAX_WEIGHT:
+        raise InstanceCriteriaError(
+            f"{where}: points must be between -{MAX_WEIGHT:g} and {MAX_WEIGHT:g}"
+        )
     text = data.get("text")
     if isinstance(text, str) and not text.strip():
         raise InstanceCriteriaError(f"{where}.text is blank")

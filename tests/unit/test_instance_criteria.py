@@ -265,3 +265,63 @@ def test_cli_reader_takes_healthbench_rows(tmp_path: Path) -> None:
     assert (
         line.item is None and line.id == "hb-own-1" and "points must be a number" in str(line.error)
     )
+
+
+# --- review fixes: bounded points, nulls as absent -------------------------------------------
+
+
+@pytest.mark.parametrize("points", [10**400, -(10**400), 1e308, 1_000_001])
+def test_points_beyond_the_bound_are_refused_not_crashed(points: object) -> None:
+    with pytest.raises(InstanceCriteriaError, match=r"rubrics\[0\]: points must be between"):
+        parse_instance_criteria([hb("x", points), hb("y", 1)])
+
+
+def test_huge_points_on_the_wire_are_that_items_refusal(client: TestClient) -> None:
+    items = [
+        {"id": "huge", "prompt": "p", "response": "r", "rubrics": [hb("x", 10**400)]},
+        {"id": "big", "prompt": "p", "response": "r", "rubrics": [hb("x", 1e308), hb("y", 1e308)]},
+        {"id": "good", "prompt": "p", "response": "r", "rubrics": [hb("GOOD", 5)]},
+    ]
+    resp = client.post("/v1/score", json={"rubric": "healthbench", "items": items})
+    assert resp.status_code == 200, resp.text
+    huge, big, good = resp.json()["results"]
+    assert huge["status"] == "invalid_input" and "points must be between" in huge["error"]
+    assert big["status"] == "invalid_input" and good["status"] == "ok"
+
+
+def test_cli_reader_refuses_huge_points_for_that_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    row = json.loads(ROWS.read_text().splitlines()[0])
+    bad.write_text(json.dumps(row | {"rubrics": [hb("x", 10**400)]}) + "\n")
+    (line,) = read_items(bad)
+    assert line.item is None and "points must be between" in str(line.error)
+
+
+def test_a_sum_that_is_not_finite_is_a_judge_failure_not_a_zero() -> None:
+    from judge_server.judges import JudgeFailure
+    from judge_server.rubrics.criteria import Criterion
+
+    # model_construct skips the weight bound, as a future path around it would
+    huge = [Criterion.model_construct(id=f"c{i}", text="x", weight=1e308, kind="principle")
+            for i in range(2)]  # fmt: skip
+    with pytest.raises(JudgeFailure, match="finite"):
+        aggregate_criteria(huge, [1.0, 1.0], Aggregation(method="points"))
+
+
+def test_rubric_criterion_weight_is_bounded() -> None:
+    with pytest.raises(ValueError, match="less than or equal"):
+        rubric("allowed", criteria=[{"id": "a", "text": "x", "weight": 1e308}])
+
+
+def test_null_weight_kind_tags_count_as_left_out() -> None:
+    # what Arrow / `datasets` make of a list whose entries have different keys
+    parsed = parse_instance_criteria([
+        {"id": "a", "text": "x", "weight": None, "kind": None, "tags": None},
+        {"id": "b", "text": "y", "weight": 2, "kind": "hard_rule", "tags": ["t"]},
+        {"criterion": "z", "points": 3, "tags": None},
+    ])  # fmt: skip
+    assert [(c.weight, c.kind, c.tags) for c in parsed] == [
+        (1.0, "principle", ()), (2.0, "hard_rule", ("t",)), (3.0, "principle", ())
+    ]  # fmt: skip
+    with pytest.raises(InstanceCriteriaError, match="not null"):
+        parse_instance_criteria([{"criterion": "z", "points": None}])
