@@ -19,6 +19,7 @@ from judge_server.service.errors import (
     RETRY_AFTER_S,
     GenerationFailed,
     GenerationRefused,
+    GenerationTimedOut,
     InvalidRubric,
     NotReady,
     Overloaded,
@@ -78,6 +79,7 @@ HTTP_STATUS: dict[type[ServiceError], int] = {
     Overloaded: 429,
     GenerationFailed: 502,  # the judge model wrote something invalid (bad gateway: upstream)
     NotReady: 503,
+    GenerationTimedOut: 504,  # the judge model took longer than the request's timeout_s
 }
 #: refusals that pass: the client should come back (busy, or still starting)
 RETRY_LATER = frozenset({Overloaded, NotReady})  # and their subclasses (Draining)

@@ -21,6 +21,12 @@ from judge_server.service.generation_prompt import (
     GenerationInput,
     Pair,
 )
+from judge_server.service.rubric_generation import (
+    DEFAULT_BASE,
+    DEFAULT_CRITERIA_BASE,
+    DEFAULT_TIMEOUT_S,
+    MAX_TIMEOUT_S,
+)
 
 
 def _text(prompt: str | list[Message], field: str) -> str:
@@ -76,7 +82,8 @@ class GenerateRequest(_In):
         max_length=200,
         description="Rubric (name or name@version, rubric mode) whose prompt and aggregation "
         "the result uses, and whose criteria a refinement revises (default "
-        "instruction_following).",
+        f"{DEFAULT_BASE}; for output=criteria {DEFAULT_CRITERIA_BASE}, and a base that takes "
+        "instance criteria).",
     )
     name: str | None = Field(
         None,
@@ -87,9 +94,21 @@ class GenerateRequest(_In):
     output: Literal["definition", "criteria"] = Field(
         "definition",
         description="definition: a rubric PUT accepts; criteria: instance criteria for an "
-        "item's rubrics field.",
+        "item's rubrics field, judged with the base rubric.",
     )
-    max_criteria: int = Field(DEFAULT_MAX_CRITERIA, ge=1, le=MAX_CRITERIA)
+    max_criteria: int = Field(
+        DEFAULT_MAX_CRITERIA,
+        ge=1,
+        le=MAX_CRITERIA,
+        description="At most this many criteria (and at most JUDGE_MAX_INLINE_CRITERIA).",
+    )
+    timeout_s: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_TIMEOUT_S,
+        description=f"Deadline of the engine call (default {DEFAULT_TIMEOUT_S:g}); past it 504 "
+        "timeout.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -29,6 +29,7 @@ DESCRIPTIONS: dict[int, str] = {
     "JSON, or criteria the rubric loader refuses); nothing was saved.",
     503: "not_ready, draining or engine_failed (retry, with Retry-After where it helps); "
     "judge_failed on a trainer route with on_failure=error.",
+    504: "timeout: the judge model wrote no rubric within the request's timeout_s.",
 }
 
 #: a JSON body: unreadable, too large, of another type, or not the request's schema
@@ -38,8 +39,8 @@ SCORING = (*BODY, 401, 404, 429, 499, 503)
 #: a rubric change: the body, the admin token, a read-only directory
 RUBRIC_WRITE = (*BODY, 401, 403, 409)
 #: rubric generation: the body, a key, the base rubric, the queue, the client, the judge's own
-#: output and the engine
-GENERATION = (*BODY, 401, 404, 429, 499, 502, 503)
+#: output, the engine and the deadline
+GENERATION = (*BODY, 401, 404, 429, 499, 502, 503, 504)
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:

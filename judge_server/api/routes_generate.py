@@ -26,7 +26,14 @@ async def generate(
     """One engine call (slow on a CPU: seconds per criterion)."""
     made = await cancel_on_disconnect(
         http_request,
-        generate_rubric(service, request.to_source(), base=request.base, name=request.name),
+        generate_rubric(
+            service,
+            request.to_source(),
+            base=request.base,
+            name=request.name,
+            output=request.output,
+            timeout_s=request.timeout_s,
+        ),
     )
     rubric = made.definition
     return GenerateResponse(
@@ -34,7 +41,10 @@ async def generate(
         rubric=RubricRef(name=rubric.name, version=rubric.version),
         base=RubricRef(name=made.base.name, version=made.base.version),
         model=made.model,
-        criteria=[CriterionOut.model_validate(c.model_dump()) for c in made.criteria],
+        criteria=[
+            CriterionOut.model_validate(c.model_dump(exclude={"tags"}))
+            for c in (made.instance if made.instance is not None else made.criteria)
+        ],
         definition=rubric.model_dump(mode="json") if request.output == "definition" else None,
         prompt_tokens=made.num_prompt_tokens,
     )

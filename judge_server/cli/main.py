@@ -183,7 +183,11 @@ def _generate_parser(rsub: Any) -> None:
     )
     gen.add_argument("--reference", help="a reference answer")
     gen.add_argument("--pairs", type=Path, help='JSONL of {"chosen", "rejected"} responses')
-    gen.add_argument("--base", help="rubric-mode rubric for the prompt and aggregation")
+    gen.add_argument(
+        "--base",
+        help="rubric-mode rubric for the prompt and aggregation (default instruction_following; "
+        "with --input, one that takes instance criteria, default healthbench)",
+    )
     gen.add_argument("--name", help="name of the generated definition")
     gen.add_argument("--max-criteria", type=int, help="at most this many criteria (default 8)")
     gen.add_argument(

@@ -7,7 +7,8 @@ Two shapes:
   body) -> one rubric-mode definition, as YAML (or JSON for a ``.json`` output), ready for
   ``PUT /v1/rubrics/{name}`` or the rubrics directory;
 - ``--input`` JSONL -> JSONL: each row gets instance criteria in its ``rubrics`` field (the
-  project's criterion format), everything else in the row kept. Resumable: rows whose id is
+  project's criterion format), everything else in the row kept; they are judged with the base
+  (default ``healthbench``: a base must take instance criteria). Resumable: rows whose id is
   already in the output are skipped, so an interrupted run continues where it stopped. A row
   whose generation fails is reported and not written, so a rerun retries it.
 """
@@ -61,12 +62,14 @@ def read_rows(path: Path) -> list[Row]:
 
 def done_ids(path: Path) -> set[str]:
     """Ids already in the output. A line cut short by an interrupted run is dropped (the file
-    is rewritten without it), so appending continues on a clean line."""
+    is rewritten without it), and a last line without its newline gets one, so appending
+    continues on a clean line."""
     if not path.exists():
         return set()
     kept: list[str] = []
     ids: set[str] = set()
-    lines = path.read_text(encoding="utf-8").splitlines()
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
     for line in lines:
         try:
             data = json.loads(line)
@@ -75,7 +78,7 @@ def done_ids(path: Path) -> set[str]:
         if isinstance(data, dict) and isinstance(data.get("rubrics"), list):
             ids.add(row_id(data, -1))  # every written row names its id
             kept.append(line)
-    if len(kept) != len(lines):
+    if len(kept) != len(lines) or (text and not text.endswith("\n")):
         path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
     return ids
 
@@ -89,7 +92,8 @@ def written(row: Row, criteria: list[dict[str, Any]]) -> dict[str, Any]:
 def _request(data: dict[str, Any], defaults: dict[str, Any]) -> Any:
     from judge_server.api.generate_protocol import GenerateRequest
 
-    fields = {k: data[k] for k in ROW_FIELDS if k in data}
+    # A null field is a field left out: Arrow / `datasets` write every key of every row.
+    fields = {k: data[k] for k in ROW_FIELDS if data.get(k) is not None}
     return GenerateRequest.model_validate({**defaults, **fields, "output": "criteria"})
 
 
@@ -128,7 +132,7 @@ async def generate_rows(
     service = build_service(settings, with_cache=False)
     failed = 0
     try:
-        base_spec = base_rubric(service, base)  # before the slow engine start
+        base_spec = base_rubric(service, base, "criteria")  # before the slow engine start
         if todo:
             await service.start()
         with (
@@ -181,14 +185,22 @@ async def _one(
         first = exc.errors()[0]
         return None, f"{'.'.join(map(str, first['loc'])) or 'row'}: {first['msg']}"
     try:
-        made = await generate(service, request.to_source(), base=request.base)
+        made = await generate(
+            service,
+            request.to_source(),
+            base=request.base,
+            output="criteria",
+            timeout_s=request.timeout_s,
+        )
     except ServiceError as exc:
         return None, f"{exc.type}: {exc.message}"
-    return criteria_wire(made.criteria), None
+    assert made.instance is not None  # output="criteria" reads them back as scoring will
+    return criteria_wire(made.instance), None
 
 
 async def generate_one(settings: Settings, body: dict[str, Any], dst: Path | None) -> int:
     from judge_server.api.generate_protocol import GenerateRequest
+    from judge_server.rubrics.instance import criteria_wire
     from judge_server.rubrics.registry import rubric_yaml
     from judge_server.service import ServiceError, build_service
     from judge_server.service.rubric_generation import base_rubric, generate_rubric
@@ -200,10 +212,15 @@ async def generate_one(settings: Settings, body: dict[str, Any], dst: Path | Non
         return 2
     service = build_service(settings, with_cache=False)
     try:
-        base_rubric(service, request.base)  # before the slow engine start
+        base_rubric(service, request.base, request.output)  # before the slow engine start
         await service.start()
         made = await generate_rubric(
-            service, request.to_source(), base=request.base, name=request.name
+            service,
+            request.to_source(),
+            base=request.base,
+            name=request.name,
+            output=request.output,
+            timeout_s=request.timeout_s,
         )
     except ServiceError as exc:
         print(f"judge-server rubrics generate: {exc.type}: {exc.message}", file=sys.stderr)
@@ -211,19 +228,26 @@ async def generate_one(settings: Settings, body: dict[str, Any], dst: Path | Non
     finally:
         await service.close()
     rubric = made.definition
-    if dst is not None and dst.suffix == ".json":
+    if made.instance is not None:  # output=criteria: an item's rubrics field, as JSON
+        text = json.dumps(criteria_wire(made.instance), indent=2, ensure_ascii=False) + "\n"
+        said = (
+            f"{len(made.instance)} instance criteria written by {made.model}; put them in an "
+            f"item's rubrics field and judge it with rubric {made.base.ref}"
+        )
+    elif dst is not None and dst.suffix == ".json":
         text = json.dumps(rubric.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
     else:
         text = rubric_yaml(rubric)
+    if made.instance is None:
+        said = (
+            f"{rubric.ref}: {len(made.criteria)} criteria written by {made.model} on "
+            f"{made.base.ref}; save it with PUT /v1/rubrics/{rubric.name} (admin token)"
+        )
     if dst is None:
         sys.stdout.write(text)
     else:
         dst.write_text(text, encoding="utf-8")
-    print(
-        f"{rubric.ref}: {len(made.criteria)} criteria written by {made.model} on "
-        f"{made.base.ref}; save it with PUT /v1/rubrics/{rubric.name} (admin token)",
-        file=sys.stderr,
-    )
+    print(said, file=sys.stderr)
     return 0
 
 

@@ -126,7 +126,9 @@ def aggregate_criteria(
             row["tags"] = list(tags)
         rows.append(row)
     if not (math.isfinite(total) and math.isfinite(positive)):
-        raise JudgeFailure(f"the criteria's points do not sum to a finite number ({total}/{positive})")
+        raise JudgeFailure(
+            f"the criteria's points do not sum to a finite number ({total}/{positive})"
+        )
     reward = min(1.0, max(0.0, total / positive))
     if failed:
         reward = min(reward, aggregation.hard_rule_floor)

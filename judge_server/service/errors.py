@@ -86,3 +86,10 @@ class GenerationFailed(ServiceError):
     runs at temperature 0, so the same request gives the same output."""
 
     type = "judge_error"
+
+
+class GenerationTimedOut(ServiceError):
+    """The judge model wrote no rubric within the request's deadline (``timeout_s``); as a
+    scoring item past its deadline is ``timeout``."""
+
+    type = "timeout"

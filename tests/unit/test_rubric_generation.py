@@ -325,3 +325,162 @@ async def test_cli_jsonl_is_resumable_and_keeps_the_rows(
     assert len(engine.schemas) == 1 and engine.schemas[0] == answer_schema(3)
     err = capsys.readouterr().err
     assert "row c:" in err and "nothing to generate from" in err and "1 failed" in err
+
+
+# -- review fixes -----------------------------------------------------------------------------
+
+
+def test_criteria_output_defaults_to_a_base_that_scores_them(client: TestClient) -> None:
+    body = client.post("/v1/rubrics/generate", json={"prompt": "q", "output": "criteria"}).json()
+    assert body["base"]["name"] == "healthbench"
+    # what the response gives is what scoring takes, on that base
+    item = {"prompt": "q", "response": "r", "rubrics": body["criteria"]}
+    scored = client.post("/v1/score", json={"rubric": "healthbench", "items": [item]}).json()
+    assert scored["results"][0]["status"] == "ok", scored
+
+
+def test_criteria_output_on_a_base_that_forbids_them_is_a_422(
+    client: TestClient, engine: ScriptedEngine
+) -> None:
+    resp = client.post(
+        "/v1/rubrics/generate",
+        json={"prompt": "q", "output": "criteria", "base": "instruction_following"},
+    )
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["param"] == "base" and "instance_criteria: forbidden" in error["message"]
+    assert engine.schemas == []
+
+
+def test_criteria_output_is_read_back_as_scoring_reads_it(
+    rubrics_dir: Path, engine: ScriptedEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from judge_server.service import rubric_generation
+
+    calls: list[int] = []
+    real = rubric_generation.parse_instance_criteria
+
+    def spy(raw: Any, *, max_count: int) -> Any:
+        calls.append(max_count)
+        return real(raw, max_count=max_count)
+
+    monkeypatch.setattr(rubric_generation, "parse_instance_criteria", spy)
+    with client_for(rubrics_dir, engine) as c:
+        resp = c.post("/v1/rubrics/generate", json={"prompt": "q", "output": "criteria"})
+    assert resp.status_code == 200 and calls == [64]  # JUDGE_MAX_INLINE_CRITERIA's default
+
+
+def test_max_criteria_is_bounded_by_the_inline_criteria_bound(
+    rubrics_dir: Path, engine: ScriptedEngine
+) -> None:
+    settings = Settings(rubrics_dir=rubrics_dir, watch_rubrics=False, max_inline_criteria=4)
+    with TestClient(create_app(settings, engine)) as c:
+        resp = c.post("/v1/rubrics/generate", json={"prompt": "q", "max_criteria": 5})
+        assert c.post("/v1/rubrics/generate", json={"prompt": "q", "max_criteria": 4}).is_success
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["param"] == "max_criteria" and "JUDGE_MAX_INLINE_CRITERIA" in error["message"]
+
+
+def test_a_definition_on_a_base_that_requires_item_criteria_uses_its_own(
+    client: TestClient,
+) -> None:
+    body = client.post(
+        "/v1/rubrics/generate", json={"prompt": "q", "base": "healthbench", "name": "own"}
+    ).json()
+    assert body["definition"]["instance_criteria"] == "forbidden"
+    put = client.put(
+        "/v1/rubrics/own", json=body["definition"], headers={"Authorization": f"Bearer {ADMIN}"}
+    )
+    assert put.status_code in (200, 201), put.text
+    scored = client.post(
+        "/v1/score", json={"rubric": "own", "items": [{"prompt": "p", "response": "r"}]}
+    ).json()
+    rows = scored["results"][0]["details"]["criteria"]
+    assert [row["id"] for row in rows] == ["cites_source", "concise", "invents_facts"]
+
+
+def test_a_dead_engine_is_a_503_as_in_scoring(
+    client: TestClient, engine: ScriptedEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from judge_server.engines.base import EngineDeadError
+
+    async def dead(*_: Any, **__: Any) -> Any:
+        raise EngineDeadError("engine core exited")
+
+    monkeypatch.setattr(engine, "generate", dead)
+    resp = client.post("/v1/rubrics/generate", json={"prompt": "q"})
+    assert resp.status_code == 503, resp.text
+    assert resp.json()["error"]["type"] == "not_ready"
+
+
+def test_a_slow_generation_ends_at_its_deadline_with_a_504(
+    client: TestClient, engine: ScriptedEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    async def slow(*_: Any, **__: Any) -> Any:
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(engine, "generate", slow)
+    resp = client.post("/v1/rubrics/generate", json={"prompt": "q", "timeout_s": 0.2})
+    assert resp.status_code == 504, resp.text
+    error = resp.json()["error"]
+    assert error["type"] == "timeout" and error["param"] == "timeout_s"
+    too_long = client.post("/v1/rubrics/generate", json={"prompt": "q", "timeout_s": 3601})
+    assert too_long.status_code == 422
+
+
+def test_a_prompt_leaving_too_little_room_for_the_answer_is_a_422(
+    rubrics_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the prompt fits, but not with the answer's bound: vLLM would clamp max_tokens and cut it
+    engine = ScriptedEngine(generation=GOOD, max_model_len=max_tokens(3) + 1400)
+    # a token per character, as the fake's length check (the prompt is about 1,200)
+    monkeypatch.setattr(engine, "count_tokens", len)
+    with client_for(rubrics_dir, engine) as c:
+        resp = c.post("/v1/rubrics/generate", json={"prompt": "q" * 400})
+        fewer = c.post("/v1/rubrics/generate", json={"prompt": "q" * 400, "max_criteria": 3})
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert (
+        error["type"] == "invalid_generation_request" and "smaller max_criteria" in error["message"]
+    )
+    assert fewer.status_code == 200, fewer.text
+
+
+async def test_cli_rows_with_nulls_and_an_output_without_its_last_newline(
+    tmp_path: Path,
+    rubrics_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    engine = ScriptedEngine(generation=GOOD)
+    monkeypatch.setattr(builder, "build_engine", lambda _: engine)
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [
+        {"id": "a", "prompt": "Q1", "reference": None, "pairs": None},
+        {"id": "b", "prompt": "Q2"},
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    dst.write_text(json.dumps({"id": "b", "prompt": "Q2", "rubrics": []}))  # no newline
+    settings = Settings(rubrics_dir=rubrics_dir)
+    code = await generate_rows(settings, src, dst, base=None, max_criteria=3, concurrency=1)
+    assert code == 0, capsys.readouterr().err
+    out = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert [r["id"] for r in out] == ["b", "a"]
+    assert "judge them with rubric healthbench@" in capsys.readouterr().err
+
+
+async def test_cli_without_a_base_that_takes_criteria_stops_before_the_engine(
+    tmp_path: Path, rubrics_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(builder, "build_engine", lambda _: ScriptedEngine(generation=GOOD))
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "prompt": "Q"}) + "\n")
+    settings = Settings(rubrics_dir=rubrics_dir)
+    code = await generate_rows(
+        settings, src, tmp_path / "o.jsonl", base="instruction_following", max_criteria=3,
+        concurrency=1,
+    )  # fmt: skip
+    assert code == 2
