@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,11 +41,13 @@ async def score_file(
     # A batch is one request to the service: keep it within the request bounds (items, and
     # engine calls: a rubric with many criteria costs several per item, an item with its own
     # criteria as many as it has).
+    max_calls = settings.max_engine_calls_per_request
+    parsed = [_within(p, engine_calls(judge, p.item), max_calls) for p in parsed]
     batches = _batches(
         parsed,
         lambda p: max(1, engine_calls(judge, p.item)) if p.item is not None else 0,
         max_items=max(1, min(batch_size, settings.max_items_per_request)),
-        max_calls=settings.max_engine_calls_per_request,
+        max_calls=max_calls,
     )
     counts: dict[str, int] = {}
     usage = Usage()
@@ -80,6 +83,18 @@ async def score_file(
     return 0
 
 
+def _within(line: ParsedLine, calls: int, max_calls: int) -> ParsedLine:
+    """The line, or, when it alone needs more engine calls than one request may make, that
+    line's ``invalid_input``: the service would refuse its batch whole and end the run."""
+    if line.item is None or calls <= max_calls:
+        return line
+    why = (
+        f"line {line.line_no}: needs {calls} engine calls; at most {max_calls} per request "
+        "(JUDGE_MAX_ENGINE_CALLS_PER_REQUEST)"
+    )
+    return replace(line, item=None, error=why)
+
+
 def _batches(
     parsed: list[ParsedLine],
     cost: Callable[[ParsedLine], int],
@@ -88,7 +103,7 @@ def _batches(
     max_calls: int,
 ) -> list[list[ParsedLine]]:
     """Consecutive lines in batches of at most ``max_items`` lines and ``max_calls`` engine
-    calls (a line alone over the bound gets a batch of its own, refused there)."""
+    calls (a line alone over the bound is already its ``invalid_input``: ``_within``)."""
     batches: list[list[ParsedLine]] = []
     batch: list[ParsedLine] = []
     calls = 0
