@@ -64,7 +64,9 @@ def render(settings: Settings, ref: str, item_path: Path, *, with_template: bool
         return 2
     rubric = judge.rubric
     try:
-        calls = judge.preview(item.to_item("0"))
+        parsed = item.to_item("0")
+        judge.check_criteria(parsed)  # as scoring: criteria the rubric refuses, or lacks
+        calls = judge.preview(parsed)
     except InvalidItemError as exc:
         print(f"judge-server rubrics render: the item does not fit {ref}: {exc}", file=sys.stderr)
         return 2

@@ -69,6 +69,14 @@ class CompositeJudge(Judge[CompositeSpec]):
             sub = None
             if comp.rubric is not None:
                 sub = make_judge(resolve(comp.rubric))
+                # Its criteria come from each item, and a composite passes none on: every item
+                # would be refused, so the composite is refused when it is built.
+                if getattr(sub.rubric, "instance_criteria", None) == "required":
+                    raise JudgeFailure(
+                        f"component {comp.label!r} judges each item by the item's own criteria "
+                        "(instance_criteria: required), which a composite cannot give it; use "
+                        "a rubric with criteria of its own"
+                    )
             self.parts.append((comp, sub))
 
     def validate(self, item: JudgeItem) -> None:

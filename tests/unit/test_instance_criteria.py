@@ -325,3 +325,13 @@ def test_null_weight_kind_tags_count_as_left_out() -> None:
     ]  # fmt: skip
     with pytest.raises(InstanceCriteriaError, match="not null"):
         parse_instance_criteria([{"criterion": "z", "points": None}])
+
+
+def test_a_composite_of_a_rubric_that_needs_item_criteria_is_refused(client: TestClient) -> None:
+    composite = {"name": "both", "mode": "composite",
+                 "components": [{"rubric": "helpfulness"}, {"rubric": "healthbench"}]}  # fmt: skip
+    resp = client.post("/v1/score", json={"rubric": composite, "items": [
+        {"prompt": "p", "response": "r"}]})  # fmt: skip
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["type"] == "invalid_rubric" and "instance_criteria: required" in error["message"]

@@ -55,3 +55,30 @@ def test_render_without_the_reward_model_says_how_to_pass_it(
     err = capsys.readouterr().err
     assert "reward model 'toy' is not loaded" in err and "--reward-model toy=PATH" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("rubric", "criteria", "why"),
+    [
+        ("healthbench", None, "needs a rubrics field"),  # required, and the item brings none
+        ("helpfulness", [{"criterion": "Says Paris.", "points": 5}], "rubrics"),  # forbidden
+    ],
+)
+def test_render_applies_the_rubrics_criteria_policy(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    rubric: str,
+    criteria: object,
+    why: str,
+) -> None:
+    from judge_server.settings import project_rubrics_dir
+
+    path = tmp_path / "item.json"
+    item: dict[str, object] = {"prompt": "Capital of France?", "response": "Paris."}
+    if criteria is not None:
+        item["rubrics"] = criteria
+    path.write_text(json.dumps(item))
+    argv = ["rubrics", "render", rubric, "--item", str(path), "--messages"]
+    assert run([*argv, "--rubrics-dir", str(project_rubrics_dir())]) == 2
+    err = capsys.readouterr().err
+    assert f"the item does not fit {rubric}" in err and why in err
