@@ -7,6 +7,7 @@ import pytest
 
 from judge_client.integrations._common import (
     completion_text,
+    instance_criteria,
     reference_text,
     score_item,
 )
@@ -47,3 +48,12 @@ def test_an_item_that_cannot_be_sent_says_why(completion: object) -> None:
     assert isinstance(why, str)
     assert why.startswith("not sent:")
     assert "image_url" in why
+
+
+def test_instance_criteria_send_an_empty_list_for_the_server_to_refuse() -> None:
+    criteria = [{"criterion": "Says 4.", "points": 5}]
+    assert instance_criteria([]) == []  # not None: that would judge by the rubric's criteria
+    assert instance_criteria(np.array([], dtype=object)) == []
+    assert instance_criteria("[]") == []
+    assert instance_criteria(None) is None and instance_criteria("  ") is None
+    assert instance_criteria(criteria) == criteria

@@ -154,12 +154,14 @@ def reference_text(value: Any) -> str | None:
 
 def instance_criteria(value: Any) -> Any:
     """A sample's own criteria (a ``rubrics`` column or field) as the server takes them: a list
-    of criteria, also when stored as JSON text (as parquet columns often are); None or empty
-    means none. What the list holds is checked by the server, per item."""
+    of criteria, also when stored as JSON text (as parquet columns often are); None or blank
+    text means none. An empty list is sent as it is: the server refuses it for that item,
+    rather than this adapter silently judging the sample by the rubric's own criteria. What the
+    list holds is checked by the server, per item."""
     value = plain(value)
     if isinstance(value, str):
         value = json.loads(value) if value.strip() else None
-    return value if value not in (None, []) else None
+    return value
 
 
 def score_item(
