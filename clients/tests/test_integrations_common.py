@@ -55,5 +55,6 @@ def test_instance_criteria_send_an_empty_list_for_the_server_to_refuse() -> None
     assert instance_criteria([]) == []  # not None: that would judge by the rubric's criteria
     assert instance_criteria(np.array([], dtype=object)) == []
     assert instance_criteria("[]") == []
-    assert instance_criteria(None) is None and instance_criteria("  ") is None
+    assert instance_criteria(None) is None
+    assert instance_criteria("  ") is None
     assert instance_criteria(criteria) == criteria
