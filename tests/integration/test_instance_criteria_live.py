@@ -33,6 +33,8 @@ def test_items_with_their_own_criteria_in_one_request(server_url: str) -> None:
         {"id": "not_a_number", "prompt": "p", "response": "r",
          "rubrics": [{"criterion": "x", "points": "3"}]},
         {"id": "none", "prompt": "p", "response": "r"},
+        {"id": "huge", "prompt": "p", "response": "r",
+         "rubrics": [{"criterion": "x", "points": 10**400}]},
     ]  # fmt: skip
     body = {"rubric": "healthbench", "items": items, "options": {"cache": False}}
     resp = httpx.post(f"{server_url}/v1/score", json=body, timeout=600)
@@ -42,7 +44,7 @@ def test_items_with_their_own_criteria_in_one_request(server_url: str) -> None:
         "name": "healthbench",
         "version": read_rubric_file(SHIPPED, parse_rubric).version,
     }
-    stroke_r, tokyo_r, no_text, not_number, none = out["results"]
+    stroke_r, tokyo_r, no_text, not_number, none, huge = out["results"]
 
     for result, raw in ((stroke_r, stroke["rubrics"]), (tokyo_r, other)):
         assert result["status"] == "ok", result
@@ -69,5 +71,6 @@ def test_items_with_their_own_criteria_in_one_request(server_url: str) -> None:
     assert not_number["status"] == "invalid_input"
     assert "rubrics[0].points must be a number, not str" in not_number["error"]
     assert none["status"] == "invalid_input" and "needs a rubrics field" in none["error"]
-    for bad in (no_text, not_number, none):
+    assert huge["status"] == "invalid_input" and "points must be between" in huge["error"]
+    for bad in (no_text, not_number, none, huge):
         assert bad["usage"]["engine_calls"] == 0

@@ -56,3 +56,28 @@ def test_nothing_to_generate_from_is_a_422_before_the_engine(server_url: str) ->
     resp = httpx.post(f"{server_url}/v1/rubrics/generate", json={"prompt": " "}, timeout=30)
     assert resp.status_code == 422
     assert "nothing to generate from" in resp.json()["error"]["message"]
+
+
+def test_generated_instance_criteria_score_on_their_default_base(server_url: str) -> None:
+    request = {"prompt": "Name the capital of France.", "output": "criteria", "max_criteria": 2}
+    resp = httpx.post(
+        f"{server_url}/v1/rubrics/generate", json=request, timeout=GENERATION_TIMEOUT_S
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["base"]["name"] == "healthbench" and body["definition"] is None
+    item = {"prompt": request["prompt"], "response": "Paris.", "rubrics": body["criteria"]}
+    scored = httpx.post(
+        f"{server_url}/v1/score",
+        json={"rubric": "healthbench", "items": [item], "options": {"cache": False}},
+        timeout=GENERATION_TIMEOUT_S,
+    ).json()
+    result = scored["results"][0]
+    assert result["status"] == "ok", result
+    assert [r["id"] for r in result["details"]["criteria"]] == [c["id"] for c in body["criteria"]]
+    refused = httpx.post(
+        f"{server_url}/v1/rubrics/generate",
+        json={**request, "base": "instruction_following"},
+        timeout=30,
+    )
+    assert refused.status_code == 422 and refused.json()["error"]["param"] == "base"
