@@ -6,9 +6,11 @@ gets reward 0 with status ``ok`` from every rubric whose prompt shows the judge 
 response, not a failure of the judge. The details say the guard decided, so a trainer's logs
 tell it apart from a judged "no".
 
-Pairwise rubrics compare two responses against the reference: a refused response never wins.
-Refused against one that is not, it loses (reward 0 or 1 for the item's response); both refused
-is a tie (0.5), since neither answers; neither refused, the judge decides.
+Pairwise rubrics compare two responses against the reference; the guard decides only when the
+item's own response is refused: against one that is not, it loses (reward 0); both refused is a
+tie (0.5), since neither answers. When only the other response is refused, the judge decides as
+usual: a refusal of the other response says nothing of whether the item's response is right
+("It's Lyon, not Paris" names the reference and is wrong), so a free win would reward spraying.
 """
 
 from __future__ import annotations
@@ -74,22 +76,21 @@ async def answer_free_judgment(rubric: RubricSpec, item: JudgeItem) -> Judgment 
 
 
 async def pair_judgment(rubric: RubricSpec, item: JudgeItem, other: str) -> Judgment | None:
-    """A pairwise verdict when the guard refuses either response (see the module); None when
-    the judge must decide."""
+    """A pairwise verdict when the guard refuses the item's response (see the module); None
+    when the judge must decide."""
     if not guards(rubric, item):
         return None
-    reason_a, reason_b = await asyncio.gather(
-        refusal(rubric, item, item.response), refusal(rubric, item, other)
-    )
-    if reason_a is None and reason_b is None:
+    reason_a = await refusal(rubric, item, item.response)
+    if reason_a is None:
         return None
-    p_a = 0.5 if reason_a and reason_b else (0.0 if reason_a else 1.0)
+    reason_b = await refusal(rubric, item, other)
+    p_a = 0.5 if reason_b else 0.0
     return Judgment(
         reward=p_a,
         details={
             "method": GUARD_METHOD,
             "answer_guard": {"a": reason_a, "b": reason_b},
             "p_a": p_a,
-            "winner": "tie" if p_a == 0.5 else ("a" if p_a > 0.5 else "b"),
+            "winner": "tie" if reason_b else "b",
         },
     )

@@ -73,7 +73,7 @@ class PairwiseJudge(Judge[PairwiseSpec]):
                 reward=0.5, details={"p_a": 0.5, "winner": "tie", "identical": True, "orders": []}
             )
         if (guarded := await pair_judgment(self.rubric, item, b)) is not None:
-            return guarded  # against a reference, a content-free response never wins
+            return guarded  # against a reference, a refused response never wins
         if not self.rubric.both_orders:
             row = await self._order(item, engine, "ab")
             return Judgment(reward=row["p_a"], details=self._details([row]))

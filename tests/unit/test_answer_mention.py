@@ -174,7 +174,6 @@ async def test_a_pointwise_rubric_with_a_reference_gives_a_refused_response_the_
     ("a", "b", "reward"),
     [
         ("See above.", "Paris.", 0.0),  # a content-free response loses, whatever the judge says
-        ("Paris.", "See above.", 1.0),
         ("See above.", "Je ne sais pas.", 0.5),  # neither answers: a tie
         ("Lyon", "Paris", 0.0),  # misses the reference against one that names it
     ],
@@ -196,6 +195,24 @@ async def test_a_refused_response_never_wins_a_pairwise_comparison(
     judgment = await judge.judge(item, engine)
     assert judgment.reward == reward and judgment.details["method"] == "answer_guard"
     assert engine.prompts == []
+
+
+@pytest.mark.parametrize("a", ["Paris.", "It's Lyon, not Paris."])
+async def test_only_the_other_response_refused_goes_to_the_judge(a: str) -> None:
+    # A judge that always prefers the second response shown: it decides, not a free win.
+    engine = ScriptedEngine(lambda _p, _c: {"B": 1.0})
+    judge = _judge(
+        {
+            "name": "pair",
+            "mode": "pairwise",
+            "template": "{prompt}\nReference: {reference}\nA: {response_a}\nB: {response_b}\n"
+            "Which is right?",
+        }
+    )
+    item = JudgeItem("a", CAPITAL, a, reference="Paris", metadata={"response_b": "See above."})
+    judgment = await judge.judge(item, engine)
+    assert "method" not in judgment.details and len(engine.prompts) == 2
+    assert judgment.reward == 0.5  # B first shown wins, then A: position only
 
 
 async def test_pairwise_without_a_reference_in_its_prompt_is_not_guarded() -> None:
