@@ -203,3 +203,28 @@ def test_against_a_numeric_reference_another_number_is_refused() -> None:
     assert answer_free_reason("My answer is the expected one.", "18", "How many?") == (
         "misses_reference"
     )
+
+
+@pytest.mark.parametrize(
+    ("response", "reference"),
+    [("10^3", "1000"), ("2^{10}", "1024")],
+)
+async def test_verify_guards_only_what_its_exact_check_leaves_undecided(
+    response: str, reference: str
+) -> None:
+    # The guard alone refuses these (no word or number of the reference); the check knows.
+    assert answer_free_reason(response, reference, "What is it?") == "misses_reference"
+    engine = ScriptedEngine(lambda _p, _c: {"Yes": 0.0, "No": 1.0})
+    judgment = await judge_for(VERIFY).judge(
+        JudgeItem("a", "What is it?", response, reference=reference), engine
+    )
+    assert judgment.reward == 1.0 and judgment.details["method"] != GUARD_METHOD
+    assert engine.prompts == []
+
+
+@pytest.mark.parametrize(
+    ("response", "reference"),
+    [("\\pi", "π"), ("$\\infty$", "\\infty"), ("$\\Omega$", "Ω"), ("\\alpha", "α")],
+)
+def test_latex_symbols_are_words_of_the_answer(response: str, reference: str) -> None:
+    assert answer_free_reason(response, reference, "Which symbol?") is None

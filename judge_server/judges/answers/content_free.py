@@ -77,7 +77,9 @@ Reason = Literal[
 
 _FENCE_OPEN = re.compile(r"(?:```|~~~)[^\s`]*")
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
-_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+_LATEX_COMMAND = re.compile(r"\\([A-Za-z]+)")
+# Symbol commands that are answers themselves, kept as words; other commands are markup.
+_LATEX_SYMBOLS = frozenset({"infty", "emptyset", "varnothing", "aleph", "hbar", "nabla"})
 _URL = re.compile(r"https?://\S+")
 # A formula, not a phrase: LaTeX, powers, equations, arithmetic between numbers.
 _FORMULA = re.compile(r"[\\^=_{}]|\d\s*[-+*/×÷]\s*\d")
@@ -175,11 +177,24 @@ def plain_text(text: str) -> str:
 
 @lru_cache(maxsize=4)
 def plain_text_cased(text: str) -> str:
-    """Text without markup: code fences, HTML tags, LaTeX command names, URLs; NFKC-folded."""
+    """Text without markup: code fences, HTML tags, LaTeX command names, URLs; NFKC-folded.
+    A LaTeX symbol is kept, as a word: a Greek letter as the letter ("\\pi" is "π"), a few
+    other symbols by name ("\\infty")."""
     text = unicodedata.normalize("NFKC", text)
-    for pattern in (_FENCE_OPEN, _HTML_TAG, _URL, _LATEX_COMMAND):
+    for pattern in (_FENCE_OPEN, _HTML_TAG, _URL):
         text = pattern.sub(" ", text)
-    return text
+    return _LATEX_COMMAND.sub(_latex_symbol, text)
+
+
+def _latex_symbol(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name in _LATEX_SYMBOLS:
+        return f" {name} "
+    case = "CAPITAL" if name[0].isupper() else "SMALL"
+    try:  # \alpha ... \omega, \Gamma ... \Omega
+        return f" {unicodedata.lookup(f'GREEK {case} LETTER {name.upper()}')} "
+    except KeyError:
+        return " "
 
 
 def _words(text: str) -> list[str]:
