@@ -96,10 +96,31 @@ def test_long_references_and_formulas_keep_the_structural_rule() -> None:
         ("Non.", None),
         ("Absolutely not", None),
         ("Is Paris in France?", "restates_question"),
+        ("Yes or no?", "lists_options"),  # both sides: a hedge
+        ("true false", "lists_options"),
+        ("Yes/no", "lists_options"),
+        ("Paris is a city.", "misses_reference"),  # no yes or no word at all
     ],
 )
 def test_a_yes_no_reference_needs_a_yes_or_a_no(response: str, reason: str | None) -> None:
     assert answer_free_reason(response, "Yes", "Is Paris in France?") == reason
+
+
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        ("True.", None),  # a bare reply in the question's own word answers
+        ("Correct, indeed.", None),
+        ("Is it true that Paris is in France?", "restates_question"),
+        ("True or false.", "lists_options"),
+        ("No, it is false that Paris is in France.", None),
+    ],
+)
+def test_a_polar_word_the_question_holds_answers_only_bare(
+    response: str, reason: str | None
+) -> None:
+    question = "Is it true that Paris is in France?"
+    assert answer_free_reason(response, "True", question) == reason
 
 
 def test_function_words_that_are_numbers_elsewhere_are_no_number() -> None:

@@ -30,7 +30,9 @@ The rule, after a response's formatting is stripped:
    it is asked to name the reference's.
 
 A reference that answers a yes/no question ("True" against "Yes") shares no word with its
-paraphrases: for it a yes or no word of any language, or a candidate answer word, is enough.
+paraphrases: for it a yes or a no word of any language is the answer ("Indeed", "Nope"; without
+``mention``, a candidate answer word is enough), and both sides ("Yes or no?") choose nothing,
+like every option of a multiple-choice question (``lists_options``).
 """
 
 from __future__ import annotations
@@ -44,13 +46,14 @@ from functools import lru_cache
 from typing import Literal
 
 from judge_server.judges.answers.filler import (
-    AFFIRMATIONS,
     ANSWER_VALUES,
     ANSWER_WORDS,
     FRAMING_WORDS,
+    NO_WORDS,
     POLAR_WORDS,
     RUN_WORDS,
     WORD,
+    YES_WORDS,
     filler_words,
     number_words,
 )
@@ -118,10 +121,7 @@ def answer_free_reason(
     if lists_options(chosen):
         return "lists_options"
     if _weak(ref_words):
-        # A yes/no reference: any yes or no in the response is an answer ("Indeed", "Nope").
-        if any(w in POLAR_WORDS or w in AFFIRMATIONS for w in words):
-            return None
-        return "filler_only" if not candidates else None if fresh else "restates_question"
+        return _yes_no_reason(words, candidates, fresh, asked, mention=mention)
     given_away = _given_away(reference, ref_words, question, asked)
     mentioned = _mentions(
         response, words, candidates, fresh, reference, ref_words, question, asked, given_away
@@ -144,6 +144,28 @@ def answer_free_reason(
     if mention and needs_mention(reference, ref_words):
         return "misses_reference"
     return None
+
+
+def _yes_no_reason(
+    words: list[str], candidates: list[str], fresh: list[str], asked: set[str], *, mention: bool
+) -> Reason | None:
+    """Against a yes/no reference: a yes or a no word of any language is an answer ("Indeed",
+    "Nope"); both sides ("Yes or no?", "true/false") choose nothing. A polar word the question
+    holds ("Is it true that ...?") answers only in a bare reply ("True."), not in a
+    restatement. With ``mention``, a response with no yes or no word is refused."""
+    polar = YES_WORDS | NO_WORDS
+    said = [w for w in words if w in polar]
+    bare = all(w in polar for w in candidates)
+    own = said if bare else [w for w in said if _singular(w) not in asked]
+    if any(w in YES_WORDS for w in own) and any(w in NO_WORDS for w in own):
+        return "lists_options"
+    if own:
+        return None
+    if not candidates:
+        return "filler_only"
+    if not fresh:
+        return "restates_question"
+    return "misses_reference" if mention else None
 
 
 def needs_mention(reference: str, ref_words: list[str]) -> bool:
