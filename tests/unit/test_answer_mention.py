@@ -136,6 +136,8 @@ def test_function_words_that_are_numbers_elsewhere_are_no_number() -> None:
         "A, B, C or D",
         "Lyon, Paris, Texas A&M, or a request line.",
         "It is one of A/B/C/D.",
+        "A or B",  # two options alike hedge as much as all four
+        "Lyon or Paris",
     ],
 )
 @pytest.mark.parametrize("reference", ["B", "Paris"])

@@ -8,7 +8,8 @@ and a small judge model says "yes" to such responses surprisingly often.
 
 The rule, after a response's formatting is stripped:
 
-1. A response that names every option of a multiple-choice question alike chooses nothing.
+1. A response that names two or more options of a multiple-choice question alike ("A or B")
+   chooses nothing.
 2. A response *mentions the reference* when it holds a word of the reference that the question
    does not already give away, in one of its forms (case, accents, plural, stem, initials such
    as "JFK" for "John F. Kennedy": ``mention``), or names the same number (``18``, ``18.0``,
