@@ -136,12 +136,20 @@ def test_function_words_that_are_numbers_elsewhere_are_no_number() -> None:
         "A, B, C or D",
         "Lyon, Paris, Texas A&M, or a request line.",
         "It is one of A/B/C/D.",
-        "A or B",  # two options alike hedge as much as all four
+        "B or C",  # two options alike hedge as much as all four
         "Lyon or Paris",
     ],
 )
 @pytest.mark.parametrize("reference", ["B", "Paris"])
 def test_listing_every_option_chooses_nothing(response: str, reference: str) -> None:
+    assert answer_free_reason(response, reference, MC) == "lists_options"
+
+
+@pytest.mark.parametrize("reference", ["B", "Paris"])
+def test_ruling_one_option_out_by_name_is_the_hedge_rules_cost(reference: str) -> None:
+    # C and B named once each: no choice stands out ("A&M" names no option A). Pinned so a
+    # change is deliberate; the eval's right choices name one option and are never refused.
+    response = "Texas A&M is a university, not a city: Paris."
     assert answer_free_reason(response, reference, MC) == "lists_options"
 
 
@@ -153,7 +161,6 @@ def test_listing_every_option_chooses_nothing(response: str, reference: str) -> 
         "**B**",
         "Paris",
         "A is Lyon, not the capital; B is Paris, the capital; C and D are no cities. So: B.",
-        "Texas A&M is a university, not a city: Paris.",  # "A&M" names no option A
     ],
 )
 @pytest.mark.parametrize("reference", ["B", "Paris"])
