@@ -44,6 +44,8 @@ def test_a_response_that_never_names_a_short_reference_is_refused(
     ("response", "reference", "question"),
     [
         ("JFK", "John F. Kennedy", MOON),
+        ("J.F.K.", "John F. Kennedy", MOON),
+        ("The U.S. bought it.", "the United States", "which country bought alaska"),
         ("President Kennedy", "John F. Kennedy", MOON),
         ("The USA bought it.", "the United States", "which country bought alaska"),
         ("University of California, Los Angeles", "UCLA", "which university is in westwood"),
