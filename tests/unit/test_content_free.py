@@ -158,6 +158,7 @@ def test_guard_rates_count_false_positives_per_kind_and_blocked_correct_answers(
     ]
     rates = guard_rates(cases, results)
     assert rates == {
+        "left_out_failed": 1.0,
         "false_positive_rate": 1 / 3,
         "fp_filler": 0.5,
         "fp_formatting": 0.0,
@@ -184,6 +185,7 @@ def test_false_positive_table_has_a_row_per_rubric_mode_and_source() -> None:
                     "n": 4,
                     "false_positive_rate": 0.25,
                     "guard_blocked_correct": 0.0,
+                    "left_out_failed": 2.0,
                 },
             ],
         ),
@@ -196,6 +198,7 @@ def test_false_positive_table_has_a_row_per_rubric_mode_and_source() -> None:
     ]
     assert table[1]["false_positive_rate"] == 0.25 and table[1]["guard_blocked_correct"] == 0.0
     assert table[0]["guard_blocked_correct"] is None
+    assert [t["left_out_failed"] for t in table] == [0, 2]
 
 
 def test_against_a_numeric_reference_another_number_is_refused() -> None:
