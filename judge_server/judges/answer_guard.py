@@ -15,17 +15,17 @@ usual: a refusal of the other response says nothing of whether the item's respon
 
 from __future__ import annotations
 
-import asyncio
-
 from judge_server.judges.answers.content_free import Reason, answer_free_reason
 from judge_server.judges.answers.filler import filler_words, number_words
 from judge_server.judges.items import JudgeItem, Judgment
 from judge_server.judges.prompting import conversation_text
+from judge_server.judges.workers import CheckPool
 from judge_server.rubrics.spec import RubricSpec
 
 GUARD_METHOD = "answer_guard"
-#: Longer texts are read in a worker thread (about 1 s per 1.5 MB, pure Python): the event loop
-#: gets the GIL back every few milliseconds instead of waiting for the whole read.
+#: Longer texts are read in the check pool's worker processes (about 1 s per 1.5 MB, pure
+#: Python; seconds for a long CJK text), with its deadline: never on the event loop, never
+#: unbounded. A deadline or a crash is a judge failure, never a verdict.
 THREAD_CHARS = 4096
 
 
@@ -46,14 +46,21 @@ def guards(rubric: RubricSpec, item: JudgeItem) -> bool:
     return bool((item.reference or "").strip()) and uses_reference(rubric)
 
 
-async def refusal(rubric: RubricSpec, item: JudgeItem, response: str) -> Reason | None:
+async def refusal(
+    rubric: RubricSpec, item: JudgeItem, response: str, checks: CheckPool
+) -> Reason | None:
     """Why the guard refuses ``response`` to the item's prompt and reference; None if it does
-    not. Long texts are read in a worker thread."""
+    not. Long texts are read in the check pool (``JudgeFailure`` past its deadline)."""
     args = (response, item.reference or "", conversation_text(item.prompt))
     mention = rubric.answer_guard == "mention"
     if sum(map(len, args)) > THREAD_CHARS:
-        return await asyncio.to_thread(answer_free_reason, *args, mention=mention)
+        return await checks.run(_reason, *args, mention, what="the content-free guard")
     return answer_free_reason(*args, mention=mention)
+
+
+def _reason(response: str, reference: str, question: str, mention: bool) -> Reason | None:
+    """``answer_free_reason`` with positional arguments only: what the check pool calls."""
+    return answer_free_reason(response, reference, question, mention=mention)
 
 
 def refused(reason: Reason) -> dict[str, object]:
@@ -66,24 +73,28 @@ def refused(reason: Reason) -> dict[str, object]:
     }
 
 
-async def answer_free_judgment(rubric: RubricSpec, item: JudgeItem) -> Judgment | None:
+async def answer_free_judgment(
+    rubric: RubricSpec, item: JudgeItem, checks: CheckPool
+) -> Judgment | None:
     """Reward 0 for a response with no answer in it (or that misses a short reference), when
     the rubric judges against a reference; None when the judge must decide."""
     if not guards(rubric, item):
         return None
-    reason = await refusal(rubric, item, item.response)
+    reason = await refusal(rubric, item, item.response, checks)
     return None if reason is None else Judgment(reward=0.0, details=refused(reason))
 
 
-async def pair_judgment(rubric: RubricSpec, item: JudgeItem, other: str) -> Judgment | None:
+async def pair_judgment(
+    rubric: RubricSpec, item: JudgeItem, other: str, checks: CheckPool
+) -> Judgment | None:
     """A pairwise verdict when the guard refuses the item's response (see the module); None
     when the judge must decide."""
     if not guards(rubric, item):
         return None
-    reason_a = await refusal(rubric, item, item.response)
+    reason_a = await refusal(rubric, item, item.response, checks)
     if reason_a is None:
         return None
-    reason_b = await refusal(rubric, item, other)
+    reason_b = await refusal(rubric, item, other, checks)
     p_a = 0.5 if reason_b else 0.0
     return Judgment(
         reward=p_a,

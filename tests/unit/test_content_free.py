@@ -9,6 +9,7 @@ from judge_server.judges import JudgeItem, judge_for
 from judge_server.judges.answer_guard import GUARD_METHOD, answer_free_judgment
 from judge_server.judges.answers.content_free import answer_free_reason
 from judge_server.judges.modes import parse_rubric
+from judge_server.judges.workers import shared_pool
 from judge_server.rubrics.registry import read_rubric_file
 from judge_server.service import ItemResult
 from judge_server.settings import project_rubrics_dir
@@ -112,19 +113,17 @@ async def test_the_guard_applies_only_to_rubrics_that_show_the_reference() -> No
     helpful = parse_rubric(
         {"name": "h", "mode": "verdict", "template": "{prompt} {response} Good? Yes or No."}
     )
-    assert await answer_free_judgment(helpful, item) is None
-    blocked = await answer_free_judgment(CORRECTNESS, item)
+    assert await answer_free_judgment(helpful, item, shared_pool()) is None
+    blocked = await answer_free_judgment(CORRECTNESS, item, shared_pool())
     assert blocked is not None and blocked.reward == 0.0
     assert blocked.details == {
         "method": GUARD_METHOD,
         "answer_guard": "filler_only",
         "has_answer": False,
     }
-    assert await answer_free_judgment(CORRECTNESS, JudgeItem("b", CAPITAL, "Solution")) is None
-    # a long response is read in a worker thread, with the same verdict
-    long = JudgeItem("c", CAPITAL, "Let's solve this step by step. " * 400, reference="Paris")
-    threaded = await answer_free_judgment(CORRECTNESS, long)
-    assert threaded is not None and threaded.details["answer_guard"] == "filler_only"
+    assert await answer_free_judgment(
+        CORRECTNESS, JudgeItem("b", CAPITAL, "Solution"), shared_pool()
+    ) is None
 
 
 @pytest.mark.parametrize("rubric", [CORRECTNESS, VERIFY], ids=["correctness", "verify"])

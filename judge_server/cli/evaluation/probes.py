@@ -4,8 +4,9 @@ A reference-based judge must never pass a response with no answer in it. The pro
 nine kinds (``category``): formatting only, English filler, the same in other languages,
 restatements of the question, hedges, three "unseen" kinds written after the guard was (its
 generalisation, never used to tune it), and sprays of many candidate answers at once (written
-for the report only: their false positives show what the guard lets through to the judge). Each is paired with every question of a set of short
-factual questions (free-text references, NQ-open) and of GSM8K (numeric references).
+for the report only: their false positives show what the guard lets through to the judge).
+Each is paired with every question of a set of short factual questions (free-text references,
+NQ-open) and of GSM8K (numeric references).
 
 The other side is the cost: genuine answers (the gold answer bare, in a sentence, bold, boxed,
 and NQ's alternative gold answers) that the guard must not block.
