@@ -33,7 +33,9 @@ CACHE_SCHEMA_VERSION = 4
 # 1: issue 10 (token escaping, master-key guards, failures that were verdicts).
 # 2: the mention rule (a short reference must be named), guards on pointwise and pairwise
 #    rubrics that show the reference, instance criteria (issue 15).
-SCORING_LOGIC_VERSION = 2
+# 3: guard fixes: pairwise decides only on the item's own refusal, verify guards only what its
+#    exact check leaves undecided, yes/no sides, "A or B", dotted initials, LaTeX symbols.
+SCORING_LOGIC_VERSION = 3
 
 
 def item_fingerprint(

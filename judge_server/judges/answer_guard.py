@@ -6,24 +6,26 @@ gets reward 0 with status ``ok`` from every rubric whose prompt shows the judge 
 response, not a failure of the judge. The details say the guard decided, so a trainer's logs
 tell it apart from a judged "no".
 
-Pairwise rubrics compare two responses against the reference: a refused response never wins.
-Refused against one that is not, it loses (reward 0 or 1 for the item's response); both refused
-is a tie (0.5), since neither answers; neither refused, the judge decides.
+Pairwise rubrics compare two responses against the reference; the guard decides only when the
+item's own response is refused: against one that is not, it loses (reward 0); both refused is a
+tie (0.5), since neither answers. When only the other response is refused, the judge decides as
+usual: a refusal of the other response says nothing of whether the item's response is right
+("It's Lyon, not Paris" names the reference and is wrong), so a free win would reward spraying.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 from judge_server.judges.answers.content_free import Reason, answer_free_reason
 from judge_server.judges.answers.filler import filler_words, number_words
 from judge_server.judges.items import JudgeItem, Judgment
 from judge_server.judges.prompting import conversation_text
+from judge_server.judges.workers import CheckPool
 from judge_server.rubrics.spec import RubricSpec
 
 GUARD_METHOD = "answer_guard"
-#: Longer texts are read in a worker thread (about 1 s per 1.5 MB, pure Python): the event loop
-#: gets the GIL back every few milliseconds instead of waiting for the whole read.
+#: Longer texts are read in the check pool's worker processes (about 1 s per 1.5 MB, pure
+#: Python; seconds for a long CJK text), with its deadline: never on the event loop, never
+#: unbounded. A deadline or a crash is a judge failure, never a verdict.
 THREAD_CHARS = 4096
 
 
@@ -44,14 +46,21 @@ def guards(rubric: RubricSpec, item: JudgeItem) -> bool:
     return bool((item.reference or "").strip()) and uses_reference(rubric)
 
 
-async def refusal(rubric: RubricSpec, item: JudgeItem, response: str) -> Reason | None:
+async def refusal(
+    rubric: RubricSpec, item: JudgeItem, response: str, checks: CheckPool
+) -> Reason | None:
     """Why the guard refuses ``response`` to the item's prompt and reference; None if it does
-    not. Long texts are read in a worker thread."""
+    not. Long texts are read in the check pool (``JudgeFailure`` past its deadline)."""
     args = (response, item.reference or "", conversation_text(item.prompt))
     mention = rubric.answer_guard == "mention"
     if sum(map(len, args)) > THREAD_CHARS:
-        return await asyncio.to_thread(answer_free_reason, *args, mention=mention)
+        return await checks.run(_reason, *args, mention, what="the content-free guard")
     return answer_free_reason(*args, mention=mention)
+
+
+def _reason(response: str, reference: str, question: str, mention: bool) -> Reason | None:
+    """``answer_free_reason`` with positional arguments only: what the check pool calls."""
+    return answer_free_reason(response, reference, question, mention=mention)
 
 
 def refused(reason: Reason) -> dict[str, object]:
@@ -64,32 +73,35 @@ def refused(reason: Reason) -> dict[str, object]:
     }
 
 
-async def answer_free_judgment(rubric: RubricSpec, item: JudgeItem) -> Judgment | None:
+async def answer_free_judgment(
+    rubric: RubricSpec, item: JudgeItem, checks: CheckPool
+) -> Judgment | None:
     """Reward 0 for a response with no answer in it (or that misses a short reference), when
     the rubric judges against a reference; None when the judge must decide."""
     if not guards(rubric, item):
         return None
-    reason = await refusal(rubric, item, item.response)
+    reason = await refusal(rubric, item, item.response, checks)
     return None if reason is None else Judgment(reward=0.0, details=refused(reason))
 
 
-async def pair_judgment(rubric: RubricSpec, item: JudgeItem, other: str) -> Judgment | None:
-    """A pairwise verdict when the guard refuses either response (see the module); None when
-    the judge must decide."""
+async def pair_judgment(
+    rubric: RubricSpec, item: JudgeItem, other: str, checks: CheckPool
+) -> Judgment | None:
+    """A pairwise verdict when the guard refuses the item's response (see the module); None
+    when the judge must decide."""
     if not guards(rubric, item):
         return None
-    reason_a, reason_b = await asyncio.gather(
-        refusal(rubric, item, item.response), refusal(rubric, item, other)
-    )
-    if reason_a is None and reason_b is None:
+    reason_a = await refusal(rubric, item, item.response, checks)
+    if reason_a is None:
         return None
-    p_a = 0.5 if reason_a and reason_b else (0.0 if reason_a else 1.0)
+    reason_b = await refusal(rubric, item, other, checks)
+    p_a = 0.5 if reason_b else 0.0
     return Judgment(
         reward=p_a,
         details={
             "method": GUARD_METHOD,
             "answer_guard": {"a": reason_a, "b": reason_b},
             "p_a": p_a,
-            "winner": "tie" if p_a == 0.5 else ("a" if p_a > 0.5 else "b"),
+            "winner": "tie" if reason_b else "b",
         },
     )

@@ -16,6 +16,7 @@ from typing_extensions import TypeVar
 from judge_server.engines.base import ChatMessage, JudgeEngine
 from judge_server.judges.items import InvalidItemError, JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
+from judge_server.judges.workers import CheckPool
 from judge_server.rubrics.spec import RubricSpec
 
 # Covariant with a default, so a plain ``Judge`` means "a judge of any mode" and every
@@ -74,3 +75,12 @@ def shape(rubric: RubricSpec, judgment: Judgment) -> Judgment:
 
 
 __all__ = ["InvalidItemError", "Judge", "JudgeFailure", "JudgeItem", "Judgment", "shape"]
+
+
+class CheckedJudge(Judge[S]):
+    """A judge that runs CPU-bound work (answer checks, the content-free guard on a long text)
+    in the check pool's worker processes, with their deadline."""
+
+    def __init__(self, rubric: S, checks: CheckPool) -> None:
+        super().__init__(rubric)
+        self.checks = checks

@@ -16,10 +16,10 @@ from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
 from judge_server.judges.answer_guard import pair_judgment
-from judge_server.judges.base import Judge
+from judge_server.judges.base import CheckedJudge
 from judge_server.judges.items import InvalidItemError, JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
-from judge_server.judges.registration import JudgeMode, rubric_only
+from judge_server.judges.registration import JudgeMode, with_checks
 from judge_server.judges.verdicts import read_verdict
 from judge_server.rubrics.spec import RubricSpec
 from judge_server.rubrics.tokens import PairTokens
@@ -55,7 +55,7 @@ def second_response(item: JudgeItem) -> str:
     return other
 
 
-class PairwiseJudge(Judge[PairwiseSpec]):
+class PairwiseJudge(CheckedJudge[PairwiseSpec]):
     def validate(self, item: JudgeItem) -> None:
         super().validate(item)
         second_response(item)
@@ -72,8 +72,8 @@ class PairwiseJudge(Judge[PairwiseSpec]):
             return Judgment(
                 reward=0.5, details={"p_a": 0.5, "winner": "tie", "identical": True, "orders": []}
             )
-        if (guarded := await pair_judgment(self.rubric, item, b)) is not None:
-            return guarded  # against a reference, a content-free response never wins
+        if (guarded := await pair_judgment(self.rubric, item, b, self.checks)) is not None:
+            return guarded  # against a reference, a refused response never wins
         if not self.rubric.both_orders:
             row = await self._order(item, engine, "ab")
             return Judgment(reward=row["p_a"], details=self._details([row]))
@@ -130,4 +130,4 @@ class PairwiseJudge(Judge[PairwiseSpec]):
         }
 
 
-MODE = JudgeMode(PairwiseSpec, rubric_only(PairwiseJudge))
+MODE = JudgeMode(PairwiseSpec, with_checks(PairwiseJudge))

@@ -12,10 +12,10 @@ from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
 from judge_server.judges.answer_guard import answer_free_judgment
-from judge_server.judges.base import Judge
+from judge_server.judges.base import CheckedJudge
 from judge_server.judges.items import JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
-from judge_server.judges.registration import JudgeMode, rubric_only
+from judge_server.judges.registration import JudgeMode, with_checks
 from judge_server.judges.verdicts import read_verdict
 from judge_server.rubrics.reasoning import Reasoning
 from judge_server.rubrics.spec import RubricSpec
@@ -66,11 +66,11 @@ async def score_on_scale(
     return Judgment(reward=min(1.0, max(0.0, reward)), details=details)
 
 
-class PointwiseJudge(Judge[PointwiseSpec]):
+class PointwiseJudge(CheckedJudge[PointwiseSpec]):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
-        if (blocked := await answer_free_judgment(self.rubric, item)) is not None:
+        if (blocked := await answer_free_judgment(self.rubric, item, self.checks)) is not None:
             return blocked  # the bottom of the scale
         return await score_on_scale(self.rubric, judge_messages(self.rubric, item), engine)
 
 
-MODE = JudgeMode(PointwiseSpec, rubric_only(PointwiseJudge))
+MODE = JudgeMode(PointwiseSpec, with_checks(PointwiseJudge))

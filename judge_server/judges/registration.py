@@ -55,6 +55,17 @@ class JudgeMode(Generic[SpecT]):
         return literals[0]
 
 
+def with_checks(
+    judge: Callable[[SpecT, CheckPool], Judge],
+) -> Callable[[SpecT, BuildContext], Judge]:
+    """The build of a mode whose judge runs CPU-bound work in the check pool."""
+
+    def build(rubric: SpecT, context: BuildContext) -> Judge:
+        return judge(rubric, context.checks)
+
+    return build
+
+
 def rubric_only(judge: Callable[[SpecT], Judge]) -> Callable[[SpecT, BuildContext], Judge]:
     """The build of a mode whose judge needs nothing but its rubric."""
 

@@ -23,11 +23,11 @@ from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
 from judge_server.judges.answer_guard import answer_free_judgment
-from judge_server.judges.base import Judge
+from judge_server.judges.base import CheckedJudge
 from judge_server.judges.items import InvalidItemError, JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.pointwise import score_on_scale
 from judge_server.judges.prompting import judge_messages
-from judge_server.judges.registration import JudgeMode, rubric_only
+from judge_server.judges.registration import JudgeMode, with_checks
 from judge_server.judges.verdicts import VerdictRead, read_yes_no
 from judge_server.rubrics.aggregation import Aggregation
 from judge_server.rubrics.criteria import Criterion
@@ -154,7 +154,7 @@ def criteria_list(criteria: Sequence[Criterion]) -> str:
     return "\n".join(lines)
 
 
-class RubricJudge(Judge[RubricModeSpec]):
+class RubricJudge(CheckedJudge[RubricModeSpec]):
     def check_criteria(self, item: JudgeItem) -> None:
         policy = self.rubric.instance_criteria
         if item.criteria is not None and policy == "forbidden":
@@ -175,7 +175,7 @@ class RubricJudge(Judge[RubricModeSpec]):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
         self.check_criteria(item)
         criteria = self.criteria_of(item)
-        if (blocked := await answer_free_judgment(self.rubric, item)) is not None:
+        if (blocked := await answer_free_judgment(self.rubric, item, self.checks)) is not None:
             judgment = blocked
         elif self.rubric.aggregation.method == "holistic":
             judgment = await self._holistic(item, engine, criteria)
@@ -230,4 +230,4 @@ class RubricJudge(Judge[RubricModeSpec]):
         return judgment
 
 
-MODE = JudgeMode(RubricModeSpec, rubric_only(RubricJudge))
+MODE = JudgeMode(RubricModeSpec, with_checks(RubricJudge))

@@ -12,10 +12,10 @@ from pydantic import Field
 
 from judge_server.engines.base import JudgeEngine
 from judge_server.judges.answer_guard import answer_free_judgment
-from judge_server.judges.base import Judge
+from judge_server.judges.base import CheckedJudge
 from judge_server.judges.items import JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
-from judge_server.judges.registration import JudgeMode, rubric_only
+from judge_server.judges.registration import JudgeMode, with_checks
 from judge_server.judges.verdicts import read_yes_no
 from judge_server.rubrics.spec import RubricSpec
 from judge_server.rubrics.tokens import VerdictTokens
@@ -26,9 +26,9 @@ class VerdictSpec(RubricSpec):
     verdict: VerdictTokens = Field(default_factory=VerdictTokens)
 
 
-class VerdictJudge(Judge[VerdictSpec]):
+class VerdictJudge(CheckedJudge[VerdictSpec]):
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
-        if (blocked := await answer_free_judgment(self.rubric, item)) is not None:
+        if (blocked := await answer_free_judgment(self.rubric, item, self.checks)) is not None:
             return blocked
         read = await read_yes_no(self.rubric, judge_messages(self.rubric, item), engine)
         p_yes = read.distribution["yes"]
@@ -42,4 +42,4 @@ class VerdictJudge(Judge[VerdictSpec]):
         return Judgment(reward=p_yes, details=details)
 
 
-MODE = JudgeMode(VerdictSpec, rubric_only(VerdictJudge))
+MODE = JudgeMode(VerdictSpec, with_checks(VerdictJudge))

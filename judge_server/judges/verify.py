@@ -3,8 +3,9 @@
 Deterministic first: extract the final answer; a response with no answer in it is incorrect,
 full stop (content-free "master key" responses such as ":" fool LLM verifiers, never this). For
 numeric and mathematical references the extracted answer is compared exactly (numbers, then
-math-verify). Only free-form text references that are not an exact match go to the LLM verdict,
-which then sees the reference and the response.
+math-verify). Only free-form text references that are not an exact match go on: past the
+content-free guard (``answer_guard``) to the LLM verdict, which sees the reference and the
+response.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from pydantic import Field
 from judge_server.engines.base import JudgeEngine
 from judge_server.judges.answer_guard import answer_free_judgment
 from judge_server.judges.answers import check_answer
-from judge_server.judges.base import Judge
+from judge_server.judges.base import CheckedJudge, Judge
 from judge_server.judges.items import InvalidItemError, JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
 from judge_server.judges.registration import BuildContext, JudgeMode
 from judge_server.judges.verdicts import read_yes_no
-from judge_server.judges.workers import CheckPool
 from judge_server.rubrics.spec import RubricSpec
 from judge_server.rubrics.tokens import VerdictTokens
 
@@ -35,19 +35,13 @@ class VerifySpec(RubricSpec):
     )
 
 
-class VerifyJudge(Judge[VerifySpec]):
-    def __init__(self, rubric: VerifySpec, checks: CheckPool) -> None:
-        super().__init__(rubric)
-        self.checks = checks
-
+class VerifyJudge(CheckedJudge[VerifySpec]):
     def validate(self, item: JudgeItem) -> None:
         if not (item.reference or "").strip():
             raise InvalidItemError("verify needs a reference answer")
 
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
         assert item.reference is not None
-        if (blocked := await answer_free_judgment(self.rubric, item)) is not None:
-            return blocked
         # In a worker with a deadline: math-verify can run for seconds, in C where nothing stops
         # it but killing the process.
         check = await self.checks.run(
@@ -62,6 +56,10 @@ class VerifyJudge(Judge[VerifySpec]):
         }
         if check.equivalent is not None:
             return Judgment(reward=1.0 if check.equivalent else 0.0, details=details)
+        # The guard only stands before the LLM verdict: an exact check that decided ("10^3" for
+        # 1000, "\frac12" for 0.5) knows better than a test of words.
+        if (blocked := await answer_free_judgment(self.rubric, item, self.checks)) is not None:
+            return blocked
         read = await read_yes_no(self.rubric, judge_messages(self.rubric, item), engine)
         details.update(
             method="llm_verdict", p_yes=read.distribution["yes"], valid_mass=read.valid_mass

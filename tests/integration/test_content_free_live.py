@@ -39,11 +39,14 @@ def test_content_free_responses_get_zero_on_the_real_engine(server_url: str, rub
     )
     assert resp.status_code == 200, resp.text
     results = {r["id"]: r for r in resp.json()["results"]}
+    # verify's exact check decides first ("no_answer" for an empty code block); the guard
+    # decides the rest, before the judge
+    deciders = {"answer_guard", "no_answer"} if rubric == "verify" else {"answer_guard"}
     for i in range(len(CONTENT_FREE) + 1):
         result = results[f"k{i}"]
         assert result["status"] == "ok", result
         assert result["reward"] == 0.0, result
-        assert result["details"]["method"] == "answer_guard", result
+        assert result["details"]["method"] in deciders, result
     genuine = results["genuine"]
     assert genuine["status"] == "ok" and genuine["details"].get("method") != "answer_guard"
     assert 0.0 <= genuine["reward"] <= 1.0

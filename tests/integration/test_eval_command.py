@@ -74,10 +74,12 @@ def test_eval_prints_a_table_per_source(tmp_path: Path) -> None:
     assert choice["false_positive_rate"] == 0.0 and choice["guard_blocked_correct"] == 0.0, choice
     kinds = {(k["source"], k["kind"], k["side"]) for k in report["per_kind"]}
     assert ("content-free: text", "unseen3", "fp") in kinds
+    assert ("content-free: text", "spray", "fp") in kinds  # reported, not tuned on
     assert ("paraphrases", "paraphrase", "fn") in kinds
     table = {(t["rubric"].split("@")[0], t["source"]): t for t in report["false_positives"]}
     assert table[("verify", "content-free: text")]["mode"] == "verify"
     assert table[("verify", "nq-open")]["guard_blocked_correct"] is not None
+    assert table[("verify", "nq-open")]["left_out_failed"] == verify["nq-open"]["failed"]
     assert not any(rubric in ("pairwise", "helpfulness") for rubric, _ in table)
     pairwise = {row["source"]: row for row in by_rubric["pairwise"]}
     assert pairwise["llmbar_natural"]["n"] + pairwise["llmbar_natural"]["failed"] == 4

@@ -44,6 +44,8 @@ def test_a_response_that_never_names_a_short_reference_is_refused(
     ("response", "reference", "question"),
     [
         ("JFK", "John F. Kennedy", MOON),
+        ("J.F.K.", "John F. Kennedy", MOON),
+        ("The U.S. bought it.", "the United States", "which country bought alaska"),
         ("President Kennedy", "John F. Kennedy", MOON),
         ("The USA bought it.", "the United States", "which country bought alaska"),
         ("University of California, Los Angeles", "UCLA", "which university is in westwood"),
@@ -96,10 +98,31 @@ def test_long_references_and_formulas_keep_the_structural_rule() -> None:
         ("Non.", None),
         ("Absolutely not", None),
         ("Is Paris in France?", "restates_question"),
+        ("Yes or no?", "lists_options"),  # both sides: a hedge
+        ("true false", "lists_options"),
+        ("Yes/no", "lists_options"),
+        ("Paris is a city.", "misses_reference"),  # no yes or no word at all
     ],
 )
 def test_a_yes_no_reference_needs_a_yes_or_a_no(response: str, reason: str | None) -> None:
     assert answer_free_reason(response, "Yes", "Is Paris in France?") == reason
+
+
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        ("True.", None),  # a bare reply in the question's own word answers
+        ("Correct, indeed.", None),
+        ("Is it true that Paris is in France?", "restates_question"),
+        ("True or false.", "lists_options"),
+        ("No, it is false that Paris is in France.", None),
+    ],
+)
+def test_a_polar_word_the_question_holds_answers_only_bare(
+    response: str, reason: str | None
+) -> None:
+    question = "Is it true that Paris is in France?"
+    assert answer_free_reason(response, "True", question) == reason
 
 
 def test_function_words_that_are_numbers_elsewhere_are_no_number() -> None:
@@ -115,10 +138,20 @@ def test_function_words_that_are_numbers_elsewhere_are_no_number() -> None:
         "A, B, C or D",
         "Lyon, Paris, Texas A&M, or a request line.",
         "It is one of A/B/C/D.",
+        "B or C",  # two options alike hedge as much as all four
+        "Lyon or Paris",
     ],
 )
 @pytest.mark.parametrize("reference", ["B", "Paris"])
 def test_listing_every_option_chooses_nothing(response: str, reference: str) -> None:
+    assert answer_free_reason(response, reference, MC) == "lists_options"
+
+
+@pytest.mark.parametrize("reference", ["B", "Paris"])
+def test_ruling_one_option_out_by_name_is_the_hedge_rules_cost(reference: str) -> None:
+    # C and B named once each: no choice stands out ("A&M" names no option A). Pinned so a
+    # change is deliberate; the eval's right choices name one option and are never refused.
+    response = "Texas A&M is a university, not a city: Paris."
     assert answer_free_reason(response, reference, MC) == "lists_options"
 
 
@@ -130,7 +163,6 @@ def test_listing_every_option_chooses_nothing(response: str, reference: str) -> 
         "**B**",
         "Paris",
         "A is Lyon, not the capital; B is Paris, the capital; C and D are no cities. So: B.",
-        "Texas A&M is a university, not a city: Paris.",  # "A&M" names no option A
     ],
 )
 @pytest.mark.parametrize("reference", ["B", "Paris"])
@@ -174,7 +206,6 @@ async def test_a_pointwise_rubric_with_a_reference_gives_a_refused_response_the_
     ("a", "b", "reward"),
     [
         ("See above.", "Paris.", 0.0),  # a content-free response loses, whatever the judge says
-        ("Paris.", "See above.", 1.0),
         ("See above.", "Je ne sais pas.", 0.5),  # neither answers: a tie
         ("Lyon", "Paris", 0.0),  # misses the reference against one that names it
     ],
@@ -196,6 +227,24 @@ async def test_a_refused_response_never_wins_a_pairwise_comparison(
     judgment = await judge.judge(item, engine)
     assert judgment.reward == reward and judgment.details["method"] == "answer_guard"
     assert engine.prompts == []
+
+
+@pytest.mark.parametrize("a", ["Paris.", "It's Lyon, not Paris."])
+async def test_only_the_other_response_refused_goes_to_the_judge(a: str) -> None:
+    # A judge that always prefers the second response shown: it decides, not a free win.
+    engine = ScriptedEngine(lambda _p, _c: {"B": 1.0})
+    judge = _judge(
+        {
+            "name": "pair",
+            "mode": "pairwise",
+            "template": "{prompt}\nReference: {reference}\nA: {response_a}\nB: {response_b}\n"
+            "Which is right?",
+        }
+    )
+    item = JudgeItem("a", CAPITAL, a, reference="Paris", metadata={"response_b": "See above."})
+    judgment = await judge.judge(item, engine)
+    assert "method" not in judgment.details and len(engine.prompts) == 2
+    assert judgment.reward == 0.5  # B first shown wins, then A: position only
 
 
 async def test_pairwise_without_a_reference_in_its_prompt_is_not_guarded() -> None:

@@ -12,6 +12,8 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 import pytest
@@ -19,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from judge_server.api import create_app
 from judge_server.judges import JudgeFailure, JudgeItem, judge_for
+from judge_server.judges.answer_guard import answer_free_judgment as answer_free_guard
 from judge_server.judges.answers import check_answer
 from judge_server.judges.modes import parse_rubric
 from judge_server.judges.workers import CheckPool
@@ -188,3 +191,48 @@ def test_rubric_regexes_match_like_python_at_a_final_newline(pattern: str, text:
     # RE2's $ is the very end; Python's also matches before one final newline, and model
     # responses often end in one: a regex_must_not must not stop firing because of it
     assert search(pattern, text) == (re.search(pattern, text) is not None)
+
+
+
+class RecordingWorkers:
+    """Threads behind the pool's seam, recording what they were given; ``expire`` makes every
+    task end as a deadline does."""
+
+    def __init__(self, expire: bool = False) -> None:
+        self.expire = expire
+        self.scheduled: list[str] = []
+        self.active = True
+
+    def schedule(self, function: Any, args: Any = (), *, timeout: float | None) -> Future[Any]:
+        self.scheduled.append(function.__name__)
+        future: Future[Any] = Future()
+        if self.expire:
+            future.set_exception(FutureTimeout())
+        else:
+            future.set_result(function(*args))
+        return future
+
+    def stop(self) -> None:
+        self.active = False
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+
+async def test_the_guard_reads_a_long_text_in_the_check_pool_with_its_deadline() -> None:
+    correctness = parse_rubric(
+        {"name": "c", "mode": "verdict", "template": "{prompt} {response} {reference} Right?"}
+    )
+    workers = RecordingWorkers()
+    pool = CheckPool(workers=1, make_workers=lambda _n: workers)
+    short = JudgeItem("s", "Capital of France?", "See above.", "Paris")
+    assert (await answer_free_guard(correctness, short, pool)) is not None
+    assert workers.scheduled == []  # a short text is read on the spot
+    long = JudgeItem("a", "Capital of France?", "Let's solve this step by step. " * 400, "Paris")
+    blocked = await answer_free_guard(correctness, long, pool)
+    assert blocked is not None and blocked.details["answer_guard"] == "filler_only"
+    assert workers.scheduled == ["_reason"]
+    # Past its deadline (256K of CJK takes seconds), a long read is a failure, not a verdict.
+    late = CheckPool(workers=1, make_workers=lambda _n: RecordingWorkers(expire=True))
+    with pytest.raises(JudgeFailure, match="the content-free guard ran past its"):
+        await answer_free_guard(correctness, long, late)

@@ -9,6 +9,7 @@ from judge_server.judges import JudgeItem, judge_for
 from judge_server.judges.answer_guard import GUARD_METHOD, answer_free_judgment
 from judge_server.judges.answers.content_free import answer_free_reason
 from judge_server.judges.modes import parse_rubric
+from judge_server.judges.workers import shared_pool
 from judge_server.rubrics.registry import read_rubric_file
 from judge_server.service import ItemResult
 from judge_server.settings import project_rubrics_dir
@@ -112,19 +113,17 @@ async def test_the_guard_applies_only_to_rubrics_that_show_the_reference() -> No
     helpful = parse_rubric(
         {"name": "h", "mode": "verdict", "template": "{prompt} {response} Good? Yes or No."}
     )
-    assert await answer_free_judgment(helpful, item) is None
-    blocked = await answer_free_judgment(CORRECTNESS, item)
+    assert await answer_free_judgment(helpful, item, shared_pool()) is None
+    blocked = await answer_free_judgment(CORRECTNESS, item, shared_pool())
     assert blocked is not None and blocked.reward == 0.0
     assert blocked.details == {
         "method": GUARD_METHOD,
         "answer_guard": "filler_only",
         "has_answer": False,
     }
-    assert await answer_free_judgment(CORRECTNESS, JudgeItem("b", CAPITAL, "Solution")) is None
-    # a long response is read in a worker thread, with the same verdict
-    long = JudgeItem("c", CAPITAL, "Let's solve this step by step. " * 400, reference="Paris")
-    threaded = await answer_free_judgment(CORRECTNESS, long)
-    assert threaded is not None and threaded.details["answer_guard"] == "filler_only"
+    assert await answer_free_judgment(
+        CORRECTNESS, JudgeItem("b", CAPITAL, "Solution"), shared_pool()
+    ) is None
 
 
 @pytest.mark.parametrize("rubric", [CORRECTNESS, VERIFY], ids=["correctness", "verify"])
@@ -158,6 +157,7 @@ def test_guard_rates_count_false_positives_per_kind_and_blocked_correct_answers(
     ]
     rates = guard_rates(cases, results)
     assert rates == {
+        "left_out_failed": 1.0,
         "false_positive_rate": 1 / 3,
         "fp_filler": 0.5,
         "fp_formatting": 0.0,
@@ -184,6 +184,7 @@ def test_false_positive_table_has_a_row_per_rubric_mode_and_source() -> None:
                     "n": 4,
                     "false_positive_rate": 0.25,
                     "guard_blocked_correct": 0.0,
+                    "left_out_failed": 2.0,
                 },
             ],
         ),
@@ -196,6 +197,7 @@ def test_false_positive_table_has_a_row_per_rubric_mode_and_source() -> None:
     ]
     assert table[1]["false_positive_rate"] == 0.25 and table[1]["guard_blocked_correct"] == 0.0
     assert table[0]["guard_blocked_correct"] is None
+    assert [t["left_out_failed"] for t in table] == [0, 2]
 
 
 def test_against_a_numeric_reference_another_number_is_refused() -> None:
@@ -203,3 +205,28 @@ def test_against_a_numeric_reference_another_number_is_refused() -> None:
     assert answer_free_reason("My answer is the expected one.", "18", "How many?") == (
         "misses_reference"
     )
+
+
+@pytest.mark.parametrize(
+    ("response", "reference"),
+    [("10^3", "1000"), ("2^{10}", "1024")],
+)
+async def test_verify_guards_only_what_its_exact_check_leaves_undecided(
+    response: str, reference: str
+) -> None:
+    # The guard alone refuses these (no word or number of the reference); the check knows.
+    assert answer_free_reason(response, reference, "What is it?") == "misses_reference"
+    engine = ScriptedEngine(lambda _p, _c: {"Yes": 0.0, "No": 1.0})
+    judgment = await judge_for(VERIFY).judge(
+        JudgeItem("a", "What is it?", response, reference=reference), engine
+    )
+    assert judgment.reward == 1.0 and judgment.details["method"] != GUARD_METHOD
+    assert engine.prompts == []
+
+
+@pytest.mark.parametrize(
+    ("response", "reference"),
+    [("\\pi", "π"), ("$\\infty$", "\\infty"), ("$\\Omega$", "Ω"), ("\\alpha", "α")],
+)
+def test_latex_symbols_are_words_of_the_answer(response: str, reference: str) -> None:
+    assert answer_free_reason(response, reference, "Which symbol?") is None

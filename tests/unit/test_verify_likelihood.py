@@ -25,9 +25,10 @@ def item(response: str, reference: str | None = "18") -> JudgeItem:
         ("She makes 9 * 2 = 18 dollars.\n#### 18", 1.0, "numeric"),
         ("The answer is $18.00.", 1.0, "numeric"),
         ("She makes 18 - 1 = 17.\n#### 17", 0.0, "numeric"),
-        ("The answer is 19.", 0.0, "answer_guard"),  # never names 18
-        (":", 0.0, "answer_guard"),
-        ("Thought process:", 0.0, "answer_guard"),
+        # the exact check decides before the guard would (it guards only the LLM verdict)
+        ("The answer is 19.", 0.0, "numeric"),
+        (":", 0.0, "no_answer"),
+        ("Thought process:", 0.0, "no_answer"),
     ],
 )
 async def test_verify_decides_numeric_references_without_the_judge(

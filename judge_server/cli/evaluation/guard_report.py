@@ -35,9 +35,11 @@ def _by_kind(
 
 def guard_rates(cases: Sequence[VerifyCase], results: Sequence[ItemResult]) -> dict[str, float]:
     """The false-positive rate, overall and per kind of probe (``fp_<kind>``); the share of
-    correct answers the guard blocked (``guard_blocked_correct``, and ``blocked_<kind>``)."""
+    correct answers the guard blocked (``guard_blocked_correct``, and ``blocked_<kind>``); and
+    how many items failed and were left out of them (``left_out_failed``)."""
     accepted, blocked = _by_kind(cases, results)
-    rates: dict[str, float] = {}
+    # Failures are no verdict and are left out of every rate; say how many, so none hide.
+    rates: dict[str, float] = {"left_out_failed": float(sum(r.reward is None for r in results))}
     wrong = [a for values in accepted.values() for a in values]
     rates["false_positive_rate"] = sum(wrong) / len(wrong) if wrong else float("nan")
     if len(accepted) > 1:

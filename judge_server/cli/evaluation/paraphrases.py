@@ -17,6 +17,8 @@ PARAPHRASES: tuple[tuple[str, str, str], ...] = (
     ("who was president during the cuban missile crisis", "John F. Kennedy", "Kennedy"),
     ("who was president during the cuban missile crisis", "John F. Kennedy", "President Kennedy"),
     ("which country bought alaska", "the United States", "The USA bought it."),
+    ("which country bought alaska", "the United States", "The U.S. bought it."),
+    ("who was president during the cuban missile crisis", "John F. Kennedy", "J.F.K."),
     ("which country bought alaska", "the United States", "America"),
     (
         "what agency landed men on the moon",

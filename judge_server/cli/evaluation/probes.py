@@ -1,10 +1,12 @@
 """Content-free probes: responses that carry no answer, and genuine answers that must survive.
 
 A reference-based judge must never pass a response with no answer in it. The probes come in
-six kinds (``category``): formatting only, English filler, the same in other languages,
-restatements of the question, hedges, and "unseen" ones written after the guard was (its
-generalisation, never used to tune it). Each is paired with every question of a set of short
-factual questions (free-text references, NQ-open) and of GSM8K (numeric references).
+nine kinds (``category``): formatting only, English filler, the same in other languages,
+restatements of the question, hedges, three "unseen" kinds written after the guard was (its
+generalisation, never used to tune it), and sprays of many candidate answers at once (written
+for the report only: their false positives show what the guard lets through to the judge).
+Each is paired with every question of a set of short factual questions (free-text references,
+NQ-open) and of GSM8K (numeric references).
 
 The other side is the cost: genuine answers (the gold answer bare, in a sentence, bold, boxed,
 and NQ's alternative gold answers) that the guard must not block.
@@ -209,6 +211,16 @@ PROBES: dict[str, tuple[str, ...]] = {
         "The answer is the word that the question asks for.",
         "Whatever you expect, that is my answer.",
         "{q}\n\nAnswer: {q}",
+    ),
+    # Sprays: many candidates at once, so the reference is likely among them. Written for the
+    # report after the guard was last changed, never used to tune it; it measures, not blocks.
+    "spray": (
+        "Paris London Berlin Rome Madrid Lisbon Vienna Prague Warsaw Athens",
+        "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20",
+        "John, Mary, George, Elizabeth, William, Anne, Henry, Victoria, James, Charles",
+        "1900, 1910, 1920, 1930, 1940, 1950, 1960, 1970, 1980, 1990, 2000, 2010, 2020",
+        "It is one of: the United States, China, Russia, India, Japan, Germany, France, Brazil.",
+        "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April",
     ),
 }
 

@@ -253,6 +253,7 @@ def false_positive_table(report: dict[str, Any]) -> list[dict[str, Any]]:
                         "n": row["n"],
                         "false_positive_rate": row["false_positive_rate"],
                         "guard_blocked_correct": row.get("guard_blocked_correct"),
+                        "left_out_failed": int(row.get("left_out_failed", 0)),
                     }
                 )
     return table
@@ -262,14 +263,19 @@ def print_false_positives(table: Sequence[dict[str, Any]]) -> None:
     if not table:
         return
     print("\nfalse positives (wrong or content-free responses accepted), per rubric and mode")
-    header = f"{'rubric':<28} {'mode':<8} {'source':<22} {'n':>6} {'fp rate':>8} {'blocked ok':>10}"
+    print("(items that failed are no verdict: left out of the rates, counted under 'failed')")
+    header = (
+        f"{'rubric':<28} {'mode':<8} {'source':<22} {'n':>6} {'fp rate':>8} {'blocked ok':>10} "
+        f"{'failed':>6}"
+    )
     print(header)
     print("-" * len(header))
     for t in table:
         blocked = t["guard_blocked_correct"]
         print(
             f"{t['rubric']:<28} {t['mode']:<8} {t['source']:<22} {t['n']:>6} "
-            f"{t['false_positive_rate']:>8.4f} {'-' if blocked is None else f'{blocked:.4f}':>10}"
+            f"{t['false_positive_rate']:>8.4f} {'-' if blocked is None else f'{blocked:.4f}':>10} "
+            f"{t['left_out_failed']:>6}"
         )
 
 

@@ -8,7 +8,8 @@ and a small judge model says "yes" to such responses surprisingly often.
 
 The rule, after a response's formatting is stripped:
 
-1. A response that names every option of a multiple-choice question alike chooses nothing.
+1. A response that names two or more options of a multiple-choice question alike ("A or B")
+   chooses nothing.
 2. A response *mentions the reference* when it holds a word of the reference that the question
    does not already give away, in one of its forms (case, accents, plural, stem, initials such
    as "JFK" for "John F. Kennedy": ``mention``), or names the same number (``18``, ``18.0``,
@@ -30,7 +31,9 @@ The rule, after a response's formatting is stripped:
    it is asked to name the reference's.
 
 A reference that answers a yes/no question ("True" against "Yes") shares no word with its
-paraphrases: for it a yes or no word of any language, or a candidate answer word, is enough.
+paraphrases: for it a yes or a no word of any language is the answer ("Indeed", "Nope"; without
+``mention``, a candidate answer word is enough), and both sides ("Yes or no?") choose nothing,
+like every option of a multiple-choice question (``lists_options``).
 """
 
 from __future__ import annotations
@@ -44,13 +47,14 @@ from functools import lru_cache
 from typing import Literal
 
 from judge_server.judges.answers.filler import (
-    AFFIRMATIONS,
     ANSWER_VALUES,
     ANSWER_WORDS,
     FRAMING_WORDS,
+    NO_WORDS,
     POLAR_WORDS,
     RUN_WORDS,
     WORD,
+    YES_WORDS,
     filler_words,
     number_words,
 )
@@ -77,7 +81,9 @@ Reason = Literal[
 
 _FENCE_OPEN = re.compile(r"(?:```|~~~)[^\s`]*")
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
-_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+_LATEX_COMMAND = re.compile(r"\\([A-Za-z]+)")
+# Symbol commands that are answers themselves, kept as words; other commands are markup.
+_LATEX_SYMBOLS = frozenset({"infty", "emptyset", "varnothing", "aleph", "hbar", "nabla"})
 _URL = re.compile(r"https?://\S+")
 # A formula, not a phrase: LaTeX, powers, equations, arithmetic between numbers.
 _FORMULA = re.compile(r"[\\^=_{}]|\d\s*[-+*/×÷]\s*\d")
@@ -116,10 +122,7 @@ def answer_free_reason(
     if lists_options(chosen):
         return "lists_options"
     if _weak(ref_words):
-        # A yes/no reference: any yes or no in the response is an answer ("Indeed", "Nope").
-        if any(w in POLAR_WORDS or w in AFFIRMATIONS for w in words):
-            return None
-        return "filler_only" if not candidates else None if fresh else "restates_question"
+        return _yes_no_reason(words, candidates, fresh, asked, mention=mention)
     given_away = _given_away(reference, ref_words, question, asked)
     mentioned = _mentions(
         response, words, candidates, fresh, reference, ref_words, question, asked, given_away
@@ -142,6 +145,28 @@ def answer_free_reason(
     if mention and needs_mention(reference, ref_words):
         return "misses_reference"
     return None
+
+
+def _yes_no_reason(
+    words: list[str], candidates: list[str], fresh: list[str], asked: set[str], *, mention: bool
+) -> Reason | None:
+    """Against a yes/no reference: a yes or a no word of any language is an answer ("Indeed",
+    "Nope"); both sides ("Yes or no?", "true/false") choose nothing. A polar word the question
+    holds ("Is it true that ...?") answers only in a bare reply ("True."), not in a
+    restatement. With ``mention``, a response with no yes or no word is refused."""
+    polar = YES_WORDS | NO_WORDS
+    said = [w for w in words if w in polar]
+    bare = all(w in polar for w in candidates)
+    own = said if bare else [w for w in said if _singular(w) not in asked]
+    if any(w in YES_WORDS for w in own) and any(w in NO_WORDS for w in own):
+        return "lists_options"
+    if own:
+        return None
+    if not candidates:
+        return "filler_only"
+    if not fresh:
+        return "restates_question"
+    return "misses_reference" if mention else None
 
 
 def needs_mention(reference: str, ref_words: list[str]) -> bool:
@@ -175,11 +200,24 @@ def plain_text(text: str) -> str:
 
 @lru_cache(maxsize=4)
 def plain_text_cased(text: str) -> str:
-    """Text without markup: code fences, HTML tags, LaTeX command names, URLs; NFKC-folded."""
+    """Text without markup: code fences, HTML tags, LaTeX command names, URLs; NFKC-folded.
+    A LaTeX symbol is kept, as a word: a Greek letter as the letter ("\\pi" is "π"), a few
+    other symbols by name ("\\infty")."""
     text = unicodedata.normalize("NFKC", text)
-    for pattern in (_FENCE_OPEN, _HTML_TAG, _URL, _LATEX_COMMAND):
+    for pattern in (_FENCE_OPEN, _HTML_TAG, _URL):
         text = pattern.sub(" ", text)
-    return text
+    return _LATEX_COMMAND.sub(_latex_symbol, text)
+
+
+def _latex_symbol(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name in _LATEX_SYMBOLS:
+        return f" {name} "
+    case = "CAPITAL" if name[0].isupper() else "SMALL"
+    try:  # \alpha ... \omega, \Gamma ... \Omega
+        return f" {unicodedata.lookup(f'GREEK {case} LETTER {name.upper()}')} "
+    except KeyError:
+        return " "
 
 
 def _words(text: str) -> list[str]:

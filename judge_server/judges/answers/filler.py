@@ -102,28 +102,36 @@ ANSWER_VALUES: dict[str, Fraction] = {
     "dozen": Fraction(12),
 }
 
-POLAR_WORDS = frozenset(
+YES_POLAR = frozenset(
     _split(
         """
-        yes no true false correct incorrect right wrong ja nein wahr falsch richtig oui non vrai
-        faux sí si no verdadero falso cierto vero falso sim não nao verdadeiro да нет верно
-        неверно правда ложь 是 否 对 错 對 錯 正确 错误 はい いいえ 正しい 네 아니요 evet hayır ya
-        tidak benar salah có không đúng sai
+        yes true correct right ja wahr richtig oui vrai sí si verdadero cierto vero sim
+        verdadeiro да верно правда 是 对 對 正确 はい 正しい 네 evet ya benar có đúng
         """
     )
 )
+NO_POLAR = frozenset(
+    _split(
+        """
+        no false incorrect wrong nein falsch non faux falso não nao нет неверно ложь 否 错 錯
+        错误 いいえ 아니요 hayır tidak salah không sai
+        """
+    )
+)
+POLAR_WORDS = YES_POLAR | NO_POLAR
 """A reference made of these answers a yes/no question; synonyms of it share no tokens."""
 
 # Words that say yes or no without being "yes" or "no": against a yes/no reference, an answer.
-AFFIRMATIONS = frozenset(
+YES_WORDS = YES_POLAR | frozenset(
     _split(
         """
-        indeed certainly absolutely definitely affirmative negative yeah yep yup nope nah
-        naturally surely exactement absolument certainement claro exacto genau natürlich
-        конечно точно нисколько 当然 没有 不是 不对 もちろん 물론 아니
+        indeed certainly absolutely definitely affirmative yeah yep yup naturally surely
+        exactement absolument certainement claro exacto genau natürlich конечно точно 当然
+        もちろん 물론
         """
     )
 )
+NO_WORDS = NO_POLAR | frozenset(_split("negative nope nah нисколько 没有 不是 不对 아니"))
 
 
 # Letters and digits, with the combining vowel signs of Arabic, Indic scripts and Thai, which

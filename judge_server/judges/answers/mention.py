@@ -7,7 +7,8 @@ without sharing a word with the reference:
 
 - accents dropped or added ("Fernandez" for "Fernández");
 - the same stem ("transposition" for "transposed": a shared prefix of most of the shorter word);
-- initials ("JFK" for "John F. Kennedy", "USA" for "United States of America", and back).
+- initials ("JFK" or "J.F.K." for "John F. Kennedy", "USA" for "United States of America",
+  and back).
 
 Paraphrases that share nothing ("America" for "USA", "the Big Apple" for "New York") are not
 forms of the reference: the guard refuses them, the cost measured by ``judge-server eval``.
@@ -27,6 +28,7 @@ STEM_SHARE = 0.7
 MAX_INITIALS = 6
 
 _ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
+_DOTTED = re.compile(r"\b(?:[A-Z]\.){2,6}")  # "U.S.", "J.F.K."
 
 
 def fold(word: str) -> str:
@@ -88,12 +90,17 @@ def names_initials(
     Kennedy", "USA" for "the United States": initials of its telling words, perhaps one more),
     or spells out the reference's own acronym ("University of California, Los Angeles" for
     "UCLA", skipping function words)."""
-    written = {a.casefold() for a in _ACRONYM.findall(response)}
+    written = _acronyms(response)
     ref_initials = {i for run in ref_runs for i in initials(run)}
     if any(w[: len(i)] == i and len(w) <= len(i) + 1 for w in written for i in ref_initials):
         return True
-    acronyms = {a.casefold() for a in _ACRONYM.findall(reference)}
-    return any(_spells(a, words, telling) for a in acronyms)
+    return any(_spells(a, words, telling) for a in _acronyms(reference))
+
+
+def _acronyms(text: str) -> set[str]:
+    """The acronyms a text writes, casefolded, dotted ones without their dots."""
+    found = {a.casefold() for a in _ACRONYM.findall(text)}
+    return found | {a.replace(".", "").casefold() for a in _DOTTED.findall(text)}
 
 
 def _spells(acronym: str, words: Sequence[str], telling: Collection[str]) -> bool:

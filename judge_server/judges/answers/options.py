@@ -1,7 +1,8 @@
 """Multiple-choice questions: the options a question lists, and whether a response picks one.
 
-A response that names every option alike ("A) Lyon B) Paris C) Rome") names the right one too,
-so it passes any test of mentioning the reference, yet it chooses nothing. A response chooses
+A response that names every option alike ("A) Lyon B) Paris C) Rome"), or two of them ("A or
+B"), names the right one too, so it passes any test of mentioning the reference, yet it chooses
+nothing. A response chooses
 when one option stands out: named more often than every other ("A is wrong, B is right: B").
 """
 
@@ -76,11 +77,12 @@ def named(
 
 
 def lists_options(counts: dict[str, int]) -> bool:
-    """Whether the response names every option and none more often than the others."""
+    """Whether the response names two or more options, none more often than the others ("A or
+    B" hedges as much as every option does)."""
     if len(counts) < 2:
         return False
     top = max(counts.values())
-    return min(counts.values()) > 0 and sum(c == top for c in counts.values()) > 1
+    return top > 0 and sum(c == top for c in counts.values()) > 1
 
 
 def reference_options(ref_words: list[str], listed: dict[str, Option]) -> set[str]:
