@@ -11,6 +11,7 @@ from judge_server.api.protocol import Message, RubricRef, judge_prompt, valid_un
 from judge_server.judges.base import InvalidItemError
 from judge_server.judges.prompting import conversation_text
 from judge_server.rubrics.spec import NAME_PATTERN
+from judge_server.service import JudgeService
 from judge_server.service.generation_prompt import (
     DEFAULT_MAX_CRITERIA,
     MAX_CRITERIA,
@@ -26,6 +27,8 @@ from judge_server.service.rubric_generation import (
     DEFAULT_CRITERIA_BASE,
     DEFAULT_TIMEOUT_S,
     MAX_TIMEOUT_S,
+    GeneratedRubric,
+    generate_rubric,
 )
 
 
@@ -139,6 +142,18 @@ class GenerateRequest(_In):
                 for d in self.disagreements
             ),
             max_criteria=self.max_criteria,
+        )
+
+    async def generate(self, service: JudgeService) -> GeneratedRubric:
+        """What this request asks for, written by ``service``'s judge model (the route and
+        ``judge-server rubrics generate`` both run it)."""
+        return await generate_rubric(
+            service,
+            self.to_source(),
+            base=self.base,
+            name=self.name,
+            output=self.output,
+            timeout_s=self.timeout_s,
         )
 
 

@@ -14,7 +14,6 @@ from judge_server.api.disconnect import cancel_on_disconnect
 from judge_server.api.generate_protocol import CriterionOut, GenerateRequest, GenerateResponse
 from judge_server.api.protocol import RubricRef
 from judge_server.api.responses import GENERATION, errors
-from judge_server.service.rubric_generation import generate_rubric
 
 router = APIRouter(tags=["rubrics"], dependencies=[ApiKey])
 
@@ -24,17 +23,7 @@ async def generate(
     request: GenerateRequest, service: ReadyServiceDep, http_request: Request
 ) -> GenerateResponse:
     """One engine call (slow on a CPU: seconds per criterion)."""
-    made = await cancel_on_disconnect(
-        http_request,
-        generate_rubric(
-            service,
-            request.to_source(),
-            base=request.base,
-            name=request.name,
-            output=request.output,
-            timeout_s=request.timeout_s,
-        ),
-    )
+    made = await cancel_on_disconnect(http_request, request.generate(service))
     rubric = made.definition
     return GenerateResponse(
         output=request.output,

@@ -203,7 +203,7 @@ async def generate_one(settings: Settings, body: dict[str, Any], dst: Path | Non
     from judge_server.rubrics.instance import criteria_wire
     from judge_server.rubrics.registry import rubric_yaml
     from judge_server.service import ServiceError, build_service
-    from judge_server.service.rubric_generation import base_rubric, generate_rubric
+    from judge_server.service.rubric_generation import base_rubric
 
     try:
         request = GenerateRequest.model_validate(body)
@@ -214,14 +214,7 @@ async def generate_one(settings: Settings, body: dict[str, Any], dst: Path | Non
     try:
         base_rubric(service, request.base, request.output)  # before the slow engine start
         await service.start()
-        made = await generate_rubric(
-            service,
-            request.to_source(),
-            base=request.base,
-            name=request.name,
-            output=request.output,
-            timeout_s=request.timeout_s,
-        )
+        made = await request.generate(service)
     except ServiceError as exc:
         print(f"judge-server rubrics generate: {exc.type}: {exc.message}", file=sys.stderr)
         return 2
