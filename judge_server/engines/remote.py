@@ -35,6 +35,11 @@ with a connection error, a timeout or a 5xx is retried on another healthy one (a
 ``max_attempts`` replicas per request); connection errors, timeouts, 502, 503 and 504 also mark
 the replica down until a health check succeeds again. With no healthy replica left, requests
 raise ``EngineError`` (a per-item ``judge_error``) and ``ready`` is False.
+
+One URL pointing at a router (``vllm-router`` in front of a fleet, README "Router and vLLM
+fleet") is the other deployment: the router routes (prefix-cache aware), retries and
+health-checks its workers; here a request failure then only fails that request (nothing else to
+try) and the router's own ``GET /health`` (503 once it has no healthy worker) drives ``ready``.
 """
 
 from __future__ import annotations

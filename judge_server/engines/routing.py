@@ -79,10 +79,17 @@ class ReplicaPool:
         replica.outstanding -= 1
 
     def record_failure(self, replica: Replica, reason: str, *, mark_down: bool) -> None:
-        """A request failed on ``replica``; ``mark_down`` takes it out until it is healthy again."""
+        """A request failed on ``replica``; ``mark_down`` takes it out until it is healthy again.
+
+        A lone upstream (one URL: one server, or a router such as ``vllm-router`` in front of a
+        fleet) is never taken out by a request failure, only by its health probe: there is no
+        other replica to send the next request to, and a router's timeout or 503 on one request
+        says little about the fleet behind it (the router health-checks its workers and answers
+        ``GET /health`` with 503 itself when none is left).
+        """
         replica.failures += 1
         replica.last_error = reason
-        if mark_down:
+        if mark_down and len(self.replicas) > 1:
             self.mark_down(replica, reason)
 
     def mark_down(self, replica: Replica, reason: str) -> None:

@@ -274,6 +274,39 @@ async def test_all_replicas_down_is_an_engine_error(
     assert (await engine.next_token_logprobs("is it ok ?", ["Yes"])).logprobs == {"Yes": -1.5}
 
 
+async def test_a_lone_upstream_is_taken_out_by_its_health_probe_only() -> None:
+    """One URL (a router in front of a fleet): a request failure is the request's, not the
+    fleet's; a 503 from the router's own ``GET /health`` takes it out."""
+    fleet = Fleet()
+    engine = RemoteEngine(
+        URLS[:1],
+        model=MODEL,
+        health_interval_s=3600,
+        transport=httpx.MockTransport(fleet),
+        tokenizer_obj=WordTokenizer(),
+    )
+    await engine.start()
+    try:
+        fleet.status = {"r0.test": 503}
+        with pytest.raises(EngineError, match="HTTP 503"):
+            await engine.generate("hello", max_tokens=2)
+        fleet.dead.add("r0.test")
+        with pytest.raises(EngineError, match="ConnectError"):
+            await engine.generate("hello", max_tokens=2)
+        router = engine.replicas[0]
+        assert router.healthy and engine.ready and router.failures == 2
+        fleet.dead.clear()
+        fleet.status = {}
+        assert (await engine.generate("hello", max_tokens=2)).text == "No"
+        fleet.dead.add("r0.test")  # the probe, not a request, takes it out
+        await engine.check_health()
+        assert not engine.ready
+        with pytest.raises(EngineError, match="no healthy judge replica"):
+            await engine.generate("hello", max_tokens=2)
+    finally:
+        await engine.shutdown()
+
+
 async def test_attempts_are_bounded() -> None:
     fleet = Fleet()
     engine = RemoteEngine(
