@@ -115,10 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--section",
-        choices=["core", "rm-vs-serve-rm"],
+        choices=["core", "rm-vs-serve-rm", "routing"],
         default="core",
         help="core: throughput, rubric cost, cache and the naive baseline (default); "
-        "rm-vs-serve-rm: reward_model mode against OpenRLHF's serve_rm on one value-head model",
+        "rm-vs-serve-rm: reward_model mode against OpenRLHF's serve_rm on one value-head model; "
+        "routing: rubric-mode prefix-cache hits on two vllm serve replicas behind vllm-router, "
+        "cache_aware against round_robin",
     )
     bench.add_argument(
         "--requests",
@@ -237,6 +239,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(
             rm_compare.run_rm_vs_serve_rm(
                 settings, sizes=sizes, json_path=args.json, compile_model=args.compile
+            )
+        )
+    elif args.command == "bench" and args.section == "routing":
+        from judge_server.cli.bench import routing_prefix
+
+        routing_sizes = (
+            routing_prefix.ROUTING_QUICK if args.quick else routing_prefix.RoutingSizes()
+        )
+        asyncio.run(
+            routing_prefix.run_routing(
+                settings, sizes=routing_sizes, json_path=args.json, compile_model=args.compile
             )
         )
     elif args.command == "bench":

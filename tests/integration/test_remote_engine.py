@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from judge_server.cli.bench.routing_prefix import router_launch
+from judge_server.cli.bench.servers import running
 from judge_server.engines.base import PromptTooLongError
 from judge_server.engines.model_store import resolve_model
 from judge_server.engines.remote import RemoteEngine
@@ -332,6 +334,59 @@ def test_server_on_the_remote_engine_serves_every_mode(
             assert 0.0 <= result["reward"] <= 1.0
     finally:
         stop(proc)
+
+
+def test_rubric_mode_through_vllm_router(
+    replicas: list[Replica], model_path: str, server_rubrics_dir: Path
+) -> None:
+    """judge-server -> vllm-router (cache_aware) -> two `vllm serve`: the fleet deployment of the
+    README. The criteria of one response land on the replica that holds its prefix."""
+    launch, router_url = router_launch("cache_aware", [r.url for r in replicas], LOG_DIR)
+    with running(*launch, timeout_s=120):
+        port = free_port()
+        proc, log_path = start_server(
+            port,
+            "server-router.log",
+            "--engine",
+            "remote",
+            "--remote-url",
+            router_url,
+            "--rubrics-dir",
+            str(server_rubrics_dir),
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(base, proc, log_path)
+            criteria = [
+                {"id": f"c{i}", "text": f"The response names colour {i}."} for i in range(4)
+            ]
+            rubric = {
+                "name": "fleet",
+                "mode": "rubric",
+                "template": "Conversation:\n{prompt}\n\nResponse:\n{response}\n\n"
+                "Criterion: {criterion}\nAnswer Yes or No.",
+                "criteria": criteria,
+            }
+            # several whole 128-token blocks shared by the four criteria
+            response = " ".join(f"Line {i}: the router keeps this prefix warm." for i in range(40))
+            items = [{"prompt": f"Describe fleet {n}.", "response": response} for n in range(2)]
+            resp = httpx.post(
+                f"{base}/v1/score", json={"rubric": rubric, "items": items}, timeout=300
+            )
+            assert resp.status_code == 200, resp.text
+            body = resp.json()
+            assert body["model"] == model_path
+            assert body["rubric"]["name"] == "fleet" and body["rubric"]["version"]
+            for result in body["results"]:
+                assert result["status"] == "ok", result
+                assert 0.0 <= result["reward"] <= 1.0
+                details = result["details"]
+                per_call = details["prompt_tokens"] / 4
+                assert per_call > 256
+                # criteria 2..4 went where criterion 1 left the prefix: its full blocks hit
+                assert details["cached_prompt_tokens"] >= 3 * 128 * int((per_call - 20) // 128)
+        finally:
+            stop(proc)
 
 
 def test_failover_when_a_replica_dies_mid_batch(

@@ -119,13 +119,33 @@ def running(
     timeout_s: float = START_TIMEOUT_S,
 ) -> Iterator[float]:
     """Start ``cmd``, wait until ``ready_url`` answers 200, yield the start time, then stop it."""
+    with running_together([(cmd, env, ready_url, log_path)], timeout_s) as start_s:
+        yield start_s
+
+
+Launch = tuple[Sequence[str], dict[str, str], str, Path]
+"""``running``'s arguments: the command, its environment, its ready URL, its log file."""
+
+
+@contextmanager
+def running_together(
+    launches: Sequence[Launch], timeout_s: float = START_TIMEOUT_S
+) -> Iterator[float]:
+    """``running`` for several processes started at once (replicas of a fleet); yields the time
+    until the last is ready, then stops them all."""
     started = time.perf_counter()
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for cmd, env, _, log_path in launches:
+            with log_path.open("wb") as log:
+                procs.append(
+                    subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, env=env)
+                )
+        for proc, (_, _, ready_url, log_path) in zip(procs, launches, strict=True):
             _wait_ready(ready_url, proc, log_path, timeout_s)
-            yield time.perf_counter() - started
-        finally:
+        yield time.perf_counter() - started
+    finally:
+        for proc in procs:
             stop_process(proc)
 
 
