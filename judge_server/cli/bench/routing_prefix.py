@@ -181,7 +181,8 @@ async def run_routing(
 ) -> dict[str, Any]:
     settings = settings.model_copy(update={"enforce_eager": not compile_model})
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "judge_server"):  # keep the progress lines readable
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     model_path, _ = resolve_model(settings.model, settings.cache_dir)
     work = Path(tempfile.mkdtemp(prefix="judge-bench-routing-"))
     progress = Progress()
