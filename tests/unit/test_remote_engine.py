@@ -115,6 +115,17 @@ class Fleet:
         return httpx.Response(200, json=self.answer)
 
 
+def scripted_engine(fleet: Fleet, urls: Sequence[str], **kwargs: Any) -> RemoteEngine:
+    """A remote engine on ``fleet``'s scripted transport, serving ``MODEL``."""
+    return RemoteEngine(
+        urls,
+        model=MODEL,
+        transport=httpx.MockTransport(fleet),
+        tokenizer_obj=WordTokenizer(),
+        **kwargs,
+    )
+
+
 @pytest.fixture
 async def fleet_engine() -> AsyncIterator[tuple[Fleet, RemoteEngine]]:
     fleet = Fleet()
@@ -278,13 +289,7 @@ async def test_a_lone_upstream_is_taken_out_by_its_health_probe_only() -> None:
     """One URL (a router in front of a fleet): a request failure is the request's, not the
     fleet's; a 503 from the router's own ``GET /health`` takes it out."""
     fleet = Fleet()
-    engine = RemoteEngine(
-        URLS[:1],
-        model=MODEL,
-        health_interval_s=3600,
-        transport=httpx.MockTransport(fleet),
-        tokenizer_obj=WordTokenizer(),
-    )
+    engine = scripted_engine(fleet, URLS[:1], health_interval_s=3600)
     await engine.start()
     try:
         fleet.status = {"r0.test": 503}
@@ -309,14 +314,7 @@ async def test_a_lone_upstream_is_taken_out_by_its_health_probe_only() -> None:
 
 async def test_attempts_are_bounded() -> None:
     fleet = Fleet()
-    engine = RemoteEngine(
-        URLS,
-        model=MODEL,
-        max_attempts=2,
-        health_interval_s=3600,
-        transport=httpx.MockTransport(fleet),
-        tokenizer_obj=WordTokenizer(),
-    )
+    engine = scripted_engine(fleet, URLS, max_attempts=2, health_interval_s=3600)
     await engine.start()
     try:
         fleet.status = dict.fromkeys(["r0.test", "r1.test", "r2.test"], 500)
@@ -339,13 +337,7 @@ async def test_unreachable_fleet_at_start() -> None:
     finally:
         await engine.shutdown()
     # With the model named, start succeeds and the engine waits for a replica to come up.
-    engine = RemoteEngine(
-        URLS[:2],
-        model=MODEL,
-        health_interval_s=0.01,
-        transport=httpx.MockTransport(fleet),
-        tokenizer_obj=WordTokenizer(),
-    )
+    engine = scripted_engine(fleet, URLS[:2], health_interval_s=0.01)
     await engine.start()
     try:
         assert not engine.ready
