@@ -62,12 +62,12 @@ class RoutingSizes:
     """Responses scored per routing, all in flight at once."""
     criteria: int = 4
     sentences: int = 40
-    """Sentences per response: about 500 tokens, four whole 128-token blocks shared by the
-    criteria of one response."""
+    """Sentences per response: judge prompts of about 550 tokens, four whole 128-token blocks
+    shared by the criteria of one response."""
 
 
-#: --quick: about 4 minutes on a 2-core CPU with the embedded model (two replica starts of
-#: about 60 s together, then 3 x 16 judge calls of about 600 tokens).
+#: --quick: about 3.5 minutes on a 2-core CPU with the embedded model (measured 202 s on a busy
+#: machine, 141 s of it the two replica starts; then a warm-up and 3 x 16 calls of 553 tokens).
 ROUTING_QUICK = RoutingSizes(items=4)
 
 
