@@ -8,6 +8,7 @@ driver, not in a replica.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -83,7 +84,7 @@ class RayServeOptions(BaseModel):
         return options
 
 
-def split_args(args: dict[str, str]) -> tuple[Settings, RayServeOptions]:
+def split_args(args: Mapping[str, Any]) -> tuple[Settings, RayServeOptions]:
     """``serve run module:app_builder key=value ...`` arguments: each key is a
     ``RayServeOptions`` field or a judge-server setting (the ``JUDGE_*`` name in lower case,
     without the prefix); the environment supplies the other settings, as for ``serve``."""

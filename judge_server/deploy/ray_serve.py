@@ -183,7 +183,7 @@ def judge_app(
     return deployment.bind(settings, options.start_timeout_s)
 
 
-def app_builder(args: dict[str, str]) -> Application:
+def app_builder(args: dict[str, Any]) -> Application:
     """``serve run judge_server.deploy.ray_serve:app_builder num_replicas=2 kv_cache_gib=1``
     (or ``import_path`` in a Serve config file): arguments as ``ray_options.split_args``."""
     settings, options = split_args(args)
