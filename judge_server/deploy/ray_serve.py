@@ -101,11 +101,15 @@ class ServeGlue:
 
 
 def _loopback_only() -> ASGIApp:
-    from judge_server.api.auth import check_bind
     from judge_server.api.errors import envelope
 
-    why = check_bind(Settings(host="0.0.0.0"))  # the one wording of the rule
-    return envelope(403, "forbidden", f"this replica serves only loopback clients: {why}")
+    return envelope(
+        403,
+        "forbidden",
+        "without API keys this judge serves only clients on the Serve proxy's own machine: set "
+        "api_keys (JUDGE_API_KEYS) for callers on other machines, or trust_network=true on a "
+        "network you trust",
+    )
 
 
 class JudgeReplica:
@@ -158,7 +162,7 @@ class JudgeReplica:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """For DeploymentHandle callers: one request through the same app (routes, checks,
-        keys, error envelope) without HTTP; returns (status, JSON body)."""
+        keys, error envelope) without HTTP; returns (status, JSON body, or text)."""
         import httpx
 
         assert self.asgi is not None, "Serve builds the app before it routes calls"
@@ -166,7 +170,8 @@ class JudgeReplica:
         transport = httpx.ASGITransport(app=self.asgi, client=("127.0.0.1", 0))
         async with httpx.AsyncClient(transport=transport, base_url="http://replica") as client:
             response = await client.request(method, path, json=body, headers=headers)
-        return response.status_code, response.json()
+        is_json = response.headers.get("content-type", "").startswith("application/json")
+        return response.status_code, response.json() if is_json else response.text
 
 
 def judge_app(

@@ -120,7 +120,7 @@ async def test_remote_clients_need_keys_or_a_trusted_network(
     assert response.status_code == status, response.text
     if status == 403:
         error = response.json()["error"]
-        assert error["type"] == "forbidden" and "loopback" in error["message"]
+        assert error["type"] == "forbidden" and "api_keys" in error["message"]
 
 
 def test_a_dead_engine_fails_the_replica_health_check() -> None:
