@@ -55,10 +55,6 @@ class RayServeOptions(BaseModel):
             raise ValueError("min_replicas must not exceed max_replicas")
         return self
 
-    @property
-    def autoscaling(self) -> bool:
-        return self.max_replicas is not None
-
     def deployment_options(self, settings: Settings) -> dict[str, Any]:
         """Keyword arguments for ``serve.deployment(...)``/``Deployment.options(...)``."""
         options: dict[str, Any] = {

@@ -81,6 +81,10 @@ def test_serve_run_arguments_split_into_options_and_settings(
     assert settings.max_model_len == 1024
 
 
+def test_no_option_shadows_a_setting() -> None:
+    assert not set(RayServeOptions.model_fields) & set(Settings.model_fields)
+
+
 def test_unknown_and_invalid_arguments_say_which() -> None:
     with pytest.raises(ValueError, match=r"unknown argument.*replicas"):
         split_args({"replicas": "2"})
