@@ -141,7 +141,7 @@ async def _measure(
                 sentences=sizes.rubric_sentences,
             )
         )
-        progress.done("rubric k=1 vs k=8")
+        progress.done("rubric k=1 vs k=8 (long and short prompts)")
         figures.update(await rubric_generation(service, runs=sizes.generation_runs))
         progress.done("rubric generation (one rubric of up to 4 criteria)")
     finally:
