@@ -85,6 +85,7 @@ async def run(
         "enforce_eager": settings.enforce_eager,
         "dtype": settings.dtype,
         "kv_cache_gib": settings.kv_cache_gib,
+        "kv_block_size": settings.kv_block_size,
         "max_model_len": settings.max_model_len,
         "throughput_items": sizes.throughput_items,
         "batch_size": sizes.batch_size,
