@@ -131,7 +131,7 @@ def test_kv_block_size_is_an_engine_argument(monkeypatch: pytest.MonkeyPatch) ->
     assert seen["block_size"] == 32
 
 
-@pytest.mark.parametrize("size", [0, 8, 512])
+@pytest.mark.parametrize("size", [0, 8, 24, 512])
 def test_kv_block_size_is_bounded(size: int, no_judge_env: None) -> None:
     with pytest.raises(ValueError, match="kv_block_size"):
         Settings(kv_block_size=size)
