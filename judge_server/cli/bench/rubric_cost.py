@@ -1,5 +1,5 @@
 """Cost of k criteria against one on the same responses (the prefix cache's work), on long
-responses (a shared prefix of many cache blocks) and on short ones (about 150 tokens: on a CPU,
+responses (a shared prefix of many cache blocks) and on short ones (about 125 tokens: on a CPU,
 whose prefix-cache block is 128 tokens unless ``--kv-block-size`` says otherwise, most of the
 shared prefix falls in a partial block and is computed again for every criterion)."""
 
