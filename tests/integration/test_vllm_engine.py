@@ -16,7 +16,9 @@ from judge_server.engines.vllm_engine import VllmEngine
 @pytest.fixture(scope="module")
 def engine() -> Iterator[tuple[VllmEngine, asyncio.AbstractEventLoop]]:
     loop = asyncio.new_event_loop()
-    eng = VllmEngine(VllmConfig(enforce_eager=True, kv_cache_gib=1, max_model_len=1024))
+    # 32-token blocks (JUDGE_KV_BLOCK_SIZE) instead of vLLM-CPU's 128: see test_short_prefixes.
+    config = VllmConfig(enforce_eager=True, kv_cache_gib=1, max_model_len=1024, kv_block_size=32)
+    eng = VllmEngine(config)
     loop.run_until_complete(eng.start())
     try:
         yield eng, loop
@@ -55,3 +57,21 @@ def test_primitives(engine: tuple[VllmEngine, asyncio.AbstractEventLoop]) -> Non
         loop.run_until_complete(eng.next_token_logprobs("word " * 2000, ["Yes"]))
     assert eng.single_token_id("Yes") is not None
     assert eng.single_token_id("Yes and no") is None
+
+
+def test_short_prefixes_are_shared_with_small_blocks(
+    engine: tuple[VllmEngine, asyncio.AbstractEventLoop],
+) -> None:
+    """Two criteria of a short rubric prompt share its prefix only if it fills whole blocks: with
+    vLLM-CPU's default of 128 tokens a ~100-token prefix is computed again for each."""
+    eng, loop = engine
+    shared = "[Response]\n" + "The light changed slowly as the afternoon went on. " * 6
+
+    def ask(criterion: str) -> str:
+        content = f"{shared}\n[Criterion]\n{criterion}\nAnswer Yes or No."
+        return eng.render_chat([{"role": "user", "content": content}])
+
+    first = loop.run_until_complete(eng.next_token_logprobs(ask("It is short."), ["Yes"]))
+    assert 64 < first.num_prompt_tokens < 128
+    second = loop.run_until_complete(eng.next_token_logprobs(ask("It mentions light."), ["Yes"]))
+    assert second.num_cached_tokens >= 64

@@ -36,6 +36,7 @@ def test_factory_maps_settings_onto_configs(tmp_path: Path, no_judge_env: None) 
         dtype="bfloat16",
         max_model_len=4096,
         kv_cache_gib=1.5,
+        kv_block_size=32,
         gpu_memory_utilization=0.6,
         tensor_parallel_size=2,
         enforce_eager=True,
@@ -50,6 +51,7 @@ def test_factory_maps_settings_onto_configs(tmp_path: Path, no_judge_env: None) 
         dtype="bfloat16",
         max_model_len=4096,
         kv_cache_gib=1.5,
+        kv_block_size=32,
         gpu_memory_utilization=0.6,
         tensor_parallel_size=2,
         enforce_eager=True,
@@ -119,7 +121,20 @@ def test_cpu_kv_cache_is_an_engine_argument(monkeypatch: pytest.MonkeyPatch) -> 
     assert seen["kv_cache_memory_bytes"] == int(1.5 * GIB)
     assert "gpu_memory_utilization" not in seen
     assert seen["dtype"] == "float32" and seen["max_model_len"] == 1024
+    assert "block_size" not in seen  # vLLM's own default unless asked
     assert dict(os.environ) == before
+
+
+def test_kv_block_size_is_an_engine_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _fake_vllm(monkeypatch, on_cpu=True)
+    vllm_engine._start_async_llm(VllmConfig(kv_block_size=32), "/m", gpu_share=0.5)
+    assert seen["block_size"] == 32
+
+
+@pytest.mark.parametrize("size", [0, 8, 24, 512])
+def test_kv_block_size_is_bounded(size: int, no_judge_env: None) -> None:
+    with pytest.raises(ValueError, match="kv_block_size"):
+        Settings(kv_block_size=size)
 
 
 def test_gpu_uses_the_memory_share(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,6 +24,8 @@ REQUIRED_KEYS = (
     "naive_parse_failures",
     "rubric_k1_s",
     "rubric_k8_s",
+    "rubric_short_k1_s",
+    "rubric_short_k8_s",
     "rubric_generation_s",
 )
 
@@ -52,7 +54,14 @@ RATIOS = (
         "server_batch_items_per_s",
         (">=", 0.9),
     ),
-    Ratio("rubric_k8_over_k1", "rubric k8 / k1 (time)", "rubric_k8_s", "rubric_k1_s", ("<=", 2.0)),
+    Ratio("rubric_k8_over_k1", "rubric k8 / k1 (time)", "rubric_k8_s", "rubric_k1_s", ("<=", 1.5)),
+    Ratio(
+        "rubric_short_k8_over_k1",
+        "rubric k8 / k1, short prompts (time)",
+        "rubric_short_k8_s",
+        "rubric_short_k1_s",
+        ("<=", 1.5),
+    ),
     Ratio(
         "server_batch_over_naive",
         "server batch / naive baseline",

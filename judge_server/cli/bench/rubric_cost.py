@@ -1,11 +1,14 @@
-"""Cost of k criteria against one on the same responses (the prefix cache's work)."""
+"""Cost of k criteria against one on the same responses (the prefix cache's work), on long
+responses (a shared prefix of many cache blocks) and on short ones (about 125 tokens: on a CPU,
+whose prefix-cache block is 128 tokens unless ``--kv-block-size`` says otherwise, most of the
+shared prefix falls in a partial block and is computed again for every criterion)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from judge_server.cli.bench.workload import criteria_rubric, items
+from judge_server.cli.bench.workload import SHORT_RESPONSE_SENTENCES, criteria_rubric, items
 from judge_server.service import JudgeService
 
 
@@ -31,16 +34,29 @@ async def timed_rubric(
     }
 
 
-async def rubric_k1_vs_k8(
-    service: JudgeService, *, n_items: int, sentences: int
+async def _k1_vs_k8(
+    service: JudgeService, prefix: str, *, n_items: int, sentences: int
 ) -> dict[str, Any]:
     await timed_rubric(service, 1, 2, sentences)  # warm-up: compile paths, allocator
     k1 = await timed_rubric(service, 1, n_items, sentences)
     k8 = await timed_rubric(service, 8, n_items, sentences)
     return {
+        f"{prefix}_prompt_tokens_per_call_k1": k1["prompt_tokens"] / n_items,
+        f"{prefix}_k1_s": k1["seconds"],
+        f"{prefix}_k8_s": k8["seconds"],
+        f"{prefix}_k8_cached_fraction": k8["cached_prompt_tokens"] / max(1, k8["prompt_tokens"]),
+    }
+
+
+async def rubric_k1_vs_k8(
+    service: JudgeService, *, n_items: int, sentences: int
+) -> dict[str, Any]:
+    """``rubric_*`` on responses of ``sentences`` sentences, ``rubric_short_*`` on the
+    throughput sections' short ones."""
+    return {
         "rubric_items": n_items,
-        "rubric_prompt_tokens_per_call_k1": k1["prompt_tokens"] / n_items,
-        "rubric_k1_s": k1["seconds"],
-        "rubric_k8_s": k8["seconds"],
-        "rubric_k8_cached_fraction": k8["cached_prompt_tokens"] / max(1, k8["prompt_tokens"]),
+        **await _k1_vs_k8(service, "rubric", n_items=n_items, sentences=sentences),
+        **await _k1_vs_k8(
+            service, "rubric_short", n_items=n_items, sentences=SHORT_RESPONSE_SENTENCES
+        ),
     }

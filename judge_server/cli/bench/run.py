@@ -85,6 +85,7 @@ async def run(
         "enforce_eager": settings.enforce_eager,
         "dtype": settings.dtype,
         "kv_cache_gib": settings.kv_cache_gib,
+        "kv_block_size": settings.kv_block_size,
         "max_model_len": settings.max_model_len,
         "throughput_items": sizes.throughput_items,
         "batch_size": sizes.batch_size,
@@ -141,7 +142,7 @@ async def _measure(
                 sentences=sizes.rubric_sentences,
             )
         )
-        progress.done("rubric k=1 vs k=8")
+        progress.done("rubric k=1 vs k=8 (long and short prompts)")
         figures.update(await rubric_generation(service, runs=sizes.generation_runs))
         progress.done("rubric generation (one rubric of up to 4 criteria)")
     finally:

@@ -53,6 +53,8 @@ def judge_env(settings: Settings, work_dir: Path) -> dict[str, str]:
     )
     if settings.model:
         env["JUDGE_MODEL"] = settings.model
+    if settings.kv_block_size is not None:
+        env["JUDGE_KV_BLOCK_SIZE"] = str(settings.kv_block_size)
     return env
 
 
