@@ -88,7 +88,9 @@ class ScoreItemIn(_In):
             return str(value)
         return valid_unicode(value, "id")
 
-    def to_input(self, default_id: str, *, max_criteria: int = MAX_INSTANCE_CRITERIA) -> ScoreInput:
+    def to_input(
+        self, default_id: str, *, max_criteria: int = MAX_INSTANCE_CRITERIA
+    ) -> ScoreInput:
         """The item to judge, or its refusal when its prompt or criteria cannot be read."""
         try:
             return self.to_item(default_id, max_criteria=max_criteria)

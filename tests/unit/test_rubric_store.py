@@ -231,6 +231,26 @@ def make_client(rubrics_dir: Path, store: str) -> TestClient:
     return TestClient(create_app(settings, ScriptedEngine()), headers=AS_ADMIN)
 
 
+
+def test_without_a_store_changes_are_logged_in_memory_with_key_ids(tmp_path: Path) -> None:
+    rubrics = tmp_path / "rubrics"
+    shutil.copytree(project_rubrics_dir(), rubrics)
+    settings = Settings(rubrics_dir=rubrics, watch_rubrics=False, admin_token=ADMIN_TOKEN)
+    with TestClient(create_app(settings, ScriptedEngine()), headers=AS_ADMIN) as client:
+        [loaded] = client.get("/v1/rubrics/helpfulness").json()["changes"]
+        assert loaded["action"] == "load" and loaded["by"] is None
+        version = client.put("/v1/rubrics/probe", json=VERDICT).json()["version"]
+        assert client.delete("/v1/rubrics/probe").status_code == 204
+        changes = client.get(f"/v1/rubrics/probe@{version}").json()["changes"]
+        by = key_id(ADMIN_TOKEN)
+        assert [(c["action"], c["version"], c["by"]) for c in changes] == [
+            ("put", version, by),
+            ("delete", version, by),
+        ]
+        assert "rubric_store" not in client.get("/health").json()
+        assert "judge_rubric_store_up" not in client.get("/metrics").text
+
+
 @pytest.fixture
 def two_apps(redis_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, TestClient]]:
     with (
