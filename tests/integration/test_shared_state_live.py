@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +85,6 @@ class JudgeReplica:
                 env=env,
             )
 
-    def __enter__(self) -> JudgeReplica:
-        try:
-            wait_ready(self.url, self.proc, self.log_path)
-        except BaseException:
-            stop(self.proc)
-            raise
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        stop(self.proc)
-
     def get(self, path: str) -> httpx.Response:
         return httpx.get(self.url + path, timeout=30)
 
@@ -105,6 +95,21 @@ class JudgeReplica:
         assert resp.status_code == 200, resp.text
         body: dict[str, Any] = resp.json()
         return body
+
+
+@contextmanager
+def running(*names: str, **start: Any) -> Iterator[list[JudgeReplica]]:
+    """Start the replicas at once (they load in parallel), wait for each, stop them all."""
+    started: list[JudgeReplica] = []
+    try:
+        for name in names:
+            started.append(JudgeReplica(name, **start))
+        for replica in started:
+            wait_ready(replica.url, replica.proc, replica.log_path)
+        yield started
+    finally:
+        for replica in started:
+            stop(replica.proc)
 
 
 def served_version(replica: JudgeReplica, name: str) -> str | None:
@@ -118,7 +123,7 @@ def test_two_replicas_share_the_result_cache_and_the_rubric_store(
     rubrics = tmp_path / "rubrics"
     shutil.copytree(project_rubrics_dir(), rubrics)
     start = {"vllm_url": vllm_url, "redis_url": redis_url, "rubrics": rubrics}
-    with JudgeReplica("a", **start) as a, JudgeReplica("b", **start) as b:
+    with running("a", "b", **start) as (a, b):
         for replica in (a, b):
             assert replica.get("/health").json()["rubric_store"]["ok"] is True
 
@@ -148,7 +153,7 @@ def test_two_replicas_share_the_result_cache_and_the_rubric_store(
         assert scored["results"][0]["status"] == "ok"
 
     # a fresh process (B restarted): the pin still resolves, the history is intact
-    with JudgeReplica("b-restarted", **start) as c:
+    with running("b-restarted", **start) as [c]:
         assert served_version(c, "probe") == new
         detail = c.get(f"/v1/rubrics/probe@{old}").json()
         assert detail["version"] == old and detail["history"] == [old, new]
