@@ -21,6 +21,11 @@ from judge_server.service import JudgeService
 
 router = APIRouter(tags=["health"])
 
+STORE_BEHIND = (
+    "not in sync with the shared rubric store: serving the last known versions "
+    "(the server log says why)"
+)
+
 
 def _not_ready(service: JudgeService) -> tuple[str, str]:
     """(type, message) of why the service is not ready."""
@@ -39,7 +44,9 @@ async def health(service: ServiceDep) -> JSONResponse:
         return JSONResponse({"error": error}, status_code=503)
     body: dict[str, object] = {"status": "draining" if service.draining else "ok"}
     if (shared := service.shared_rubrics) is not None:
-        store = RubricStoreHealth(ok=shared.ok, error=shared.error, generation=shared.generation)
+        # /health is open: the reason (it may name the Redis host) goes to the log, not here
+        behind = None if shared.ok else STORE_BEHIND
+        store = RubricStoreHealth(ok=shared.ok, error=behind, generation=shared.generation)
         body["rubric_store"] = store.model_dump()
     return JSONResponse(body)
 
