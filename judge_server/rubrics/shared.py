@@ -47,7 +47,6 @@ class SharedRubrics:
         """What the rubrics directory held at start: offered to the store, which keeps
         versions it has seen before (see ``RubricStore.seed``)."""
         self._seeded = False
-        self._generation: int | None = None
         self._parsed: Parsed = {}
         self._lock = asyncio.Lock()
         self.error: str | None = "not synced with the rubric store yet"
@@ -72,7 +71,7 @@ class SharedRubrics:
                         await self.store.seed(rubric, now)
                     self._seeded = True
                     generation = await self.store.generation()
-                if generation != self._generation:
+                if generation != self.generation:
                     await self._adopt(await self.store.state())
             except RubricStoreError as exc:
                 self._failed(exc)
@@ -142,7 +141,7 @@ class SharedRubrics:
         }
         self.registry.adopt(current, history, state.changes)
         self._parsed = parsed
-        self._generation = self.generation = state.generation
+        self.generation = state.generation
 
     def _parse_new(self, state: StoreState) -> Parsed:
         """Every kept version, parsed once per process (``_parsed`` holds the previous ones)."""
@@ -175,7 +174,7 @@ class SharedRubrics:
 
     def _reached(self) -> None:
         if self.error is not None:
-            log.info("rubric store in sync (generation %s)", self._generation)
+            log.info("rubric store in sync (generation %s)", self.generation)
         self.error = None
         if self.metrics is not None:
             self.metrics.rubric_store_up().set(1)
