@@ -33,6 +33,7 @@ class Metrics:
         """(name, version) -> the rubric label; the service sets one that knows its rubrics."""
         r = self.registry
         self._observed: dict[str, Collector] = {}
+        self._rubric_store_up: Gauge | None = None
         self.requests = Counter(
             "judge_requests",
             "HTTP requests by route and status code",
@@ -125,6 +126,18 @@ class Metrics:
             self.registry.unregister(old)
         self.registry.register(collector)
         self._observed[name] = collector
+
+    def rubric_store_up(self) -> Gauge:
+        """``judge_rubric_store_up``: exported only once a shared rubric store is configured,
+        so a server without one shows no alarming 0."""
+        if self._rubric_store_up is None:
+            self._rubric_store_up = Gauge(
+                "judge_rubric_store_up",
+                "1 when the last sync with the shared rubric store succeeded; 0: serving the "
+                "last known versions from memory",
+                registry=self.registry,
+            )
+        return self._rubric_store_up
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     watch_rubrics: bool = Field(
         True, description="Reload rubric files when they change (hot swap while training runs)."
     )
+    rubric_store: str | None = Field(
+        None,
+        description="Redis URL of a rubric store shared by replicas: versions, history and "
+        "pins persist there and a PUT on one replica serves on all; the rubrics directory "
+        "seeds it. Unset: the rubrics directory, in this process's memory.",
+    )
     admin_token: SecretStr | None = Field(
         None,
         description="PUT/DELETE /v1/rubrics need 'Authorization: Bearer <token>'; without "

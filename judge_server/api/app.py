@@ -130,7 +130,11 @@ def create_app(
                 starter = background.create_task(
                     _run_engines(service, on_fatal, watch_interval_s), name="engine"
                 )
-                if settings.watch_rubrics:
+                if service.shared_rubrics is not None:  # the store, not the directory, changes
+                    background.create_task(
+                        service.shared_rubrics.keep_syncing(stop), name="rubric-store"
+                    )
+                elif settings.watch_rubrics:
                     background.create_task(
                         keep_watching(service.registry, settings.rubrics_dir, metrics, stop),
                         name="rubric-watcher",

@@ -25,6 +25,7 @@ from judge_server.service.errors import (
     Overloaded,
     RubricNotFound,
     RubricsReadOnly,
+    RubricStoreUnavailable,
     ServiceError,
     TooManyItems,
     TooMuchWork,
@@ -79,10 +80,12 @@ HTTP_STATUS: dict[type[ServiceError], int] = {
     Overloaded: 429,
     GenerationFailed: 502,  # the judge model wrote something invalid (bad gateway: upstream)
     NotReady: 503,
+    RubricStoreUnavailable: 503,  # a change waits for the store; scoring goes on from memory
     GenerationTimedOut: 504,  # the judge model took longer than the request's timeout_s
 }
-#: refusals that pass: the client should come back (busy, or still starting)
-RETRY_LATER = frozenset({Overloaded, NotReady})  # and their subclasses (Draining)
+#: refusals that pass: the client should come back (busy, still starting, the store away);
+#: their subclasses (Draining) too
+RETRY_LATER = frozenset({Overloaded, NotReady, RubricStoreUnavailable})
 
 
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:

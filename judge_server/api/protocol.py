@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -188,9 +189,22 @@ class RubricList(BaseModel):
     rubrics: list[RubricSummary]
 
 
+class RubricChangeOut(BaseModel):
+    at: datetime = Field(description="When (UTC).")
+    version: str = Field(description="The version it made live (or deleted): a content hash.")
+    action: Literal["load", "seed", "put", "delete"] = Field(
+        description="load: read from the rubrics directory; seed: the directory seeded the "
+        "shared store; put/delete: through this API."
+    )
+    by: str | None = Field(description="Who, by key id (never the key); null for files.")
+
+
 class RubricDetail(RubricSummary):
     definition: dict[str, Any]
     history: list[str] = Field(description="Known versions, oldest first; each can be pinned.")
+    changes: list[RubricChangeOut] = Field(
+        default_factory=list, description="The change log, oldest first (bounded)."
+    )
 
 
 class ErrorBody(BaseModel):
@@ -203,8 +217,17 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
+class RubricStoreHealth(BaseModel):
+    ok: bool = Field(description="The last sync with the shared rubric store succeeded.")
+    error: str | None = Field(description="Why not: the last known versions keep serving.")
+    generation: int | None = Field(description="The store generation served here.")
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "draining"]
+    rubric_store: RubricStoreHealth | None = Field(
+        None, description="Only with JUDGE_RUBRIC_STORE set."
+    )
 
 
 class ReadyOut(BaseModel):

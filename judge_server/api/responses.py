@@ -37,7 +37,7 @@ BODY = (400, 413, 415, 422)
 #: scoring: the body, a key, the rubric, the bounds, the queue, the client and the engine
 SCORING = (*BODY, 401, 404, 429, 499, 503)
 #: a rubric change: the body, the admin token, a read-only directory
-RUBRIC_WRITE = (*BODY, 401, 403, 409)
+RUBRIC_WRITE = (*BODY, 401, 403, 409, 503)
 #: rubric generation: the body, a key, the base rubric, the queue, the client, the judge's own
 #: output, the engine and the deadline
 GENERATION = (*BODY, 401, 404, 429, 499, 502, 503, 504)

@@ -1,8 +1,10 @@
 """Liveness, readiness and Prometheus metrics.
 
 ``/health`` (liveness) is 503 only when the engine failed or died: the process is about to exit
-and must be restarted. ``/ready`` (readiness) is 503 while starting, draining or dead. Every 503
-carries the error envelope with the reason; ``/ready`` adds what it is waiting for.
+and must be restarted. With a shared rubric store it says whether the last sync reached it; an
+unreachable store is not a 503 (scoring goes on with the versions held here). ``/ready``
+(readiness) is 503 while starting, draining or dead. Every 503 carries the error envelope with
+the reason; ``/ready`` adds what it is waiting for.
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from judge_server.api.auth import MetricsAccess
 from judge_server.api.deps import ServiceDep
-from judge_server.api.protocol import HealthOut, ReadyOut
+from judge_server.api.protocol import HealthOut, ReadyOut, RubricStoreHealth
 from judge_server.api.responses import errors
 from judge_server.service import JudgeService
 
 router = APIRouter(tags=["health"])
+
+STORE_BEHIND = (
+    "not in sync with the shared rubric store: serving the last known versions "
+    "(the server log says why)"
+)
 
 
 def _not_ready(service: JudgeService) -> tuple[str, str]:
@@ -35,7 +42,13 @@ async def health(service: ServiceDep) -> JSONResponse:
     if service.engine_error is not None:
         error = {"type": "engine_failed", "message": service.engine_error, "param": None}
         return JSONResponse({"error": error}, status_code=503)
-    return JSONResponse({"status": "draining" if service.draining else "ok"})
+    body: dict[str, object] = {"status": "draining" if service.draining else "ok"}
+    if (shared := service.shared_rubrics) is not None:
+        # /health is open: the reason (it may name the Redis host) goes to the log, not here
+        behind = None if shared.ok else STORE_BEHIND
+        store = RubricStoreHealth(ok=shared.ok, error=behind, generation=shared.generation)
+        body["rubric_store"] = store.model_dump()
+    return JSONResponse(body)
 
 
 @router.get(

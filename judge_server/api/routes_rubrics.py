@@ -2,20 +2,23 @@
 
 Reads need an API key when keys are set; PUT and DELETE need the admin token (``api/auth.py``).
 PUT validates the definition (and that a composite's components resolve), writes the file
-atomically into the rubrics directory and swaps the live snapshot; requests in flight finish on
-the version they resolved. An invalid PUT is a 422 and changes nothing; so is a rubrics
-directory the server cannot write (a ConfigMap mount): 409 ``rubrics_read_only``.
+atomically into the rubrics directory (or, with ``JUDGE_RUBRIC_STORE``, into the store every
+replica shares) and swaps the live snapshot; requests in flight finish on the version they
+resolved. An invalid PUT is a 422 and changes nothing; so is a rubrics directory the server
+cannot write (a ConfigMap mount): 409 ``rubrics_read_only``, and an unreachable store: 503
+``rubric_store_unavailable``. Each change is logged with the admin token's key id.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Request, Response
 
-from judge_server.api.auth import Admin, ApiKey
+from judge_server.api.auth import Admin, ApiKey, caller_id
 from judge_server.api.deps import ServiceDep
-from judge_server.api.protocol import RubricDetail, RubricList, RubricSummary
+from judge_server.api.protocol import RubricChangeOut, RubricDetail, RubricList, RubricSummary
 from judge_server.api.responses import RUBRIC_WRITE, errors
 from judge_server.rubrics.spec import RubricSpec
 from judge_server.service import JudgeService
@@ -33,6 +36,12 @@ def _detail(rubric: RubricSpec, service: JudgeService) -> RubricDetail:
         description=rubric.description,
         definition=rubric.model_dump(mode="json"),
         history=service.registry.history(rubric.name),
+        changes=[
+            RubricChangeOut(
+                at=datetime.fromtimestamp(c.at, UTC), version=c.version, action=c.action, by=c.by
+            )
+            for c in service.registry.changes(rubric.name)
+        ],
     )
 
 
@@ -64,16 +73,20 @@ async def get_rubric(ref: str, service: ServiceDep) -> RubricDetail:
     },
 )
 async def put_rubric(
-    name: str, service: ServiceDep, response: Response, definition: RubricBody
+    name: str, service: ServiceDep, request: Request, response: Response, definition: RubricBody
 ) -> RubricDetail:
     rubric = service.check_definition(name, definition)
-    response.status_code = 201 if service.save_rubric(rubric) else 200
+    created = await service.save_rubric(rubric, by=caller_id(request))
+    response.status_code = 201 if created else 200
     return _detail(rubric, service)
 
 
 @router.delete(
-    "/{name}", status_code=204, dependencies=[Admin], responses=errors(401, 403, 404, 409, 422)
+    "/{name}",
+    status_code=204,
+    dependencies=[Admin],
+    responses=errors(401, 403, 404, 409, 422, 503),
 )
-async def delete_rubric(name: str, service: ServiceDep) -> Response:
-    service.delete_rubric(name)
+async def delete_rubric(name: str, service: ServiceDep, request: Request) -> Response:
+    await service.delete_rubric(name, by=caller_id(request))
     return Response(status_code=204)

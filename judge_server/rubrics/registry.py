@@ -15,11 +15,13 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Literal
 
 import yaml
 
@@ -36,6 +38,20 @@ class RubricNotFoundError(LookupError):
         names = ", ".join(sorted(known)) or "none loaded"
         super().__init__(f"unknown rubric {ref!r} (available: {names})")
         self.ref = ref
+
+
+ChangeAction = Literal["load", "seed", "put", "delete"]
+
+
+@dataclass(frozen=True)
+class RubricChange:
+    """One entry of a rubric's change log: when, which version (its content hash), what
+    happened, and who did it by key id (never the key itself; None for a directory load)."""
+
+    at: float
+    version: str
+    action: ChangeAction
+    by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +117,8 @@ class RubricRegistry:
         self._lock = threading.RLock()
         self._current: Mapping[str, RubricSpec] = MappingProxyType({})
         self._history: dict[str, OrderedDict[str, RubricSpec]] = {}
-        self._history_size = history_size
+        self._changes: dict[str, list[RubricChange]] = {}
+        self.history_size = history_size
 
     @property
     def current(self) -> Mapping[str, RubricSpec]:
@@ -126,16 +143,51 @@ class RubricRegistry:
         """Known versions of ``name``, oldest first."""
         return list(self._history.get(name, {}))
 
+    def changes(self, name: str) -> list[RubricChange]:
+        """The change log of ``name``, oldest first (at most ``history_size`` entries)."""
+        return list(self._changes.get(name, ()))
+
     def replace_all(self, rubrics: Iterable[RubricSpec]) -> None:
         with self._lock:
             self._swap({r.name: r for r in rubrics})
 
-    def _swap(self, new: dict[str, RubricSpec]) -> None:
+    def adopt(
+        self,
+        current: Mapping[str, RubricSpec],
+        history: Mapping[str, Iterable[RubricSpec]],
+        changes: Mapping[str, Iterable[RubricChange]],
+    ) -> None:
+        """Take a shared store's state whole (``rubrics/shared.py``): the live snapshot, the
+        versions each name can still be pinned to, and the change logs."""
+        with self._lock:
+            self._history = {
+                name: OrderedDict((r.version, r) for r in specs) for name, specs in history.items()
+            }
+            for rubric in current.values():
+                self._remember(rubric)
+            self._changes = {name: list(log)[-self.history_size :] for name, log in changes.items()}
+            self._current = MappingProxyType(dict(current))
+
+    def _swap(
+        self, new: dict[str, RubricSpec], action: ChangeAction = "load", by: str | None = None
+    ) -> None:
+        now = time.time()
         for rubric in new.values():
             self._remember(rubric)
+            old = self._current.get(rubric.name)
+            if old is None or old.version != rubric.version:
+                self._log(rubric.name, RubricChange(now, rubric.version, action, by))
+        for name, old in self._current.items():
+            if name not in new:
+                self._log(name, RubricChange(now, old.version, "delete", by))
         self._current = MappingProxyType(new)
 
-    def save(self, rubric: RubricSpec, directory: Path | None) -> bool:
+    def _log(self, name: str, change: RubricChange) -> None:
+        log = self._changes.setdefault(name, [])
+        log.append(change)
+        del log[: -self.history_size]
+
+    def save(self, rubric: RubricSpec, directory: Path | None, by: str | None = None) -> bool:
         """Persist ``rubric`` (when a directory is given) and make it live. True if it is new.
 
         File write and swap happen under the registry lock, so a concurrent directory reload
@@ -145,10 +197,10 @@ class RubricRegistry:
             if directory is not None:
                 write_rubric_file(directory, rubric)
             created = rubric.name not in self._current
-            self._swap({**self._current, rubric.name: rubric})
+            self._swap({**self._current, rubric.name: rubric}, "put", by)
         return created
 
-    def delete(self, name: str, directory: Path | None) -> RubricSpec:
+    def delete(self, name: str, directory: Path | None, by: str | None = None) -> RubricSpec:
         """Remove ``name`` from the live snapshot and its file; pinned versions still resolve."""
         with self._lock:
             rubric = self._current.get(name)
@@ -157,14 +209,14 @@ class RubricRegistry:
             if directory is not None:
                 for suffix in RUBRIC_SUFFIXES:
                     (directory / f"{name}{suffix}").unlink(missing_ok=True)
-            self._swap({k: v for k, v in self._current.items() if k != name})
+            self._swap({k: v for k, v in self._current.items() if k != name}, "delete", by)
         return rubric
 
     def _remember(self, rubric: RubricSpec) -> None:
         versions = self._history.setdefault(rubric.name, OrderedDict())
         versions[rubric.version] = rubric
         versions.move_to_end(rubric.version)
-        while len(versions) > self._history_size:
+        while len(versions) > self.history_size:
             versions.popitem(last=False)
 
     def load_dir(self, directory: Path) -> LoadReport:

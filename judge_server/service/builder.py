@@ -16,6 +16,8 @@ from judge_server.engines.reward_models import RewardModels
 from judge_server.judges.modes import parse_rubric
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import LoadReport, RubricRegistry
+from judge_server.rubrics.shared import SharedRubrics
+from judge_server.rubrics.store import open_store
 from judge_server.service.collectors import CacheCollector, ModelCollector
 from judge_server.service.judge_service import JudgeService
 from judge_server.settings import Settings
@@ -45,8 +47,19 @@ def build_service(
     engine = engine if engine is not None else build_engine(settings)
     reward_models = reward_models if reward_models is not None else build_reward_models(settings)
     cache = build_settings_cache(settings) if with_cache else None
+    metrics = metrics if metrics is not None else Metrics()
+    shared = None
+    if settings.rubric_store:  # the directory just loaded is its seed
+        store = open_store(settings.rubric_store, registry.history_size)
+        shared = SharedRubrics(registry, store, parse_rubric, metrics)
     service = JudgeService(
-        settings, engine, registry, reward_models=reward_models, cache=cache, metrics=metrics
+        settings,
+        engine,
+        registry,
+        reward_models=reward_models,
+        cache=cache,
+        metrics=metrics,
+        shared_rubrics=shared,
     )
     service.metrics.observe("cache", CacheCollector(cache, service.scorer.inflight))
     service.metrics.observe("models", ModelCollector(engine, reward_models))

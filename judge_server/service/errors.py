@@ -67,6 +67,13 @@ class RubricsReadOnly(ServiceError):
     type = "rubrics_read_only"
 
 
+class RubricStoreUnavailable(ServiceError):
+    """The shared rubric store cannot be reached: a rubric change is refused (nothing changed);
+    scoring goes on with the versions this replica holds."""
+
+    type = "rubric_store_unavailable"
+
+
 class TooMuchWork(ServiceError):
     """A request whose engine calls (items x its rubric's calls per item) pass the bound."""
 

@@ -28,7 +28,9 @@ from judge_server.judges.reward_model import RewardModelJudge
 from judge_server.judges.workers import CheckPool
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricNotFoundError, RubricRegistry
+from judge_server.rubrics.shared import SharedRubrics
 from judge_server.rubrics.spec import RubricError, RubricSpec
+from judge_server.rubrics.store import RubricStoreError
 from judge_server.service.admission import Admission, QueueFullError
 from judge_server.service.cost import engine_calls
 from judge_server.service.errors import (
@@ -38,6 +40,7 @@ from judge_server.service.errors import (
     Overloaded,
     RubricNotFound,
     RubricsReadOnly,
+    RubricStoreUnavailable,
     TooManyItems,
     TooMuchWork,
 )
@@ -65,10 +68,13 @@ class JudgeService:
         reward_models: RewardModels | None = None,
         cache: ResultCache | None = None,
         metrics: Metrics | None = None,
+        shared_rubrics: SharedRubrics | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.registry = registry
+        self.shared_rubrics = shared_rubrics
+        """The rubric store replicas share (``JUDGE_RUBRIC_STORE``); None: the directory."""
         self.reward_models = reward_models if reward_models is not None else RewardModels()
         self.cache = cache
         self.metrics = metrics if metrics is not None else Metrics()
@@ -145,6 +151,8 @@ class JudgeService:
         await self.reward_models.shutdown()
         if self.cache is not None:
             await self.cache.close()
+        if self.shared_rubrics is not None:
+            await self.shared_rubrics.store.close()
 
     @property
     def ready(self) -> bool:
@@ -235,24 +243,36 @@ class JudgeService:
             raise InvalidRubric(exc.message, param="components") from exc
         return rubric
 
-    def save_rubric(self, rubric: RubricSpec) -> bool:
-        """Persist and make live; True when the name is new."""
+    async def save_rubric(self, rubric: RubricSpec, by: str | None = None) -> bool:
+        """Persist and make live; True when the name is new. ``by``: the writer's key id.
+        With a shared store it goes there (every replica serves it), else into the directory."""
         with self._writable_rubrics():
-            return self.registry.save(rubric, self.settings.rubrics_dir)
+            if self.shared_rubrics is not None:
+                return await self.shared_rubrics.put(rubric, by)
+            return self.registry.save(rubric, self.settings.rubrics_dir, by)
 
-    def delete_rubric(self, name: str) -> RubricSpec:
+    async def delete_rubric(self, name: str, by: str | None = None) -> RubricSpec:
         try:
             with self._writable_rubrics():
-                return self.registry.delete(name, self.settings.rubrics_dir)
+                if self.shared_rubrics is not None:
+                    return await self.shared_rubrics.delete(name, by)
+                return self.registry.delete(name, self.settings.rubrics_dir, by)
         except RubricNotFoundError as exc:
             raise RubricNotFound(str(exc), param="name") from exc
 
     @contextmanager
     def _writable_rubrics(self) -> Iterator[None]:
         """A directory the server may not write (a ConfigMap mount) refuses the change; the
-        registry writes before it swaps, so the live version is untouched."""
+        registry writes before it swaps, so the live version is untouched. So is an unreachable
+        shared store: the change is refused with the reason."""
         try:
             yield
+        except RubricStoreError as exc:
+            raise RubricStoreUnavailable(
+                f"{exc}; nothing was changed, retry when it is back (scoring goes on with the "
+                "versions this replica holds)",
+                param="name",
+            ) from exc
         except OSError as exc:
             if exc.errno not in READ_ONLY_ERRNOS:
                 raise

@@ -58,8 +58,9 @@ def test_every_route_documents_the_statuses_it_can_answer(tmp_path: Path) -> Non
     scoring = body | {"200", "401", "404", "429", "499", "503"}
     for route in ("/v1/score", "/v1/score/group", "/get_reward", "/slime/reward"):
         assert doc[("POST", route)] == scoring, route
-    assert doc[("PUT", "/v1/rubrics/{name}")] == body | {"200", "201", "401", "403", "409"}
-    assert doc[("DELETE", "/v1/rubrics/{name}")] == {"204", "401", "403", "404", "409", "422"}
+    assert doc[("PUT", "/v1/rubrics/{name}")] == body | {"200", "201", "401", "403", "409", "503"}
+    assert doc[("DELETE", "/v1/rubrics/{name}")] == {"204", "401", "403", "404", "409", "422",
+                                                      "503"}  # fmt: skip
     assert doc[("GET", "/v1/rubrics/{ref}")] == {"200", "401", "404", "422"}
     assert doc[("GET", "/v1/rubrics")] == {"200", "401"}
     assert doc[("POST", "/v1/rubrics/generate")] == body | {"200", "401", "404", "429", "499",
