@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from judge_server.settings import Settings
 
@@ -103,11 +104,25 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
+@dataclass(frozen=True)
+class Running:
+    """A started server process: how long it took to be ready, and its CPU time so far."""
+
+    start_s: float
+    pid: int
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds of the server's own process (not its children: the vLLM
+        engine core and the check workers are not the serving layer being measured)."""
+        times = psutil.Process(self.pid).cpu_times()
+        return float(times.user + times.system)
+
+
 @contextmanager
-def serving(server: Server, log_path: Path) -> Iterator[float]:
-    """Run ``server`` until the block ends; yields its start time (seconds until ready)."""
-    with running(server.cmd, server.env, server.url + server.ready_path, log_path) as start_s:
-        yield start_s
+def serving(server: Server, log_path: Path) -> Iterator[Running]:
+    """Run ``server`` until the block ends."""
+    with running(server.cmd, server.env, server.url + server.ready_path, log_path) as started:
+        yield started
 
 
 @contextmanager
@@ -117,14 +132,14 @@ def running(
     ready_url: str,
     log_path: Path,
     timeout_s: float = START_TIMEOUT_S,
-) -> Iterator[float]:
-    """Start ``cmd``, wait until ``ready_url`` answers 200, yield the start time, then stop it."""
+) -> Iterator[Running]:
+    """Start ``cmd``, wait until ``ready_url`` answers 200, yield it, then stop it."""
     started = time.perf_counter()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             _wait_ready(ready_url, proc, log_path, timeout_s)
-            yield time.perf_counter() - started
+            yield Running(time.perf_counter() - started, proc.pid)
         finally:
             stop_process(proc)
 
