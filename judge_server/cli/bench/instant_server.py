@@ -85,12 +85,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     import uvicorn
 
     from judge_server.api import create_app
+    from judge_server.judges.answer_guard import warm as warm_answer_guard
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", choices=["judge", "openai", "bare"], default="judge")
     args = parser.parse_args(argv)
     settings = Settings()
+    # The instant engine is ready at once, so the server would be too with the answer guard's
+    # vocabulary still being built (a second of CPU) in the measured section: build it first.
+    warm_answer_guard()
     apps = {"openai": openai_app, "bare": bare_app}
     app = create_app(settings, InstantEngine()) if args.mode == "judge" else apps[args.mode]()
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level=settings.log_level)
