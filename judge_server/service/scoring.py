@@ -97,6 +97,7 @@ class Scorer:
         results: list[ItemResult | None] = [None] * len(items)
         seconds = [0.0] * len(items)
         keys: dict[int, str] = {}
+        judged: dict[int, JudgeItem] = {}
         maker = self._key_maker(judge)
         for i, item in enumerate(items):
             if isinstance(item, Rejected):
@@ -108,18 +109,20 @@ class Scorer:
                     judge.check_criteria(item)
                     judge.validate(item)
                     keys[i] = maker.key(self._fingerprint(item))
+                    judged[i] = item
                 except Exception as exc:
                     results[i] = _failure(item.id, exc, timeout_s)
         caching = self.cache is not None and use_cache
         if caching and keys:
-            await self._replay(items, keys, results)
+            await self._replay(items, keys, results, timeout_s)
         lookup_s = time.perf_counter() - started
         pending = [i for i in keys if results[i] is None]
-        judged = await asyncio.gather(
-            *(self._judge(judge, items[i], keys[i], timeout_s, started) for i in pending)
-        )
-        for i, (result, elapsed) in zip(pending, judged, strict=True):
-            results[i], seconds[i] = result, elapsed
+
+        async def judge_one(i: int) -> None:
+            results[i] = await self._judge(judge, judged[i], keys[i], timeout_s)
+            seconds[i] = time.perf_counter() - started
+
+        await asyncio.gather(*(judge_one(i) for i in pending))
         done = [result for result in results if result is not None]
         assert len(done) == len(items), "every item has a result"
         if caching:
@@ -147,7 +150,11 @@ class Scorer:
         return fingerprint
 
     async def _replay(
-        self, items: Sequence[ScoreInput], keys: dict[int, str], results: list[ItemResult | None]
+        self,
+        items: Sequence[ScoreInput],
+        keys: dict[int, str],
+        results: list[ItemResult | None],
+        timeout_s: float,
     ) -> None:
         """Fill in the cached results of ``keys`` (item index -> key), one batched read."""
         assert self.cache is not None
@@ -155,7 +162,7 @@ class Scorer:
             hits = await self.cache.get_many(list(keys.values()))
         except Exception as exc:  # a tiered cache never raises; a bare backend may
             for i in keys:
-                results[i] = _failure(items[i].id, exc, 0.0)
+                results[i] = _failure(items[i].id, exc, timeout_s)
             return
         for i, hit in zip(keys, hits, strict=True):
             if hit is not None:
@@ -181,10 +188,7 @@ class Scorer:
         for task in list(self._running):
             task.cancel(reason)
 
-    async def _judge(
-        self, judge: Judge, item: JudgeItem, key: str, timeout_s: float, started: float
-    ) -> tuple[ItemResult, float]:
-        """The item's result, and seconds from the request's start to it."""
+    async def _judge(self, judge: Judge, item: JudgeItem, key: str, timeout_s: float) -> ItemResult:
         task = asyncio.current_task()
         assert task is not None, "gather runs every item in a task"
         self._running.add(task)
@@ -200,17 +204,17 @@ class Scorer:
             result = ItemResult(item.id, "judge_error", error=self.dead)
         finally:
             self._running.discard(task)
-        return result, time.perf_counter() - started
+        return result
 
     async def _judge_measured(
         self, judge: Judge, item: JudgeItem, key: str, timeout_s: float
     ) -> ItemResult:
         try:
-            # asyncio.timeout rather than wait_for: no extra task per item (Python 3.11).
-            async with asyncio.timeout(timeout_s):
-                judgment, _shared = await self.inflight.run(
-                    key, lambda: judge.judge(item, self.engine)
-                )
+            # wait_for, not asyncio.timeout: a judgment that finished while the loop was busy
+            # past the deadline is still taken.
+            judgment, _shared = await asyncio.wait_for(
+                self.inflight.run(key, lambda: judge.judge(item, self.engine)), timeout_s
+            )
             final = shape(judge.rubric, judgment)
             return ItemResult(item.id, "ok", final.reward, final.details)
         except Exception as exc:

@@ -147,7 +147,9 @@ async def test_the_bare_route_answers_the_shape_of_the_real_one(tmp_path: Path) 
     rubric_file = tmp_path / "rubrics" / f"{POINTWISE_NAME}.yaml"
     rubric_file.write_text(yaml.safe_dump(pointwise_definition()))
     body = {"rubric": POINTWISE_NAME, "items": [item_json(i) for i in short_items(2, 0)]}
-    async with served(create_app(Settings(rubrics_dir=tmp_path / "rubrics"), InstantEngine())) as app:
+    async with served(
+        create_app(Settings(rubrics_dir=tmp_path / "rubrics"), InstantEngine())
+    ) as app:
         real = (await app.post("/v1/score", json=body)).json()
     async with served(bare_app()) as app:
         bare = (await app.post("/v1/score", json=body)).json()

@@ -1,8 +1,9 @@
 """Run the benchmark sections, print a table, write JSON (and a PNG chart).
 
 One engine process at a time (2 CPU cores go a long way for one, not for two): the overhead
-server on the instant engine and the bare framework route (its ceiling), then the in-process engine (ceiling, rubric cost), then
-``judge-server serve`` (batch, concurrent, cache hits), then a stock ``vllm serve`` (naive).
+server on the instant engine and the bare framework route (its ceiling), then the in-process
+engine (ceiling, rubric cost), then ``judge-server serve`` (batch, concurrent, cache hits), then
+a stock ``vllm serve`` (naive).
 """
 
 from __future__ import annotations
