@@ -95,7 +95,6 @@ class Scorer:
     ) -> list[ItemResult]:
         started = time.perf_counter()
         results: list[ItemResult | None] = [None] * len(items)
-        seconds = [0.0] * len(items)
         keys: dict[int, str] = {}
         judged: dict[int, JudgeItem] = {}
         maker = self._key_maker(judge)
@@ -115,7 +114,8 @@ class Scorer:
         caching = self.cache is not None and use_cache
         if caching and keys:
             await self._replay(items, keys, results, timeout_s)
-        lookup_s = time.perf_counter() - started
+        # Seconds from the request's start to each item's result.
+        seconds = [time.perf_counter() - started] * len(items)
         pending = [i for i in keys if results[i] is None]
 
         async def judge_one(i: int) -> None:
@@ -127,7 +127,7 @@ class Scorer:
         assert len(done) == len(items), "every item has a result"
         if caching:
             await self._store([(keys[i], done[i]) for i in pending])
-        self._count(judge, done, [elapsed or lookup_s for elapsed in seconds])
+        self._count(judge, done, seconds)
         return done
 
     def _key_maker(self, judge: Judge) -> KeyMaker:

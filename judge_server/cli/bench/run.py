@@ -2,8 +2,8 @@
 
 One engine process at a time (2 CPU cores go a long way for one, not for two): the overhead
 server on the instant engine and the bare framework route (its ceiling), then the in-process
-engine (ceiling, rubric cost), then ``judge-server serve`` (batch, concurrent, cache hits), then
-a stock ``vllm serve`` (naive).
+engine (rubric cost, then the ceiling), then ``judge-server serve`` (batch, concurrent, cache
+hits), then a stock ``vllm serve`` (naive).
 """
 
 from __future__ import annotations
@@ -134,8 +134,6 @@ async def _measure(
     figures["engine_start_s"] = time.perf_counter() - engine_started
     progress.done("in-process engine started")
     try:
-        figures.update(await sections.engine_ceiling(engine, pointwise_rubric(), sizes))
-        progress.done("engine ceiling (in-process, max_tokens=1)")
         service = build_service(
             settings, engine=engine, reward_models=RewardModels(), with_cache=False
         )
@@ -149,6 +147,10 @@ async def _measure(
         progress.done("rubric k=1 vs k=8")
         figures.update(await rubric_generation(service, runs=sizes.generation_runs))
         progress.done("rubric generation (one rubric of up to 4 criteria)")
+        # Last before the server: its ratio to the server batch is then of two measurements
+        # only the server's start apart, on a machine whose load drifts.
+        figures.update(await sections.engine_ceiling(engine, pointwise_rubric(), sizes))
+        progress.done("engine ceiling (in-process, max_tokens=1)")
     finally:
         await engine.shutdown()
 
