@@ -210,10 +210,8 @@ class Scorer:
         self, judge: Judge, item: JudgeItem, key: str, timeout_s: float
     ) -> ItemResult:
         try:
-            # wait_for, not asyncio.timeout: a judgment that finished while the loop was busy
-            # past the deadline is still taken.
-            judgment, _shared = await asyncio.wait_for(
-                self.inflight.run(key, lambda: judge.judge(item, self.engine)), timeout_s
+            judgment, _shared = await self.inflight.run(
+                key, lambda: judge.judge(item, self.engine), timeout_s
             )
             final = shape(judge.rubric, judgment)
             return ItemResult(item.id, "ok", final.reward, final.details)
