@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from fastapi import Depends, Request
 from pydantic import SecretStr
 
-from judge_server.api.deps import get_service
+from judge_server.api.deps import get_service, on_loop
 from judge_server.api.errors import ApiError
 from judge_server.settings import Settings
 
@@ -145,6 +145,6 @@ def check_bind(settings: Settings) -> str | None:
     )
 
 
-ApiKey = Depends(require_api_key)
-Admin = Depends(require_admin)
-MetricsAccess = Depends(require_metrics_access)
+ApiKey = Depends(on_loop(require_api_key))
+Admin = Depends(on_loop(require_admin))
+MetricsAccess = Depends(on_loop(require_metrics_access))

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
 from judge_server.service import JudgeService
+
+T = TypeVar("T")
+
+
+def on_loop(check: Callable[[Request], T]) -> Callable[[Request], Awaitable[T]]:
+    """``check`` as an async dependency: FastAPI runs a plain ``def`` dependency in its thread
+    pool, two thread hops per request for work that never blocks (a lookup, a digest)."""
+
+    async def dependency(request: Request) -> T:
+        return check(request)
+
+    return dependency
 
 
 def get_service(request: Request) -> JudgeService:
@@ -20,5 +33,5 @@ def get_ready_service(request: Request) -> JudgeService:
     return service
 
 
-ServiceDep = Annotated[JudgeService, Depends(get_service)]
-ReadyServiceDep = Annotated[JudgeService, Depends(get_ready_service)]
+ServiceDep = Annotated[JudgeService, Depends(on_loop(get_service))]
+ReadyServiceDep = Annotated[JudgeService, Depends(on_loop(get_ready_service))]

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from judge_server.api.auth import ApiKey
 from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.disconnect import cancel_on_disconnect
-from judge_server.api.protocol import (
-    ItemResultOut,
-    RubricRef,
-    ScoreRequest,
-    ScoreResponse,
-)
+from judge_server.api.protocol import ScoreRequest, ScoreResponse
 from judge_server.api.responses import SCORING, errors
 
 router = APIRouter(tags=["score"], dependencies=[ApiKey])
 
 
 @router.post("/v1/score", response_model=ScoreResponse, responses=errors(*SCORING))
-async def score(
-    request: ScoreRequest, service: ReadyServiceDep, http_request: Request
-) -> ScoreResponse:
+async def score(request: ScoreRequest, service: ReadyServiceDep, http_request: Request) -> Response:
     judge = service.judge(request.rubric)
     service.check_size(len(request.items))
     # An item's own criteria past the bound are refused before they are validated.
@@ -32,8 +25,14 @@ async def score(
         http_request,
         service.score(judge, items, timeout_s=options.timeout_s, use_cache=options.cache),
     )
-    return ScoreResponse(
-        rubric=RubricRef(name=judge.rubric.name, version=judge.rubric.version),
-        model=service.model_id(judge),
-        results=[ItemResultOut.model_validate(r, from_attributes=True) for r in results],
+    # Validated and serialised in one pass each (pydantic's core, results read as attributes);
+    # returned as bytes so FastAPI does not dump, validate and serialise it again.
+    answer = ScoreResponse.model_validate(
+        {
+            "rubric": {"name": judge.rubric.name, "version": judge.rubric.version},
+            "model": service.model_id(judge),
+            "results": results,
+        },
+        from_attributes=True,
     )
+    return Response(answer.model_dump_json(), media_type="application/json")

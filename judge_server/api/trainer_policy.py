@@ -41,7 +41,7 @@ class TrainerPolicy:
     fill_value: float
 
 
-def trainer_policy(
+async def trainer_policy(  # async: a plain def would run in FastAPI's thread pool
     service: ReadyServiceDep,
     rubric: Annotated[
         str | None, Query(description="Rubric name or name@version (default: trainer_rubric).")

@@ -18,6 +18,7 @@ from judge_server.cache.inflight import InFlight, InFlightStats
 from judge_server.cache.keys import (
     CACHE_SCHEMA_VERSION,
     SCORING_LOGIC_VERSION,
+    KeyMaker,
     cache_key,
     item_fingerprint,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "CachedResult",
     "InFlight",
     "InFlightStats",
+    "KeyMaker",
     "MemoryCache",
     "ResultCache",
     "SQLiteCache",

@@ -12,6 +12,7 @@ import abc
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +98,15 @@ class ResultCache(abc.ABC):
 
     @abc.abstractmethod
     async def put(self, key: str, value: CachedResult) -> None: ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[CachedResult | None]:
+        """``get`` of every key, in order; a backend with round trips overrides it with one."""
+        return [await self.get(key) for key in keys]
+
+    async def put_many(self, entries: Sequence[tuple[str, CachedResult]]) -> None:
+        """``put`` of every entry, in order; a backend with round trips overrides it with one."""
+        for key, value in entries:
+            await self.put(key, value)
 
     def _decode(self, key: str, raw: str | bytes | None) -> CachedResult | None:
         """A stored value as a result, counting the hit or miss; an unreadable one is a miss."""

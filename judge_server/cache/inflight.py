@@ -38,11 +38,14 @@ class InFlight:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def run(self, key: str, factory: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+    async def run(
+        self, key: str, factory: Callable[[], Awaitable[T]], timeout_s: float | None = None
+    ) -> tuple[T, bool]:
         """Await ``factory()``, or the identical computation already running under ``key``.
 
         Returns the result and whether it was shared (True: another caller started it).
-        The computation's exception reaches every caller.
+        The computation's exception reaches every caller. Past ``timeout_s`` this caller gets
+        ``TimeoutError`` (a result that is ready by the time it looks is still taken).
         """
         entry = self._entries.get(key)
         shared = entry is not None and not entry.task.done()
@@ -52,7 +55,12 @@ class InFlight:
             self.stats.shared += 1
         entry.waiters += 1
         try:
-            return cast(T, await asyncio.shield(entry.task)), shared
+            # asyncio.wait never cancels what it waits for (like shield), and its deadline
+            # costs a timer, not a task of its own as wait_for's does on Python 3.11.
+            done, _ = await asyncio.wait((entry.task,), timeout=timeout_s)
+            if not done:
+                raise TimeoutError
+            return cast(T, entry.task.result()), shared
         finally:
             entry.waiters -= 1
             if entry.waiters == 0 and not entry.task.done():

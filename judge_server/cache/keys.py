@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Mapping, Sequence
 
 #: Bump when the key layout or the format of a stored value changes: old entries become misses.
@@ -59,6 +60,51 @@ def item_fingerprint(
     }
 
 
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class KeyMaker:
+    """``cache_key`` for many items of one judge call: the parts every item shares are
+    serialised and hashed once, and each item's key hashes on from there. The keys are
+    ``cache_key``'s, byte for byte: sorted keys put the item at one place in the canonical
+    JSON, and a value serialises the same nested as alone."""
+
+    def __init__(
+        self,
+        *,
+        model_id: str,
+        models: Mapping[str, object],
+        engine_fingerprint: Mapping[str, object],
+        rubric_version: str,
+        mode: str,
+    ) -> None:
+        payload = {
+            "schema": CACHE_SCHEMA_VERSION,
+            "scoring": SCORING_LOGIC_VERSION,
+            "model": model_id,
+            "models": dict(models),
+            "engine": dict(engine_fingerprint),
+            "rubric_version": rubric_version,
+            "mode": mode,
+            # Stands for the item while the parts around it are serialised; random, so no
+            # other part can hold the same text.
+            "item": secrets.token_hex(16),
+        }
+        head, slot, tail = _canonical(payload).partition(f'"item":"{payload["item"]}"')
+        assert slot, "the item's slot is in the canonical payload"
+        self._head = hashlib.sha256(f'{head}"item":'.encode())
+        self._tail = tail.encode()
+
+    def key(self, item: Mapping[str, object]) -> str:
+        """Values must be JSON-serialisable (wire inputs always are); anything else raises
+        TypeError rather than being stringified into a key that could collide."""
+        digest = self._head.copy()
+        digest.update(_canonical(dict(item)).encode())
+        digest.update(self._tail)
+        return digest.hexdigest()
+
+
 def cache_key(
     *,
     model_id: str,
@@ -73,15 +119,11 @@ def cache_key(
     Values must be JSON-serialisable (wire inputs always are); anything else raises TypeError
     rather than being stringified into a key that could collide.
     """
-    payload = {
-        "schema": CACHE_SCHEMA_VERSION,
-        "scoring": SCORING_LOGIC_VERSION,
-        "model": model_id,
-        "models": dict(models),
-        "engine": dict(engine_fingerprint),
-        "rubric_version": rubric_version,
-        "mode": mode,
-        "item": dict(item),
-    }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    maker = KeyMaker(
+        model_id=model_id,
+        models=models,
+        engine_fingerprint=engine_fingerprint,
+        rubric_version=rubric_version,
+        mode=mode,
+    )
+    return maker.key(item)

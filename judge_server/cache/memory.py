@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import OrderedDict
+from typing import Any
 
 from judge_server.cache.base import CachedResult, ResultCache
 
@@ -73,4 +74,22 @@ class MemoryCache(ResultCache):
 
 
 def _copy(value: CachedResult) -> CachedResult:
-    return CachedResult(value.reward, copy.deepcopy(value.details))
+    return CachedResult(value.reward, _copied(value.details))
+
+
+#: Immutable: shared by a copy as they are (exact types, so a subclass is copied in full).
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON-shaped data, about five times faster than ``copy.deepcopy`` (which
+    keeps a memo for shared and cyclic references that a result's details never hold); any
+    other value goes to ``copy.deepcopy``."""
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _ATOMS else _copied(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _ATOMS else _copied(v) for v in value]
+    if kind in _ATOMS:
+        return value
+    return copy.deepcopy(value)

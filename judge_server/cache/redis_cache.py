@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from judge_server.cache.base import EVICT_FRACTION, CachedResult, CacheError, ResultCache
@@ -82,41 +83,58 @@ class RedisCache(ResultCache):
         self._closed = False
 
     async def get(self, key: str) -> CachedResult | None:
+        return (await self.get_many([key]))[0]
+
+    async def get_many(self, keys: Sequence[str]) -> list[CachedResult | None]:
+        """One ``MGET`` for all of ``keys``."""
         self._check_open()
+        if not keys:
+            return []
         try:
-            raw = await self._client.get(self.prefix + key)
+            raws = await self._client.mget([self.prefix + key for key in keys])
         except self._errors as exc:
             raise CacheError(f"redis get failed: {exc}") from exc
-        return self._decode(key, raw)
+        return [self._decode(key, raw) for key, raw in zip(keys, raws, strict=True)]
 
     def entries(self) -> int | None:
         """The index's size at this replica's last write (None without ``max_entries``)."""
         return self._count
 
     async def put(self, key: str, value: CachedResult) -> None:
+        await self.put_many([(key, value)])
+
+    async def put_many(self, entries: Sequence[tuple[str, CachedResult]]) -> None:
+        """Every entry in one pipelined round trip (and the eviction, when due, in one more)."""
         self._check_open()
+        if not entries:
+            return
+        rows = [(key, value.to_json()) for key, value in entries]
         try:
             if self.max_entries is None:
-                await self._client.set(self.prefix + key, value.to_json(), px=self.ttl_ms)
+                pipe = self._client.pipeline(transaction=False)
+                for key, text in rows:
+                    pipe.set(self.prefix + key, text, px=self.ttl_ms)
+                await pipe.execute()
             else:
-                await self._put_indexed(key, value.to_json(), self.max_entries)
+                await self._put_indexed(rows, self.max_entries)
         except self._errors as exc:
             raise CacheError(f"redis set failed: {exc}") from exc
-        self.stats.puts += 1
+        self.stats.puts += len(rows)
 
-    async def _put_indexed(self, key: str, text: str, max_entries: int) -> None:
+    async def _put_indexed(self, rows: Sequence[tuple[str, str]], max_entries: int) -> None:
         now = time.time()
         purge = self.ttl_s is not None and now - self._last_purge >= min(_PURGE_EVERY_S, self.ttl_s)
         pipe = self._client.pipeline(transaction=True)
-        pipe.set(self.prefix + key, text, px=self.ttl_ms)
-        pipe.zadd(self.index, {key: now})
+        for key, text in rows:
+            pipe.set(self.prefix + key, text, px=self.ttl_ms)
+        pipe.zadd(self.index, {key: now for key, _text in rows})
         if purge and self.ttl_s is not None:
             pipe.zremrangebyscore(self.index, "-inf", f"({now - self.ttl_s}")
         pipe.zcard(self.index)
         replies = await pipe.execute()
         if purge:
             self._last_purge = now
-            self.stats.expired += int(replies[2])
+            self.stats.expired += int(replies[len(rows) + 1])
         count = int(replies[-1])
         if count > max_entries:
             batch = max(1, int(max_entries * EVICT_FRACTION))

@@ -12,7 +12,7 @@ import logging
 import math
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -35,6 +35,8 @@ CREATE INDEX IF NOT EXISTS results_created ON results (created);
 _RECOUNT_EVERY = 1024
 #: Expired rows are deleted at most this often; reads ignore them in between.
 _PURGE_EVERY_S = 60.0
+#: Keys per SELECT of a batched read (SQLite bounds a statement's parameters: 999 before 3.32).
+_KEYS_PER_SELECT = 500
 
 
 class SQLiteCache(ResultCache):
@@ -113,50 +115,73 @@ class SQLiteCache(ResultCache):
         return -math.inf if self.ttl_s is None else now - self.ttl_s
 
     async def get(self, key: str) -> CachedResult | None:
+        return (await self.get_many([key]))[0]
+
+    async def get_many(self, keys: Sequence[str]) -> list[CachedResult | None]:
+        """One round trip to the worker thread for all of ``keys``."""
         oldest = self._oldest_kept(time.time())
         try:
-            row = await self._call(
-                lambda conn: conn.execute(
-                    "SELECT value FROM results WHERE key = ? AND created >= ?", (key, oldest)
-                ).fetchone()
-            )
+            rows = await self._call(lambda conn: self._select(conn, keys, oldest))
         except CacheError as exc:
             if self._executor is None:
                 raise
             log.warning("result cache read failed, treating as a miss: %s", exc)
             self.stats.errors += 1
-            row = None
-        return self._decode(key, None if row is None else row[0])
+            rows = {}
+        return [self._decode(key, rows.get(key)) for key in keys]
+
+    @staticmethod
+    def _select(conn: sqlite3.Connection, keys: Sequence[str], oldest: float) -> dict[str, str]:
+        found: dict[str, str] = {}
+        distinct = list(dict.fromkeys(keys))
+        for start in range(0, len(distinct), _KEYS_PER_SELECT):
+            chunk = distinct[start : start + _KEYS_PER_SELECT]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                conn.execute(
+                    f"SELECT key, value FROM results WHERE key IN ({marks}) AND created >= ?",
+                    (*chunk, oldest),
+                ).fetchall()
+            )
+        return found
 
     async def put(self, key: str, value: CachedResult) -> None:
-        text = value.to_json()
-        evicted, expired = await self._call(lambda conn: self._put(conn, key, text))
-        self.stats.puts += 1
+        await self.put_many([(key, value)])
+
+    async def put_many(self, entries: Sequence[tuple[str, CachedResult]]) -> None:
+        """Every entry in one transaction, on one trip to the worker thread."""
+        if not entries:
+            return
+        rows = [(key, value.to_json()) for key, value in entries]
+        evicted, expired = await self._call(lambda conn: self._put(conn, rows))
+        self.stats.puts += len(rows)
         self.stats.evictions += evicted
         self.stats.expired += expired
 
-    def _put(self, conn: sqlite3.Connection, key: str, text: str) -> tuple[int, int]:
-        """Upsert one row on the worker thread, then purge and evict if due.
+    def _put(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, str]]) -> tuple[int, int]:
+        """Upsert the rows on the worker thread, then purge and evict if due.
 
         Returns how many rows were evicted (over ``max_entries``) and purged (expired).
         """
         now = time.time()
-        # One transaction, so the upsert and its eviction land together.
+        # One transaction, so the upserts and their eviction land together.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            known = conn.execute("SELECT 1 FROM results WHERE key = ?", (key,)).fetchone()
-            conn.execute(
-                "INSERT INTO results (key, value, created) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE "
-                "SET value = excluded.value, created = excluded.created",
-                (key, text, now),
-            )
-            count = self._count + (known is None)
+            count = self._count
+            for key, text in rows:
+                known = conn.execute("SELECT 1 FROM results WHERE key = ?", (key,)).fetchone()
+                conn.execute(
+                    "INSERT INTO results (key, value, created) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE "
+                    "SET value = excluded.value, created = excluded.created",
+                    (key, text, now),
+                )
+                count += known is None
             expired = self._purge(conn, now)
             count -= expired
             evicted = 0
             if self.max_entries is not None:
-                self._puts_since_recount += 1
+                self._puts_since_recount += len(rows)
                 if self._puts_since_recount >= _RECOUNT_EVERY:
                     self._puts_since_recount = 0
                     count = conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from judge_server.cache.base import CachedResult, ResultCache
 from judge_server.cache.memory import MemoryCache
@@ -31,28 +32,40 @@ class TieredCache(ResultCache):
         return [*self.front.layers(), *(self.back.layers() if self.back is not None else [])]
 
     async def get(self, key: str) -> CachedResult | None:
-        value = await self.front.get(key)
-        if value is None and self.back is not None:
+        return (await self.get_many([key]))[0]
+
+    async def get_many(self, keys: Sequence[str]) -> list[CachedResult | None]:
+        """Memory first; what it lacks in one batched read of the backend."""
+        values = await self.front.get_many(keys)
+        missing = [i for i, value in enumerate(values) if value is None]
+        if missing and self.back is not None:
             try:
-                value = await self.back.get(key)
+                found = await self.back.get_many([keys[i] for i in missing])
             except Exception as exc:
                 self._backend_failed("read", exc)
-            if value is not None:
-                await self.front.put(key, value)
-        if value is None:
-            self.stats.misses += 1
-        else:
-            self.stats.hits += 1
-        return value
+                found = [None] * len(missing)
+            promoted = []
+            for i, value in zip(missing, found, strict=True):
+                if value is not None:
+                    values[i] = value
+                    promoted.append((keys[i], value))
+            await self.front.put_many(promoted)
+        hits = sum(value is not None for value in values)
+        self.stats.hits += hits
+        self.stats.misses += len(values) - hits
+        return values
 
     async def put(self, key: str, value: CachedResult) -> None:
-        await self.front.put(key, value)
-        if self.back is not None:
+        await self.put_many([(key, value)])
+
+    async def put_many(self, entries: Sequence[tuple[str, CachedResult]]) -> None:
+        await self.front.put_many(entries)
+        if self.back is not None and entries:
             try:
-                await self.back.put(key, value)
+                await self.back.put_many(entries)
             except Exception as exc:
                 self._backend_failed("write", exc)
-        self.stats.puts += 1
+        self.stats.puts += len(entries)
 
     async def close(self) -> None:
         await self.front.close()

@@ -24,6 +24,7 @@ marker at the start of a piece, a harmless change to text that was hostile to be
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +36,8 @@ REPLACEMENT = "\ufffd"
 #: Longer texts are encoded in a worker thread: tokenising takes about 1 ms per 1,000 characters,
 #: and a 5 MB response would otherwise hold the event loop (and /health) for seconds.
 OFFLOAD_CHARS = 4096
+#: Verdict and score tokens whose single-token id is remembered (LRU).
+SINGLE_TOKEN_MEMO = 4096
 
 
 def _added_strings(tokenizer: Any) -> set[str]:
@@ -54,6 +57,8 @@ class PlainTextTokenizer:
         # Longest first, so the longer of two overlapping strings is the one found.
         strings = sorted(_added_strings(tokenizer), key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, strings))) if strings else None
+        # Bounded: inline rubrics choose their own tokens.
+        self._single_token_id = functools.lru_cache(maxsize=SINGLE_TOKEN_MEMO)(self._encode_single)
 
     def escape(self, text: str) -> str:
         """``text`` with every added-token string broken by ``MARK`` after its first character."""
@@ -107,6 +112,11 @@ class PlainTextTokenizer:
         return await self.encode_async(self.escape(text))
 
     def single_token_id(self, text: str) -> int | None:
-        """The id if ``text`` is one token (a rubric's verdict or score token), else None."""
+        """The id if ``text`` is one token (a rubric's verdict or score token), else None.
+        Remembered: every item asks for its rubric's tokens twice (which forms are usable, then
+        their ids), a tokenizer call each."""
+        return self._single_token_id(text)
+
+    def _encode_single(self, text: str) -> int | None:
         ids = self.tokenizer.encode(text, add_special_tokens=False)
         return int(ids[0]) if len(ids) == 1 else None

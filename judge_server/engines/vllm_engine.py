@@ -228,7 +228,11 @@ class VllmEngine(_VllmLifetime, JudgeEngine):
         ids = self.candidate_ids(candidates)
         tokens = self.check_length(await self._tok().encode_async(prompt), reserve=1)
         params = SamplingParams(
-            max_tokens=1, temperature=0.0, logprob_token_ids=sorted(set(ids.values()))
+            max_tokens=1,
+            temperature=0.0,
+            logprob_token_ids=sorted(set(ids.values())),
+            # Only the numbers are read: no decoding the candidates' text on every call.
+            detokenize=False,
         )
         out = await self._run(tokens, params)
         step = out.outputs[0].logprobs[0]
@@ -283,7 +287,9 @@ class VllmEngine(_VllmLifetime, JudgeEngine):
         if not tail:
             return []
         tokens = self.check_length(head + tail, reserve=1)
-        out = await self._run(tokens, SamplingParams(max_tokens=1, prompt_logprobs=0))
+        # Only the numbers are read: no decoding every prompt token's text.
+        params = SamplingParams(max_tokens=1, prompt_logprobs=0, detokenize=False)
+        out = await self._run(tokens, params)
         cached = int(out.num_cached_tokens or 0)
         self._count("continuation", len(tokens), cached)
         rows = out.prompt_logprobs[len(head) :]

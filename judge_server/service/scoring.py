@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from judge_server.cache import CachedResult, InFlight, ResultCache, cache_key, item_fingerprint
+from judge_server.cache import CachedResult, InFlight, KeyMaker, ResultCache, item_fingerprint
 from judge_server.engines.base import EngineError, JudgeEngine, PromptTooLongError
 from judge_server.engines.usage import Usage, measure
 from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem
@@ -81,23 +82,65 @@ class Scorer:
         self, judge: Judge, items: Sequence[ScoreInput], *, timeout_s: float, use_cache: bool = True
     ) -> list[ItemResult]:
         """Score every item with one judge (built once per request, so one rubric version).
-        The request's CPU-bound checks share the check workers fairly with other requests'."""
-        with check_lane():
-            return list(
-                await asyncio.gather(
-                    *(self._one(judge, item, timeout_s, use_cache) for item in items)
-                )
-            )
+        The request's CPU-bound checks share the check workers fairly with other requests'.
 
-    def key(self, judge: Judge, item: JudgeItem) -> str:
-        return cache_key(
+        Per request, not per item: the key parts every item shares are hashed once, the cache
+        is read in one batch and written in one (a cancelled request stores nothing), and the
+        metrics are counted once."""
+        with check_lane():
+            return await self._score(judge, items, timeout_s, use_cache)
+
+    async def _score(
+        self, judge: Judge, items: Sequence[ScoreInput], timeout_s: float, use_cache: bool
+    ) -> list[ItemResult]:
+        started = time.perf_counter()
+        results: list[ItemResult | None] = [None] * len(items)
+        keys: dict[int, str] = {}
+        judged: dict[int, JudgeItem] = {}
+        maker = self._key_maker(judge)
+        for i, item in enumerate(items):
+            if isinstance(item, Rejected):
+                results[i] = ItemResult(item.id, "invalid_input", error=item.reason)
+            elif self.dead is not None:
+                results[i] = ItemResult(item.id, "judge_error", error=self.dead)
+            else:
+                try:
+                    judge.check_criteria(item)
+                    judge.validate(item)
+                    keys[i] = maker.key(self._fingerprint(item))
+                    judged[i] = item
+                except Exception as exc:
+                    results[i] = _failure(item.id, exc, timeout_s)
+        caching = self.cache is not None and use_cache
+        if caching and keys:
+            await self._replay(items, keys, results, timeout_s)
+        # Seconds from the request's start to each item's result.
+        seconds = [time.perf_counter() - started] * len(items)
+        pending = [i for i in keys if results[i] is None]
+
+        async def judge_one(i: int) -> None:
+            results[i] = await self._judge(judge, judged[i], keys[i], timeout_s)
+            seconds[i] = time.perf_counter() - started
+
+        await asyncio.gather(*(judge_one(i) for i in pending))
+        done = [result for result in results if result is not None]
+        assert len(done) == len(items), "every item has a result"
+        if caching:
+            await self._store([(keys[i], done[i]) for i in pending])
+        self._count(judge, done, seconds)
+        return done
+
+    def _key_maker(self, judge: Judge) -> KeyMaker:
+        return KeyMaker(
             model_id=self.engine.model_id,
             models=self.models(),
             engine_fingerprint=self.engine_fingerprint,
             rubric_version=judge.identity(),
             mode=judge.rubric.mode,
-            item=self._fingerprint(item),
         )
+
+    def key(self, judge: Judge, item: JudgeItem) -> str:
+        return self._key_maker(judge).key(self._fingerprint(item))
 
     @staticmethod
     def _fingerprint(item: JudgeItem) -> dict[str, object]:
@@ -106,16 +149,37 @@ class Scorer:
             fingerprint["criteria"] = [c.model_dump(mode="json") for c in item.criteria]
         return fingerprint
 
-    async def _one(
-        self, judge: Judge, item: ScoreInput, timeout_s: float, use_cache: bool
-    ) -> ItemResult:
-        started = time.perf_counter()
-        if isinstance(item, Rejected):
-            result = ItemResult(item.id, "invalid_input", error=item.reason)
-        else:
-            result = await self._judge(judge, item, timeout_s, use_cache)
-        self._count(judge, result, time.perf_counter() - started)
-        return result
+    async def _replay(
+        self,
+        items: Sequence[ScoreInput],
+        keys: dict[int, str],
+        results: list[ItemResult | None],
+        timeout_s: float,
+    ) -> None:
+        """Fill in the cached results of ``keys`` (item index -> key), one batched read."""
+        assert self.cache is not None
+        try:
+            hits = await self.cache.get_many(list(keys.values()))
+        except Exception as exc:  # a tiered cache never raises; a bare backend may
+            for i in keys:
+                results[i] = _failure(items[i].id, exc, timeout_s)
+            return
+        for i, hit in zip(keys, hits, strict=True):
+            if hit is not None:
+                results[i] = ItemResult(items[i].id, "ok", hit.reward, hit.details, cached=True)
+
+    async def _store(self, judged: Sequence[tuple[str, ItemResult]]) -> None:
+        """Write the ``ok`` results, once per key, in one batch; a cache never fails them."""
+        assert self.cache is not None
+        entries = {
+            key: CachedResult(r.reward, r.details)
+            for key, r in judged
+            if r.status == "ok" and r.reward is not None
+        }
+        try:
+            await self.cache.put_many(list(entries.items()))
+        except Exception:
+            log.exception("result cache write failed; the results are served uncached")
 
     def fail_pending(self, reason: str) -> None:
         """The engine died: every item being judged ends now as ``judge_error`` (an engine
@@ -124,72 +188,61 @@ class Scorer:
         for task in list(self._running):
             task.cancel(reason)
 
-    async def _judge(
-        self, judge: Judge, item: JudgeItem, timeout_s: float, use_cache: bool
-    ) -> ItemResult:
-        if self.dead is not None:
-            return ItemResult(item.id, "judge_error", error=self.dead)
+    async def _judge(self, judge: Judge, item: JudgeItem, key: str, timeout_s: float) -> ItemResult:
         task = asyncio.current_task()
-        if task is None:  # pragma: no cover (always run inside a task)
-            return await self._judge_now(judge, item, timeout_s, use_cache)
+        assert task is not None, "gather runs every item in a task"
         self._running.add(task)
         try:
-            return await self._judge_now(judge, item, timeout_s, use_cache)
+            with measure() as usage:
+                result = await self._judge_measured(judge, item, key, timeout_s)
+            # A copy: a computation this item started may outlive it (shared with another item).
+            result.usage = replace(usage)
         except asyncio.CancelledError:
             if self.dead is None:  # a client disconnect or a shutdown: not ours to swallow
                 raise
             task.uncancel()
-            return ItemResult(item.id, "judge_error", error=self.dead)
+            result = ItemResult(item.id, "judge_error", error=self.dead)
         finally:
             self._running.discard(task)
-
-    async def _judge_now(
-        self, judge: Judge, item: JudgeItem, timeout_s: float, use_cache: bool
-    ) -> ItemResult:
-        with measure() as usage:
-            result = await self._judge_measured(judge, item, timeout_s, use_cache)
-        # A copy: a computation this item started may outlive it (shared with an identical item).
-        result.usage = replace(usage)
         return result
 
     async def _judge_measured(
-        self, judge: Judge, item: JudgeItem, timeout_s: float, use_cache: bool
+        self, judge: Judge, item: JudgeItem, key: str, timeout_s: float
     ) -> ItemResult:
-        rubric = judge.rubric
         try:
-            judge.check_criteria(item)
-            judge.validate(item)
-            key = self.key(judge, item)
-            hit = await self.cache.get(key) if (self.cache and use_cache) else None
-            if hit is not None:
-                result = ItemResult(item.id, "ok", hit.reward, hit.details, cached=True)
-            else:
-                judgment, _shared = await asyncio.wait_for(
-                    self.inflight.run(key, lambda: judge.judge(item, self.engine)), timeout_s
-                )
-                final = shape(rubric, judgment)
-                result = ItemResult(item.id, "ok", final.reward, final.details)
-                if self.cache is not None and use_cache:
-                    await self.cache.put(key, CachedResult(final.reward, final.details))
-        except (InvalidItemError, PromptTooLongError) as exc:
-            result = ItemResult(item.id, "invalid_input", error=str(exc))
-        except TimeoutError:
-            result = ItemResult(item.id, "timeout", error=f"not judged within {timeout_s:g} s")
-        except (JudgeFailure, EngineError) as exc:
-            result = ItemResult(item.id, "judge_error", error=str(exc))
-        except Exception as exc:  # a bug in a judge must fail its item, not the batch
-            log.exception("judge crashed on item %s", item.id)
-            result = ItemResult(item.id, "judge_error", error=f"{type(exc).__name__}: {exc}")
-        return result
+            judgment, _shared = await self.inflight.run(
+                key, lambda: judge.judge(item, self.engine), timeout_s
+            )
+            final = shape(judge.rubric, judgment)
+            return ItemResult(item.id, "ok", final.reward, final.details)
+        except Exception as exc:
+            return _failure(item.id, exc, timeout_s)
 
-    def _count(self, judge: Judge, result: ItemResult, seconds: float) -> None:
+    def _count(self, judge: Judge, results: Sequence[ItemResult], seconds: Sequence[float]) -> None:
+        """A request's items in the metrics: one update per status, not per item."""
         if self.metrics is None:
             return
         rubric = judge.rubric
         label = self.metrics.rubric_label(rubric.name, rubric.version)
-        self.metrics.items.labels(label, rubric.mode, result.status).inc()
-        self.metrics.item_latency.labels(rubric.mode).observe(seconds)
-        if result.cached:
-            self.metrics.cache_hits.inc()
-        if result.status != "ok":
-            self.metrics.errors.labels(result.status).inc()
+        for status, n in Counter(result.status for result in results).items():
+            self.metrics.items.labels(label, rubric.mode, status).inc(n)
+            if status != "ok":
+                self.metrics.errors.labels(status).inc(n)
+        latency = self.metrics.item_latency.labels(rubric.mode)
+        for elapsed in seconds:
+            latency.observe(elapsed)
+        if hits := sum(result.cached for result in results):
+            self.metrics.cache_hits.inc(hits)
+
+
+def _failure(item_id: str, exc: Exception, timeout_s: float) -> ItemResult:
+    """The status an item's exception stands for: never a reward."""
+    if isinstance(exc, InvalidItemError | PromptTooLongError):
+        return ItemResult(item_id, "invalid_input", error=str(exc))
+    if isinstance(exc, TimeoutError):
+        return ItemResult(item_id, "timeout", error=f"not judged within {timeout_s:g} s")
+    if isinstance(exc, JudgeFailure | EngineError):
+        return ItemResult(item_id, "judge_error", error=str(exc))
+    # A bug in a judge must fail its item, not the batch.
+    log.error("judge crashed on item %s", item_id, exc_info=exc)
+    return ItemResult(item_id, "judge_error", error=f"{type(exc).__name__}: {exc}")

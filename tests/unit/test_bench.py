@@ -10,15 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from judge_server.api import create_app
 from judge_server.cli.bench import report
 from judge_server.cli.bench.backends import instant_backends
 from judge_server.cli.bench.http_load import client
 from judge_server.cli.bench.instant_engine import InstantEngine
+from judge_server.cli.bench.instant_server import bare_app
 from judge_server.cli.bench.run import run
 from judge_server.cli.bench.sections import Sizes, overhead
 from judge_server.cli.bench.servers import Server, free_port, instant_server_cmd, judge_env, serving
 from judge_server.cli.bench.workload import (
     POINTWISE_NAME,
+    item_json,
     naive_messages,
     parse_naive_score,
     pointwise_definition,
@@ -29,6 +32,7 @@ from judge_server.judges import judge_for
 from judge_server.judges.prompting import judge_messages
 from judge_server.service.scoring import Scorer
 from judge_server.settings import Settings
+from tests.asgi import served
 
 TINY = Sizes(
     throughput_items=24,
@@ -46,6 +50,10 @@ def positive(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
+def not_negative(value: object) -> bool:
+    return isinstance(value, float) and value >= 0
+
+
 async def test_overhead_section_through_the_real_app_on_the_instant_engine(
     tmp_path: Path,
 ) -> None:
@@ -57,11 +65,12 @@ async def test_overhead_section_through_the_real_app_on_the_instant_engine(
     port = free_port()
     env = judge_env(Settings(), tmp_path)
     server = Server(instant_server_cmd(port, "judge"), env, port, "/ready")
-    with serving(server, tmp_path / "server.log") as start_s:
+    with serving(server, tmp_path / "server.log") as started:
         async with client() as http:
-            figures = await overhead(http, server.url, TINY)
-    assert start_s > 0
+            figures = await overhead(http, server.url, TINY, started.cpu_s)
+    assert started.start_s > 0
     assert positive(figures["overhead_items_per_s"])
+    assert not_negative(figures["overhead_server_cpu_us_per_item"])
     assert positive(figures["overhead_single_item_requests_per_s"])
 
 
@@ -83,6 +92,8 @@ async def test_full_run_on_the_instant_engine_writes_every_key(
     for key in report.REQUIRED_KEYS:
         if key == "naive_parse_failures":
             assert written[key] == 0  # the instant server always answers "Score: 5"
+        elif key in report.CPU_KEYS:
+            assert not_negative(written[key]), key  # CPU time counts in clock ticks (10 ms)
         else:
             assert positive(written[key]), key
     for ratio in report.RATIOS:
@@ -93,6 +104,8 @@ async def test_full_run_on_the_instant_engine_writes_every_key(
         "rubric_k8_over_k1",
         "rubric_short_k8_over_k1",
         "cache_hit_items_per_s",
+        "overhead_over_bare_framework",
+        "cache_hit_over_bare_framework",
     }
     assert written["model"] == "instant-engine" and written["enforce_eager"] is True
     captured = capsys.readouterr()
@@ -112,6 +125,8 @@ def test_ratios_and_targets() -> None:
             "server_concurrent_items_per_s": 5.0,
             "naive_baseline_items_per_s": 2.0,
             "cache_hit_items_per_s": 6000.0,
+            "overhead_items_per_s": 4000.0,
+            "bare_framework_items_per_s": 10000.0,
             "rubric_k1_s": 2.0,
             "rubric_k8_s": 2.8,
             "rubric_short_k1_s": 1.0,
@@ -120,14 +135,44 @@ def test_ratios_and_targets() -> None:
     )
     assert figures["server_batch_over_engine_ceiling"] == pytest.approx(0.95)
     assert figures["server_concurrent_over_naive"] == pytest.approx(2.5)
+    assert figures["overhead_over_bare_framework"] == pytest.approx(0.4)
     assert figures["targets_met"] == {
         "server_batch_over_engine_ceiling": True,
         "server_concurrent_over_batch": False,
         "rubric_k8_over_k1": True,
         "rubric_short_k8_over_k1": False,
         "cache_hit_items_per_s": True,
+        "overhead_over_bare_framework": False,
+        "cache_hit_over_bare_framework": True,
     }
     assert "NOT met" in report.table(figures)
+
+
+async def test_the_bare_route_answers_the_shape_of_the_real_one(tmp_path: Path) -> None:
+    """The framework's ceiling is only a ceiling if it does the same HTTP work: the same JSON
+    keys at every level, for the same request."""
+    import yaml
+
+    (tmp_path / "rubrics").mkdir()
+    rubric_file = tmp_path / "rubrics" / f"{POINTWISE_NAME}.yaml"
+    rubric_file.write_text(yaml.safe_dump(pointwise_definition()))
+    body = {"rubric": POINTWISE_NAME, "items": [item_json(i) for i in short_items(2, 0)]}
+    async with served(
+        create_app(Settings(rubrics_dir=tmp_path / "rubrics"), InstantEngine())
+    ) as app:
+        real = (await app.post("/v1/score", json=body)).json()
+    async with served(bare_app()) as app:
+        bare = (await app.post("/v1/score", json=body)).json()
+
+    def shape(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: shape(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shape(v) for v in value]
+        return type(value).__name__
+
+    assert shape(bare) == shape(real)
+    assert [r["id"] for r in bare["results"]] == ["0", "1"]
 
 
 def test_busy_steps_are_flagged() -> None:

@@ -250,3 +250,24 @@ def completion_for(hf: Any) -> dict[str, Any]:
               "logprobs": {"tokens": [f"token_id:{nine}"], "token_logprobs": [-0.5],
                            "top_logprobs": [top]}}  # fmt: skip
     return {"choices": [choice], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+
+
+def test_single_token_ids_are_remembered(hf: Any) -> None:
+    """Every item asks for its rubric's verdict tokens; the tokenizer is asked once per token."""
+    calls: list[str] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(hf, name)
+
+        def encode(self, text: str, **kwargs: Any) -> list[int]:
+            calls.append(text)
+            return list(hf.encode(text, **kwargs))
+
+    tok = PlainTextTokenizer(Counting())
+    ids = [tok.single_token_id(t) for t in ["7", "Yes", "7", "not one token", "Yes", "7"]]
+    assert ids == [hf.encode(t, add_special_tokens=False)[0] for t in ["7", "Yes", "7"]] + [
+        None,
+        *(hf.encode(t, add_special_tokens=False)[0] for t in ["Yes", "7"]),
+    ]
+    assert calls == ["7", "Yes", "not one token"]

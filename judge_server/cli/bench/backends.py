@@ -21,6 +21,8 @@ class Backends:
     """``judge-server serve`` on a port."""
     overhead_server: Callable[[int], Server]
     """The same app on the instant engine."""
+    bare_server: Callable[[int], Server]
+    """A bare FastAPI route answering the same shape (the framework's ceiling)."""
     naive_server: Callable[[int], Server]
     """A stock OpenAI-compatible server on the same model."""
 
@@ -29,6 +31,14 @@ def _instant_judge(settings: Settings, work_dir: Path) -> Callable[[int], Server
     def make(port: int) -> Server:
         env = servers.judge_env(settings, work_dir)
         return Server(servers.instant_server_cmd(port, "judge"), env, port, "/ready")
+
+    return make
+
+
+def _bare(settings: Settings, work_dir: Path) -> Callable[[int], Server]:
+    def make(port: int) -> Server:
+        env = servers.judge_env(settings, work_dir)
+        return Server(servers.instant_server_cmd(port, "bare"), env, port, "/ready")
 
     return make
 
@@ -51,7 +61,8 @@ def vllm_backends(settings: Settings, work_dir: Path) -> Backends:
         cmd = servers.vllm_server_cmd(port, path, settings, naive_dtype(settings))
         return Server(cmd, servers.kv_cache_env(settings), port, "/health", model=path)
 
-    return Backends(engine, judge_server, _instant_judge(settings, work_dir), naive_server)
+    instant_judge, bare = _instant_judge(settings, work_dir), _bare(settings, work_dir)
+    return Backends(engine, judge_server, instant_judge, bare, naive_server)
 
 
 def instant_backends(settings: Settings, work_dir: Path) -> Backends:
@@ -61,8 +72,8 @@ def instant_backends(settings: Settings, work_dir: Path) -> Backends:
         cmd = servers.instant_server_cmd(port, "openai")
         return Server(cmd, servers.judge_env(settings, work_dir), port, "/health", "instant")
 
-    instant_judge = _instant_judge(settings, work_dir)
-    return Backends(InstantEngine, instant_judge, instant_judge, naive_server)
+    instant_judge, bare = _instant_judge(settings, work_dir), _bare(settings, work_dir)
+    return Backends(InstantEngine, instant_judge, instant_judge, bare, naive_server)
 
 
 def naive_dtype(settings: Settings) -> str:

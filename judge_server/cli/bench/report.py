@@ -18,9 +18,17 @@ THROUGHPUT_KEYS = (
     "naive_baseline_items_per_s",
     "cache_hit_items_per_s",
     "overhead_items_per_s",
+    "bare_framework_items_per_s",
+)
+#: Server CPU time per item (the serving process alone), microseconds.
+CPU_KEYS = (
+    "overhead_server_cpu_us_per_item",
+    "cache_hit_server_cpu_us_per_item",
+    "bare_framework_server_cpu_us_per_item",
 )
 REQUIRED_KEYS = (
     *THROUGHPUT_KEYS,
+    *CPU_KEYS,
     "naive_parse_failures",
     "rubric_k1_s",
     "rubric_k8_s",
@@ -45,14 +53,28 @@ RATIOS = (
         "server batch / engine ceiling",
         "server_batch_items_per_s",
         "engine_ceiling_items_per_s",
-        (">=", 0.9),
+        (">=", 0.95),
     ),
     Ratio(
         "server_concurrent_over_batch",
         "server concurrent / server batch",
         "server_concurrent_items_per_s",
         "server_batch_items_per_s",
-        (">=", 0.9),
+        (">=", 0.95),
+    ),
+    Ratio(
+        "overhead_over_bare_framework",
+        "overhead / bare framework",
+        "overhead_items_per_s",
+        "bare_framework_items_per_s",
+        (">=", 0.5),
+    ),
+    Ratio(
+        "cache_hit_over_bare_framework",
+        "cache hits / bare framework",
+        "cache_hit_items_per_s",
+        "bare_framework_items_per_s",
+        (">=", 0.5),
     ),
     Ratio("rubric_k8_over_k1", "rubric k8 / k1 (time)", "rubric_k8_s", "rubric_k1_s", ("<=", 1.5)),
     Ratio(

@@ -203,8 +203,8 @@ async def _measure(
     progress.done("value head")
     async with client() as http:
         server = judge_server_rm(settings, work, folder, free_port())
-        with serving(server, work / "judge-server.log") as start_s:
-            figures["rm_judge_server_start_s"] = start_s
+        with serving(server, work / "judge-server.log") as started:
+            figures["rm_judge_server_start_s"] = started.start_s
             progress.done("judge-server start")
             routes = await judge_server_senders(http, server.url, RM_NAME, check)
             for number, (route, send) in enumerate(routes):
@@ -216,8 +216,8 @@ async def _measure(
             figures["rm_judge_server_check_logit"] = await judge_logit(http, server.url, check)
 
         baseline = serve_rm(settings, folder, free_port())
-        with serving(baseline, work / "serve-rm.log") as start_s:
-            figures["rm_serve_rm_start_s"] = start_s
+        with serving(baseline, work / "serve-rm.log") as started:
+            figures["rm_serve_rm_start_s"] = started.start_s
             progress.done("serve_rm start")
             send = get_reward_sender(baseline.url)
             result = await timed(http, send, warm, samples, sizes.clients)

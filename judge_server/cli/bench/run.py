@@ -1,8 +1,9 @@
 """Run the benchmark sections, print a table, write JSON (and a PNG chart).
 
 One engine process at a time (2 CPU cores go a long way for one, not for two): the overhead
-server on the instant engine, then the in-process engine (ceiling, rubric cost), then
-``judge-server serve`` (batch, concurrent, cache hits), then a stock ``vllm serve`` (naive).
+server on the instant engine and the bare framework route (its ceiling), then the in-process
+engine (rubric cost, then the ceiling), then ``judge-server serve`` (batch, concurrent, cache
+hits), then a stock ``vllm serve`` (naive).
 """
 
 from __future__ import annotations
@@ -118,20 +119,22 @@ async def _measure(
 ) -> None:
     async with client() as http:
         server = backends.overhead_server(free_port())
-        with serving(server, work / "overhead.log") as start_s:
-            figures["overhead_server_start_s"] = start_s
-            figures.update(await sections.overhead(http, server.url, sizes))
+        with serving(server, work / "overhead.log") as started:
+            figures["overhead_server_start_s"] = started.start_s
+            figures.update(await sections.overhead(http, server.url, sizes, started.cpu_s))
         progress.done("overhead (HTTP + judging layers, instant engine)")
+        bare = backends.bare_server(free_port())
+        with serving(bare, work / "bare.log") as started:
+            figures.update(await sections.bare_framework(http, bare.url, sizes, started.cpu_s))
+        progress.done("bare framework (FastAPI route, same JSON shape)")
 
     engine = backends.engine()
-    started = time.perf_counter()
+    engine_started = time.perf_counter()
     await engine.start()
     figures["model"] = engine.model_id
-    figures["engine_start_s"] = time.perf_counter() - started
+    figures["engine_start_s"] = time.perf_counter() - engine_started
     progress.done("in-process engine started")
     try:
-        figures.update(await sections.engine_ceiling(engine, pointwise_rubric(), sizes))
-        progress.done("engine ceiling (in-process, max_tokens=1)")
         service = build_service(
             settings, engine=engine, reward_models=RewardModels(), with_cache=False
         )
@@ -145,25 +148,29 @@ async def _measure(
         progress.done("rubric k=1 vs k=8 (long and short prompts)")
         figures.update(await rubric_generation(service, runs=sizes.generation_runs))
         progress.done("rubric generation (one rubric of up to 4 criteria)")
+        # Last before the server: its ratio to the server batch is then of two measurements
+        # only the server's start apart, on a machine whose load drifts.
+        figures.update(await sections.engine_ceiling(engine, pointwise_rubric(), sizes))
+        progress.done("engine ceiling (in-process, max_tokens=1)")
     finally:
         await engine.shutdown()
 
     async with client() as http:
         server = backends.judge_server(free_port())
-        with serving(server, work / "judge-server.log") as start_s:
-            figures["server_start_s"] = start_s
+        with serving(server, work / "judge-server.log") as started:
+            figures["server_start_s"] = started.start_s
             progress.done("judge-server serve started")
             await sections.server_warmup(http, server.url, sizes)
             figures.update(await sections.server_batch(http, server.url, sizes))
             progress.done(f"server batch ({sizes.batch_size} items per request)")
             figures.update(await sections.server_concurrent(http, server.url, sizes))
             progress.done(f"server concurrent ({sizes.clients} single-item clients)")
-            figures.update(await sections.cache_hits(http, server.url, sizes))
+            figures.update(await sections.cache_hits(http, server.url, sizes, started.cpu_s))
             progress.done("cache hits")
 
         naive = backends.naive_server(free_port())
-        with serving(naive, work / "naive-server.log") as start_s:
-            figures["naive_server_start_s"] = start_s
+        with serving(naive, work / "naive-server.log") as started:
+            figures["naive_server_start_s"] = started.start_s
             progress.done("stock OpenAI-compatible server started")
             figures.update(await sections.naive_baseline(http, naive.url, naive.model, sizes))
             progress.done("naive baseline (chat completions, parsed)")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -20,6 +21,17 @@ from judge_server.judges.prompting import judge_messages
 # (the cache section re-sends the warm-up batch on purpose).
 WARMUP, CEILING, BATCH, CONCURRENT, NAIVE, OVERHEAD = 0, 100_000, 200_000, 300_000, 400_000, 500_000
 NAIVE_MAX_TOKENS = 16
+T = TypeVar("T")
+
+CpuClock = Callable[[], float]
+"""The measured server process's CPU seconds so far (``servers.Running.cpu_s``)."""
+
+
+async def _with_cpu(cpu: CpuClock, n_items: int, work: Awaitable[T]) -> tuple[T, float]:
+    """``work``'s result, and the server CPU time it took in microseconds per item."""
+    before = cpu()
+    result = await work
+    return result, (cpu() - before) * 1e6 / n_items
 
 
 @dataclass(frozen=True)
@@ -116,24 +128,32 @@ async def server_concurrent(http: httpx.AsyncClient, base_url: str, sizes: Sizes
     return {"server_concurrent_items_per_s": n / elapsed}
 
 
-async def cache_hits(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> dict[str, Any]:
+async def cache_hits(
+    http: httpx.AsyncClient, base_url: str, sizes: Sizes, cpu: CpuClock
+) -> dict[str, Any]:
     """The batch ``server_warmup`` scored, sent again ``cache_repeats`` times (all in flight at
     once), cache on: every item must come back a hit."""
     repeated = short_items(sizes.batch_size, WARMUP) * sizes.cache_repeats
-    elapsed, results = await http_load.batches(
+    load = http_load.batches(
         http, base_url, POINTWISE_NAME, repeated, batch_size=sizes.batch_size, cache=True
     )
+    (elapsed, results), cpu_us = await _with_cpu(cpu, len(repeated), load)
     misses = sum(1 for r in results if not r["cached"])
     if misses:
         raise RuntimeError(f"cache section: {misses} of {len(results)} repeated items missed")
-    return {"cache_hit_items_per_s": len(repeated) / elapsed}
+    return {
+        "cache_hit_items_per_s": len(repeated) / elapsed,
+        "cache_hit_server_cpu_us_per_item": cpu_us,
+    }
 
 
-async def overhead(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> dict[str, Any]:
-    """The HTTP and judging layers alone (the server runs the instant engine): batches, then
-    single-item requests from ``clients`` concurrent clients."""
+async def _overhead_batches(
+    http: httpx.AsyncClient, base_url: str, sizes: Sizes, cpu: CpuClock
+) -> tuple[float, float]:
+    """After a warm-up batch, ``overhead_items`` items in batches, cache off: (items/s, server
+    CPU us per item)."""
     await server_warmup(http, base_url, sizes)
-    batch_s, _ = await http_load.batches(
+    load = http_load.batches(
         http,
         base_url,
         POINTWISE_NAME,
@@ -141,13 +161,36 @@ async def overhead(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> dict
         batch_size=sizes.batch_size,
         cache=False,
     )
+    (batch_s, _), cpu_us = await _with_cpu(cpu, sizes.overhead_items, load)
+    return sizes.overhead_items / batch_s, cpu_us
+
+
+async def overhead(
+    http: httpx.AsyncClient, base_url: str, sizes: Sizes, cpu: CpuClock
+) -> dict[str, Any]:
+    """The HTTP and judging layers alone (the server runs the instant engine): batches, then
+    single-item requests from ``clients`` concurrent clients."""
+    rate, cpu_us = await _overhead_batches(http, base_url, sizes, cpu)
     singles = short_items(max(1, sizes.overhead_items // 4), OVERHEAD)
     single_s = await http_load.single_item_clients(
         http, base_url, POINTWISE_NAME, singles, clients=sizes.clients, cache=False
     )
     return {
-        "overhead_items_per_s": sizes.overhead_items / batch_s,
+        "overhead_items_per_s": rate,
+        "overhead_server_cpu_us_per_item": cpu_us,
         "overhead_single_item_requests_per_s": len(singles) / single_s,
+    }
+
+
+async def bare_framework(
+    http: httpx.AsyncClient, base_url: str, sizes: Sizes, cpu: CpuClock
+) -> dict[str, Any]:
+    """The framework's ceiling: the overhead section's batches against a bare FastAPI route that
+    parses the body and answers the same shape (``instant_server --mode bare``)."""
+    rate, cpu_us = await _overhead_batches(http, base_url, sizes, cpu)
+    return {
+        "bare_framework_items_per_s": rate,
+        "bare_framework_server_cpu_us_per_item": cpu_us,
     }
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from judge_server.settings import Settings
 
@@ -105,11 +106,25 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
+@dataclass(frozen=True)
+class Running:
+    """A started server process: how long it took to be ready, and its CPU time so far."""
+
+    start_s: float
+    pid: int
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds of the server's own process (not its children: the vLLM
+        engine core and the check workers are not the serving layer being measured)."""
+        times = psutil.Process(self.pid).cpu_times()
+        return float(times.user + times.system)
+
+
 @contextmanager
-def serving(server: Server, log_path: Path) -> Iterator[float]:
-    """Run ``server`` until the block ends; yields its start time (seconds until ready)."""
-    with running(server.cmd, server.env, server.url + server.ready_path, log_path) as start_s:
-        yield start_s
+def serving(server: Server, log_path: Path) -> Iterator[Running]:
+    """Run ``server`` until the block ends."""
+    with running(server.cmd, server.env, server.url + server.ready_path, log_path) as started:
+        yield started
 
 
 @contextmanager
@@ -119,10 +134,10 @@ def running(
     ready_url: str,
     log_path: Path,
     timeout_s: float = START_TIMEOUT_S,
-) -> Iterator[float]:
-    """Start ``cmd``, wait until ``ready_url`` answers 200, yield the start time, then stop it."""
-    with running_together([(cmd, env, ready_url, log_path)], timeout_s) as start_s:
-        yield start_s
+) -> Iterator[Running]:
+    """Start ``cmd``, wait until ``ready_url`` answers 200, yield it, then stop it."""
+    with _started([(cmd, env, ready_url, log_path)], timeout_s) as (start_s, pids):
+        yield Running(start_s, pids[0])
 
 
 Launch = tuple[Sequence[str], dict[str, str], str, Path]
@@ -135,6 +150,12 @@ def running_together(
 ) -> Iterator[float]:
     """``running`` for several processes started at once (replicas of a fleet); yields the time
     until the last is ready, then stops them all."""
+    with _started(launches, timeout_s) as (start_s, _):
+        yield start_s
+
+
+@contextmanager
+def _started(launches: Sequence[Launch], timeout_s: float) -> Iterator[tuple[float, list[int]]]:
     started = time.perf_counter()
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -145,7 +166,7 @@ def running_together(
                 )
         for proc, (_, _, ready_url, log_path) in zip(procs, launches, strict=True):
             _wait_ready(ready_url, proc, log_path, timeout_s)
-        yield time.perf_counter() - started
+        yield time.perf_counter() - started, [proc.pid for proc in procs]
     finally:
         for proc in procs:
             stop_process(proc)
