@@ -30,7 +30,8 @@ How each primitive maps onto the completions API (vLLM's own extensions where th
   started with ``--enable-prompt-tokens-details``; 0 otherwise).
 
 Routing: least outstanding requests over the healthy replicas (``routing.ReplicaPool``). A
-background task probes every replica's ``GET /health``. A request that fails on one replica
+background task probes every replica's ``GET /readiness``, or ``GET /health`` where that is 404
+(``vllm serve``; ``ReplicaClient.check_health`` says why). A request that fails on one replica
 with a connection error, a timeout or a 5xx is retried on another healthy one (at most
 ``max_attempts`` replicas per request); connection errors, timeouts, 502, 503 and 504 also mark
 the replica down until a health check succeeds again. With no healthy replica left, requests
@@ -39,7 +40,8 @@ raise ``EngineError`` (a per-item ``judge_error``) and ``ready`` is False.
 One URL pointing at a router (``vllm-router`` in front of a fleet, README "Router and vLLM
 fleet") is the other deployment: the router routes (prefix-cache aware), retries and
 health-checks its workers; here a request failure then only fails that request (nothing else to
-try) and the router's own ``GET /health`` (503 once it has no healthy worker) drives ``ready``.
+try) and the router's own ``GET /readiness`` (503 once it has no healthy worker) drives
+``ready``. Not its ``/health``: that is 503 as soon as any one worker is down.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class RemoteEngine(JudgeEngine):
             max_model_len: context length; lowered to the replicas' own when they report less.
             api_key: sent as ``Authorization: Bearer`` (``vllm serve --api-key``).
             request_timeout_s: per HTTP request; a timeout counts as a replica failure.
-            health_interval_s: seconds between two ``GET /health`` rounds.
+            health_interval_s: seconds between two health probe rounds.
             max_attempts: replicas tried per request before giving up.
             top_logprobs: top-N asked for where ``logprob_token_ids`` is not supported.
             transport: an httpx transport (tests pass ``httpx.MockTransport``).
@@ -172,7 +174,7 @@ class RemoteEngine(JudgeEngine):
         return list(self._fleet.pool.replicas)
 
     async def check_health(self) -> None:
-        """One round of ``GET /health`` on every replica, concurrently."""
+        """One round of health probes on every replica, concurrently."""
         await self._fleet.check_health()
 
     async def _discover(self) -> None:

@@ -69,6 +69,8 @@ class ReplicaClient:
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
         )
         self._health_task: asyncio.Task[None] | None = None
+        self._health_only: set[str] = set()
+        """Replicas without ``/readiness`` (``vllm serve``): probed on ``/health``."""
 
     async def aclose(self) -> None:
         """Stop the health checks and close the connections."""
@@ -82,12 +84,19 @@ class ReplicaClient:
     # -- health -----------------------------------------------------------------------------
 
     async def check_health(self) -> None:
-        """One round of ``GET /health`` on every replica, concurrently."""
+        """One round of health probes on every replica, concurrently.
+
+        The probe is ``GET /readiness``, falling back for good to ``GET /health`` on a replica
+        that answers it 404. A router (``vllm-router``) answers ``/readiness`` with 200 while
+        any worker is healthy, but its ``/health`` with 503 as soon as any one worker is not
+        (``RouterTrait::health`` in its src/routers/http/router.rs), which would take the whole
+        fleet out for one dead worker; ``vllm serve`` has no ``/readiness``, only ``/health``.
+        """
         await asyncio.gather(*(self._probe(r) for r in self.pool.replicas))
 
     async def _probe(self, replica: Replica) -> None:
         try:
-            resp = await self._http.get(f"{replica.url}/health", timeout=self._health_timeout_s)
+            resp = await self._get_health(replica)
         except httpx.HTTPError as exc:
             self.pool.mark_down(replica, f"health check: {type(exc).__name__}: {exc}")
             return
@@ -95,6 +104,14 @@ class ReplicaClient:
             self.pool.mark_up(replica)
         else:
             self.pool.mark_down(replica, f"health check: HTTP {resp.status_code}")
+
+    async def _get_health(self, replica: Replica) -> httpx.Response:
+        if replica.url not in self._health_only:
+            resp = await self._http.get(f"{replica.url}/readiness", timeout=self._health_timeout_s)
+            if resp.status_code != 404:
+                return resp
+            self._health_only.add(replica.url)
+        return await self._http.get(f"{replica.url}/health", timeout=self._health_timeout_s)
 
     def start_health_checks(self) -> None:
         """A ``check_health`` round every ``health_interval_s``, in the background."""

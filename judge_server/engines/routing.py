@@ -1,7 +1,7 @@
 """The replica pool behind the remote engine: who is up, who is least busy.
 
-Pure bookkeeping, no I/O: the remote engine probes ``/health``, sends the requests and reports
-back here. Everything runs on one event loop, so no locks are needed.
+Pure bookkeeping, no I/O: the remote engine probes the replicas' health, sends the requests and
+reports back here. Everything runs on one event loop, so no locks are needed.
 
 Routing is least-outstanding-requests over the healthy replicas: a replica that is slow (long
 prompts, a busy GPU) keeps more requests in flight and so receives fewer new ones. Ties, the
@@ -85,7 +85,7 @@ class ReplicaPool:
         fleet) is never taken out by a request failure, only by its health probe: there is no
         other replica to send the next request to, and a router's timeout or 503 on one request
         says little about the fleet behind it (the router health-checks its workers and answers
-        ``GET /health`` with 503 itself when none is left).
+        ``GET /readiness`` with 503 itself when none is left).
         """
         replica.failures += 1
         replica.last_error = reason

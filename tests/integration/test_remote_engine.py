@@ -13,8 +13,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -336,13 +338,42 @@ def test_server_on_the_remote_engine_serves_every_mode(
         stop(proc)
 
 
+class _HealthyStub(BaseHTTPRequestHandler):
+    """A worker that is up for the router's start-up check, then goes away."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 def test_rubric_mode_through_vllm_router(
     replicas: list[Replica], model_path: str, server_rubrics_dir: Path
 ) -> None:
-    """judge-server -> vllm-router (cache_aware) -> two `vllm serve`: the fleet deployment of the
-    README. The criteria of one response land on the replica that holds its prefix."""
-    launch, router_url = router_launch("cache_aware", [r.url for r in replicas], LOG_DIR)
-    with running(*launch, timeout_s=120):
+    """judge-server -> vllm-router (cache_aware) -> two `vllm serve` and a third worker that
+    died: the fleet deployment of the README. The criteria of one response land on the replica
+    that holds its prefix, and one dead worker does not take judge-server out (the router's
+    ``/health`` is 503 then, its ``/readiness`` 200)."""
+    stub = ThreadingHTTPServer(("127.0.0.1", 0), _HealthyStub)
+    threading.Thread(target=stub.serve_forever, daemon=True).start()
+    stub_url = f"http://127.0.0.1:{stub.server_address[1]}"
+    (cmd, env, ready, log), router_url = router_launch(
+        "cache_aware", [*(r.url for r in replicas), stub_url], LOG_DIR
+    )
+    with running([*cmd, "--health-failure-threshold", "1"], env, ready, log, timeout_s=120):
+        stub.shutdown()
+        stub.server_close()
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{router_url}/health", timeout=5).status_code != 503:
+            assert time.monotonic() < deadline, "the router never noticed its dead worker"
+            time.sleep(0.5)
+        readiness = httpx.get(f"{router_url}/readiness", timeout=5)
+        assert readiness.status_code == 200 and readiness.json()["healthy_workers"] == 2
         port = free_port()
         proc, log_path = start_server(
             port,

@@ -80,6 +80,8 @@ class Fleet:
         self.completions: list[tuple[str, dict[str, Any]]] = []
         self.max_model_len = max_model_len
         self.tokenizer = WordTokenizer()  # the one the engine under test uses
+        self.readiness: dict[str, int] = {}  # host -> its GET /readiness status (a router's)
+        self.probes: list[str] = []  # health probe paths, in order
 
     def served_by(self) -> list[str]:
         return [host for host, _ in self.completions]
@@ -88,8 +90,12 @@ class Fleet:
         host = request.url.host
         if host in self.dead:
             raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path in ("/health", "/readiness"):
+            self.probes.append(request.url.path)
+        if request.url.path == "/readiness":  # only routers have it; `vllm serve` answers 404
+            return httpx.Response(self.readiness.get(host, 404))
         if request.url.path == "/health":
-            return httpx.Response(200)
+            return httpx.Response(503 if host in self.readiness else 200)
         if request.url.path == "/v1/models":
             return httpx.Response(
                 200,
@@ -308,6 +314,41 @@ async def test_a_lone_upstream_is_taken_out_by_its_health_probe_only() -> None:
         assert not engine.ready
         with pytest.raises(EngineError, match="no healthy judge replica"):
             await engine.generate("hello", max_tokens=2)
+    finally:
+        await engine.shutdown()
+
+
+async def test_a_router_is_probed_on_readiness_and_a_vllm_serve_on_health() -> None:
+    """vllm-router answers ``/health`` 503 once ANY worker is down but ``/readiness`` 200 while
+    one is up: judge-server follows ``/readiness``, so one dead worker does not take it out. A
+    replica without ``/readiness`` (404: ``vllm serve``) is probed on ``/health`` from then on."""
+    fleet = Fleet()
+    fleet.readiness = {"r0.test": 200}  # a router with one worker down: /health is 503
+    engine = scripted_engine(fleet, URLS[:1], health_interval_s=3600)
+    await engine.start()
+    try:
+        assert engine.ready and set(fleet.probes) == {"/readiness"}
+        fleet.readiness["r0.test"] = 503  # no healthy worker left
+        await engine.check_health()
+        assert not engine.ready
+        assert engine.replicas[0].last_error == "health check: HTTP 503"
+        fleet.readiness["r0.test"] = 200
+        await engine.check_health()
+        assert engine.ready
+    finally:
+        await engine.shutdown()
+
+    fleet = Fleet()  # plain `vllm serve` replicas: /readiness is 404
+    engine = scripted_engine(fleet, URLS[:2], health_interval_s=3600)
+    await engine.start()
+    try:
+        assert all(r.healthy for r in engine.replicas)
+        fleet.probes.clear()
+        await engine.check_health()
+        assert fleet.probes == ["/health", "/health"]  # the 404 is asked once per replica
+        fleet.dead.add("r1.test")
+        await engine.check_health()
+        assert engine.replicas[0].healthy and not engine.replicas[1].healthy
     finally:
         await engine.shutdown()
 
