@@ -60,6 +60,7 @@ async def list_rubrics(service: ServiceDep) -> RubricList:
 )
 async def get_rubric(ref: str, service: ServiceDep) -> RubricDetail:
     """``name`` for the live version, or ``name@version`` for a pinned one."""
+    await service.refresh_for(ref)
     return _detail(service.resolve(ref, param="name"), service)
 
 
