@@ -5,6 +5,7 @@ the bounds (names) and key ids it shows. On a real redis-server, like ``test_rub
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import shutil
 import time
@@ -16,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from judge_server.api import create_app
+from judge_server.api.auth import KEY_ID_SALT, key_id
 from judge_server.rubrics import redis_store
 from judge_server.rubrics.redis_store import open_store
 from judge_server.rubrics.registry import RubricChange
@@ -170,6 +172,12 @@ async def test_entries_that_do_not_decode_are_skipped_and_parsed_bodies_not_rere
     assert actions == ["put", "rename", "put"]
 
 
+def test_key_ids_are_scrypt_derived() -> None:
+    expected = hashlib.scrypt(b"weak", salt=KEY_ID_SALT, n=2**14, r=8, p=1, dklen=8).hex()
+    assert key_id("weak") == f"key:{expected}"
+    assert hashlib.sha256(b"weak").hexdigest()[:12] not in key_id("weak")
+
+
 # ------------------------------------------------------------------------------- over HTTP
 
 
@@ -230,3 +238,13 @@ def test_rubric_names_are_capped(store: bool, redis_url: str, tmp_path: Path) ->
         assert client.delete("/v1/rubrics/probe").status_code == 204
         assert client.put("/v1/rubrics/probe2", json=VERDICT).status_code == 409  # still known
         assert client.put("/v1/rubrics/probe", json=VERDICT).status_code == 201  # known name
+
+
+def test_who_changed_a_rubric_is_shown_to_admins_only(tmp_path: Path) -> None:
+    with client_for(None, tmp_path, api_keys=["reader"]) as client:
+        assert client.put("/v1/rubrics/probe", json=VERDICT).status_code == 201
+        [seen_by_admin] = client.get("/v1/rubrics/probe").json()["changes"]
+        assert seen_by_admin["by"] == key_id(ADMIN_TOKEN)
+        as_reader = {"Authorization": "Bearer reader"}
+        [seen_by_reader] = client.get("/v1/rubrics/probe", headers=as_reader).json()["changes"]
+        assert seen_by_reader["by"] is None
