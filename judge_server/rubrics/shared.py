@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import time
+from typing import Any
 
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricChange, RubricNotFoundError, RubricRegistry
@@ -145,15 +146,16 @@ class SharedRubrics:
         """Poll until ``stop`` is set; never raises (an unreachable store is retried). A sync
         in progress when ``stop`` is set is cancelled: shutdown never waits on the store."""
         stopped = asyncio.ensure_future(stop.wait())
+        running: list[asyncio.Future[Any]] = [stopped]
         try:
             while not stop.is_set():
                 step = asyncio.ensure_future(self._sync_and_wait(poll_s))
-                await asyncio.wait((step, stopped), return_when=asyncio.FIRST_COMPLETED)
-                if not step.done():
-                    step.cancel()
-                    await asyncio.gather(step, return_exceptions=True)
-        finally:
-            stopped.cancel()
+                running = [stopped, step]
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # stopped, or this task cancelled: nothing is left running
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def _sync_and_wait(self, poll_s: float) -> None:
         await self._refreshed(logged=True)
