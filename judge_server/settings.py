@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         "pins persist there and a PUT on one replica serves on all; the rubrics directory "
         "seeds it. Unset: the rubrics directory, in this process's memory.",
     )
+    max_rubrics: int = Field(
+        1000,
+        ge=1,
+        description="Most rubric names a PUT may bring the registry (or the shared store) "
+        "to, deleted names included (their versions stay pinnable); past it a new name is "
+        "refused (409 too_many_rubrics).",
+    )
     admin_token: SecretStr | None = Field(
         None,
         description="PUT/DELETE /v1/rubrics need 'Authorization: Bearer <token>'; without "

@@ -28,6 +28,7 @@ from judge_server.api import (
     routes_score,
     routes_slime,
 )
+from judge_server.api.auth import warm_key_ids
 from judge_server.api.body_guard import BodyGuard
 from judge_server.api.errors import install_error_handlers
 from judge_server.api.middleware import RequestMetrics
@@ -118,6 +119,7 @@ def create_app(
             registry=registry,
             metrics=metrics,
         )
+        await asyncio.to_thread(warm_key_ids, settings)  # scrypt: never on the event loop
         stop = asyncio.Event()
         if drain is not None:
             drain.service = service

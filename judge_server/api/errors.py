@@ -28,6 +28,7 @@ from judge_server.service.errors import (
     RubricStoreUnavailable,
     ServiceError,
     TooManyItems,
+    TooManyRubrics,
     TooMuchWork,
 )
 
@@ -73,6 +74,7 @@ def printable(text: str) -> str:
 HTTP_STATUS: dict[type[ServiceError], int] = {
     RubricNotFound: 404,
     RubricsReadOnly: 409,  # the request is fine; the server's directory is not writable
+    TooManyRubrics: 409,  # the request is fine; the server holds as many names as it may
     TooManyItems: 413,
     TooMuchWork: 413,
     InvalidRubric: 422,

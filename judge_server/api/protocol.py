@@ -88,9 +88,7 @@ class ScoreItemIn(_In):
             return str(value)
         return valid_unicode(value, "id")
 
-    def to_input(
-        self, default_id: str, *, max_criteria: int = MAX_INSTANCE_CRITERIA
-    ) -> ScoreInput:
+    def to_input(self, default_id: str, *, max_criteria: int = MAX_INSTANCE_CRITERIA) -> ScoreInput:
         """The item to judge, or its refusal when its prompt or criteria cannot be read."""
         try:
             return self.to_item(default_id, max_criteria=max_criteria)
@@ -192,11 +190,15 @@ class RubricList(BaseModel):
 class RubricChangeOut(BaseModel):
     at: datetime = Field(description="When (UTC).")
     version: str = Field(description="The version it made live (or deleted): a content hash.")
-    action: Literal["load", "seed", "put", "delete"] = Field(
+    action: str = Field(
         description="load: read from the rubrics directory; seed: the directory seeded the "
-        "shared store; put/delete: through this API."
+        "shared store; put/delete: through this API (a newer release sharing the store may "
+        "write others)."
     )
-    by: str | None = Field(description="Who, by key id (never the key); null for files.")
+    by: str | None = Field(
+        description="Who, by key id (never the key); null for files, and shown only to "
+        "admin callers (null for the others)."
+    )
 
 
 class RubricDetail(RubricSummary):

@@ -24,6 +24,7 @@ router = APIRouter(tags=["score"], dependencies=[ApiKey])
 async def group(
     request: GroupScoreRequest, service: ReadyServiceDep, http_request: Request
 ) -> GroupScoreResponse:
+    await service.refresh_for(request.rubric)
     judge = service.judge(request.rubric)
     try:  # one prompt for the whole group: if it cannot be judged, nothing in the group can
         prompt = request.judge_prompt()

@@ -33,7 +33,7 @@ def _not_ready(service: JudgeService) -> tuple[str, str]:
         return "engine_failed", service.engine_error
     if service.draining:
         return "draining", "the server is shutting down"
-    return "not_ready", "the judge engine is still starting"
+    return "not_ready", service.not_ready_reason
 
 
 @router.get("/health", responses={200: {"model": HealthOut}, **errors(503)})

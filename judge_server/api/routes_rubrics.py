@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
 
-from judge_server.api.auth import Admin, ApiKey, caller_id
+from judge_server.api.auth import Admin, ApiKey, caller_id, is_admin
 from judge_server.api.deps import ServiceDep
 from judge_server.api.protocol import RubricChangeOut, RubricDetail, RubricList, RubricSummary
 from judge_server.api.responses import RUBRIC_WRITE, errors
@@ -28,7 +28,8 @@ RubricBody = Annotated[dict[str, Any], Body(description="The rubric definition (
 router = APIRouter(prefix="/v1/rubrics", tags=["rubrics"])
 
 
-def _detail(rubric: RubricSpec, service: JudgeService) -> RubricDetail:
+def _detail(rubric: RubricSpec, service: JudgeService, admin: bool) -> RubricDetail:
+    """``admin``: show who made each change (a key id); to other callers ``by`` is null."""
     return RubricDetail(
         name=rubric.name,
         version=rubric.version,
@@ -38,7 +39,10 @@ def _detail(rubric: RubricSpec, service: JudgeService) -> RubricDetail:
         history=service.registry.history(rubric.name),
         changes=[
             RubricChangeOut(
-                at=datetime.fromtimestamp(c.at, UTC), version=c.version, action=c.action, by=c.by
+                at=datetime.fromtimestamp(c.at, UTC),
+                version=c.version,
+                action=c.action,
+                by=c.by if admin else None,
             )
             for c in service.registry.changes(rubric.name)
         ],
@@ -58,9 +62,10 @@ async def list_rubrics(service: ServiceDep) -> RubricList:
 @router.get(
     "/{ref}", response_model=RubricDetail, dependencies=[ApiKey], responses=errors(401, 404, 422)
 )
-async def get_rubric(ref: str, service: ServiceDep) -> RubricDetail:
+async def get_rubric(ref: str, service: ServiceDep, request: Request) -> RubricDetail:
     """``name`` for the live version, or ``name@version`` for a pinned one."""
-    return _detail(service.resolve(ref, param="name"), service)
+    await service.refresh_for(ref)
+    return _detail(service.resolve(ref, param="name"), service, is_admin(request))
 
 
 @router.put(
@@ -78,7 +83,7 @@ async def put_rubric(
     rubric = service.check_definition(name, definition)
     created = await service.save_rubric(rubric, by=caller_id(request))
     response.status_code = 201 if created else 200
-    return _detail(rubric, service)
+    return _detail(rubric, service, admin=True)
 
 
 @router.delete(

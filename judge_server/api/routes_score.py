@@ -15,6 +15,7 @@ router = APIRouter(tags=["score"], dependencies=[ApiKey])
 
 @router.post("/v1/score", response_model=ScoreResponse, responses=errors(*SCORING))
 async def score(request: ScoreRequest, service: ReadyServiceDep, http_request: Request) -> Response:
+    await service.refresh_for(request.rubric)
     judge = service.judge(request.rubric)
     service.check_size(len(request.items))
     # An item's own criteria past the bound are refused before they are validated.

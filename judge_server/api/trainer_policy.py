@@ -97,6 +97,7 @@ async def score_for_trainer(
     request: Request,
 ) -> TrainerScores:
     """Score through the one scoring path, then apply the failure policy."""
+    await service.refresh_for(policy.rubric)
     judge = service.judge(policy.rubric)
     if judge.rubric.mode == "pairwise":  # would fill every sample: a configuration error
         raise InvalidRubric(

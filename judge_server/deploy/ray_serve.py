@@ -88,14 +88,15 @@ class ServeGlue:
         return held
 
     async def _until_ready(self) -> str | None:
-        """None once the engine is ready, else why the replica must not start."""
+        """None once the service is ready (its engine up and, with a shared rubric store,
+        the store's versions loaded), else why the replica must not start."""
         service: JudgeService = self.state["service"]
         deadline = time.monotonic() + self.start_timeout_s
         while not service.ready:
             if service.engine_error is not None:
                 return service.engine_error
             if time.monotonic() > deadline:
-                return f"the judge engine was not ready in {self.start_timeout_s:g} s"
+                return f"not ready in {self.start_timeout_s:g} s: {service.not_ready_reason}"
             await asyncio.sleep(POLL_S)
         return None
 

@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
 
 import yaml
 
@@ -40,7 +39,13 @@ class RubricNotFoundError(LookupError):
         self.ref = ref
 
 
-ChangeAction = Literal["load", "seed", "put", "delete"]
+class TooManyRubrics(Exception):
+    """A new rubric name past the cap (``JUDGE_MAX_RUBRICS``): nothing was changed."""
+
+
+ChangeAction = str
+""""load", "seed", "put" or "delete"; a plain str, since a store shared with a newer release
+may hold actions this one does not know (they are shown as they are)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,15 @@ class RubricRegistry:
             raise RubricNotFoundError(ref, self._current)
         return pinned
 
+    def history_version(self, name: str, version: str) -> RubricSpec | None:
+        versions = self._history.get(name)
+        return None if versions is None else versions.get(version)
+
+    def names(self) -> int:
+        """How many rubric names this registry knows: live ones and deleted ones whose
+        versions can still be pinned (what ``JUDGE_MAX_RUBRICS`` caps)."""
+        return len(self._history.keys() | self._current.keys())
+
     def history(self, name: str) -> list[str]:
         """Known versions of ``name``, oldest first."""
         return list(self._history.get(name, {}))
@@ -187,13 +201,23 @@ class RubricRegistry:
         log.append(change)
         del log[: -self.history_size]
 
-    def save(self, rubric: RubricSpec, directory: Path | None, by: str | None = None) -> bool:
+    def save(
+        self,
+        rubric: RubricSpec,
+        directory: Path | None,
+        by: str | None = None,
+        max_names: int = 0,
+    ) -> bool:
         """Persist ``rubric`` (when a directory is given) and make it live. True if it is new.
+        A name new to this registry past ``max_names`` (0: no cap) raises ``TooManyRubrics``.
 
         File write and swap happen under the registry lock, so a concurrent directory reload
         can never swap in a snapshot read before this write.
         """
         with self._lock:
+            known = rubric.name in self._current or rubric.name in self._history
+            if not known and max_names and self.names() >= max_names:
+                raise TooManyRubrics(f"this server holds {max_names} rubric names already")
             if directory is not None:
                 write_rubric_file(directory, rubric)
             created = rubric.name not in self._current

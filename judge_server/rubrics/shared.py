@@ -16,19 +16,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+from typing import Any
 
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricChange, RubricNotFoundError, RubricRegistry
 from judge_server.rubrics.spec import RubricError, RubricParser, RubricSpec
-from judge_server.rubrics.store import RubricStore, RubricStoreError, StoreState
+from judge_server.rubrics.store import (
+    RubricStore,
+    RubricStoreError,
+    StoreState,
+    change_from_json,
+)
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.5
 
 Parsed = dict[tuple[str, str], RubricSpec]
+Changes = dict[str, list[RubricChange]]
 
 
 class SharedRubrics:
@@ -38,8 +46,11 @@ class SharedRubrics:
         store: RubricStore,
         parse: RubricParser,
         metrics: Metrics | None = None,
+        max_names: int = 0,
     ) -> None:
         self.registry = registry
+        self.max_names = max_names
+        """The most rubric names the store may know (0: no cap); see ``TooManyRubrics``."""
         self.store = store
         self.parse = parse
         self.metrics = metrics
@@ -54,6 +65,13 @@ class SharedRubrics:
             metrics.rubric_store_up().set(0)
         self.generation: int | None = None
         """The store generation this replica serves (None before the first sync)."""
+        self._epoch: str | None = None
+
+    @property
+    def synced(self) -> bool:
+        """The store's state was adopted at least once: until then this replica holds only
+        the rubrics directory, and must not report ready (``JudgeService.ready``)."""
+        return self.generation is not None
 
     @property
     def ok(self) -> bool:
@@ -61,17 +79,19 @@ class SharedRubrics:
 
     async def sync(self) -> None:
         """Seed (first time, or when the store lost its data), then adopt the store's state
-        if it changed since the last sync. Raises ``RubricStoreError``."""
+        if its (epoch, generation) moved since the last sync. Raises ``RubricStoreError``."""
         async with self._lock:
             try:
-                generation = await self.store.generation()
-                if generation is None or not self._seeded:
+                seen = await self.store.generation()
+                # a new epoch: the store lost its data (and another replica seeded it first)
+                reset = seen is not None and self._epoch is not None and seen[0] != self._epoch
+                if seen is None or not self._seeded or reset:
                     now = time.time()
                     for rubric in self._seed:
                         await self.store.seed(rubric, now)
                     self._seeded = True
-                    generation = await self.store.generation()
-                if generation != self.generation:
+                    seen = await self.store.generation()
+                if seen is None or seen != (self._epoch, self.generation):
                     await self._adopt(await self.store.state())
             except RubricStoreError as exc:
                 self._failed(exc)
@@ -82,7 +102,7 @@ class SharedRubrics:
         """Store ``rubric`` as the live version and serve it here; True when the name is new."""
         try:
             created = await self.store.put(
-                rubric, RubricChange(time.time(), rubric.version, "put", by)
+                rubric, RubricChange(time.time(), rubric.version, "put", by), self.max_names
             )
         except RubricStoreError as exc:
             self._failed(exc)
@@ -92,6 +112,9 @@ class SharedRubrics:
         return bool(created)
 
     async def delete(self, name: str, by: str | None) -> RubricSpec:
+        """Take ``name`` out of the live set; the version the store held live is logged and
+        returned (not this replica's view of it, which may be a poll behind)."""
+        await self.sync()  # a name PUT on another replica since the last poll is found
         rubric = self.registry.current.get(name)
         if rubric is None:
             raise RubricNotFoundError(name, self.registry.current)
@@ -103,33 +126,58 @@ class SharedRubrics:
             raise
         if not await self._refreshed() and name in self.registry.current:
             self.registry.delete(name, None, by)
-        if not deleted:  # another replica deleted it first
+        if deleted is None:  # another replica deleted it first
             raise RubricNotFoundError(name, self.registry.current)
-        return rubric
+        return self.registry.history_version(name, deleted) or rubric
+
+    async def refresh_for(self, ref: str) -> None:
+        """A ``name@version`` pin this replica lacks may have been made on another replica
+        since the last poll: sync once before it is answered 404 (one generation read when
+        nothing changed; the sync lock makes concurrent misses share the store's answer)."""
+        if "@" not in ref:
+            return
+        try:
+            self.registry.resolve(ref)
+        except RubricNotFoundError:
+            with contextlib.suppress(RubricStoreError):  # recorded by sync; the 404 stands
+                await self.sync()
 
     async def keep_syncing(self, stop: asyncio.Event, poll_s: float = POLL_S) -> None:
-        """Poll until ``stop`` is set; never raises (an unreachable store is retried)."""
-        while not stop.is_set():
-            try:
-                await self.sync()
-            except RubricStoreError:
-                pass  # recorded by sync; the last known versions keep serving
-            except Exception:
-                log.exception("rubric store sync failed")
-                if self.metrics is not None:
-                    self.metrics.errors.labels("rubric_store").inc()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll_s)
+        """Poll until ``stop`` is set; never raises (an unreachable store is retried). A sync
+        in progress when ``stop`` is set is cancelled: shutdown never waits on the store."""
+        stopped = asyncio.ensure_future(stop.wait())
+        running: list[asyncio.Future[Any]] = [stopped]
+        try:
+            while not stop.is_set():
+                step = asyncio.ensure_future(self._sync_and_wait(poll_s))
+                running = [stopped, step]
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # stopped, or this task cancelled: nothing is left running
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
-    async def _refreshed(self) -> bool:
+    async def _sync_and_wait(self, poll_s: float) -> None:
+        await self._refreshed(logged=True)
+        await asyncio.sleep(poll_s)
+
+    async def _refreshed(self, logged: bool = False) -> bool:
         try:
             await self.sync()
         except RubricStoreError:
+            return False  # recorded by sync; the last known versions keep serving
+        except Exception:
+            if not logged:
+                raise
+            log.exception("rubric store sync failed")
+            if self.metrics is not None:
+                self.metrics.errors.labels("rubric_store").inc()
             return False
         return True
 
     async def _adopt(self, state: StoreState) -> None:
-        parsed = await asyncio.to_thread(self._parse_new, state)  # validation is CPU work
+        # decoding and validation are CPU work: a thread, never the event loop
+        parsed, changes = await asyncio.to_thread(self._parse_new, state)
         current = {}
         for name, version in state.live.items():
             rubric = parsed.get((name, version)) or self.registry.current.get(name)
@@ -139,12 +187,15 @@ class SharedRubrics:
             name: [parsed[(name, v.version)] for v in kept if (name, v.version) in parsed]
             for name, kept in state.versions.items()
         }
-        self.registry.adopt(current, history, state.changes)
+        self.registry.adopt(current, history, changes)
         self._parsed = parsed
+        self._epoch = state.epoch
         self.generation = state.generation
 
-    def _parse_new(self, state: StoreState) -> Parsed:
-        """Every kept version, parsed once per process (``_parsed`` holds the previous ones)."""
+    def _parse_new(self, state: StoreState) -> tuple[Parsed, Changes]:
+        """Every kept version, decoded and parsed once per process (``_parsed`` holds the
+        previous ones), and the change logs. What does not decode or validate (a corrupt or
+        foreign entry) is logged and skipped; it never fails the sync."""
         parsed: Parsed = {}
         for name, kept in state.versions.items():
             for stored in kept:
@@ -152,8 +203,11 @@ class SharedRubrics:
                 rubric = self._parsed.get(key)
                 if rubric is None:
                     try:
-                        rubric = self.parse(dict(stored.body), source=f"rubric store {name}")
-                    except RubricError as exc:
+                        body = json.loads(stored.body)
+                        if not isinstance(body, dict):
+                            raise RubricError(f"not an object: {type(body).__name__}")
+                        rubric = self.parse(body, source=f"rubric store {name}")
+                    except (RubricError, ValueError) as exc:
                         log.error("rubric store: %s@%s refused: %s", name, stored.version, exc)
                         continue
                     if rubric.version != stored.version:  # another judge-server version wrote it
@@ -163,7 +217,15 @@ class SharedRubrics:
                         )  # fmt: skip
                         continue
                 parsed[key] = rubric
-        return parsed
+        changes: Changes = {}
+        for name, entries in state.changes.items():
+            changes[name] = []
+            for entry in entries:
+                try:
+                    changes[name].append(change_from_json(entry))
+                except ValueError as exc:
+                    log.error("rubric store: a change entry of %s skipped: %s", name, exc)
+        return parsed, changes
 
     def _failed(self, exc: RubricStoreError) -> None:
         if self.error != str(exc):  # once per outage (and per new reason), not every poll

@@ -34,8 +34,9 @@ class RubricStoreError(Exception):
 @dataclass(frozen=True)
 class StoredVersion:
     version: str
-    body: dict[str, Any]
-    """The definition as ``rubric_body`` wrote it; parsing it must give back ``version``."""
+    body: str | bytes
+    """The definition as ``rubric_body`` wrote it, JSON-encoded: decoded (off the event loop,
+    and only when not parsed before) by ``rubrics/shared.py``; parsing it gives ``version``."""
 
 
 @dataclass
@@ -43,11 +44,15 @@ class StoreState:
     """Everything a replica needs to serve: read at one generation."""
 
     generation: int
+    epoch: str = ""
+    """Random, written once when the store is first seeded: a store that lost its data and was
+    seeded again has a new epoch, so an equal generation does not pass for the same state."""
     live: dict[str, str] = field(default_factory=dict)
     """name -> live version (a deleted name is absent; its old versions stay pinnable)."""
     versions: dict[str, list[StoredVersion]] = field(default_factory=dict)
     """name -> the versions kept, oldest first."""
-    changes: dict[str, list[RubricChange]] = field(default_factory=dict)
+    changes: dict[str, list[str | bytes]] = field(default_factory=dict)
+    """name -> change log entries as ``change_json`` wrote them (decoded with the bodies)."""
 
 
 def rubric_body(rubric: RubricSpec) -> dict[str, Any]:
@@ -63,10 +68,19 @@ def change_json(change: RubricChange) -> str:
 
 
 def change_from_json(text: str | bytes) -> RubricChange:
+    """Raises ValueError (or one of its kinds) on an entry it cannot read."""
     data = json.loads(text)
-    return RubricChange(
-        at=float(data["at"]), version=str(data["version"]), action=data["action"], by=data["by"]
-    )
+    if not isinstance(data, dict):
+        raise ValueError(f"a change entry must be an object, got {type(data).__name__}")
+    try:
+        return RubricChange(
+            at=float(data["at"]),
+            version=str(data["version"]),
+            action=str(data["action"]),
+            by=None if data.get("by") is None else str(data["by"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"a change entry lacks {exc}") from exc
 
 
 class RubricStore(ABC):
@@ -79,18 +93,23 @@ class RubricStore(ABC):
         replicas starting at once seed it once); True when it did."""
 
     @abstractmethod
-    async def put(self, rubric: RubricSpec, change: RubricChange) -> bool | None:
+    async def put(
+        self, rubric: RubricSpec, change: RubricChange, max_names: int = 0
+    ) -> bool | None:
         """Make ``rubric`` live. True when the name was new (or deleted), False when it
-        replaced another version, None when that version was live already (no change)."""
+        replaced another version, None when that version was live already (no change).
+        A new name when the store knows ``max_names`` raises ``registry.TooManyRubrics``."""
 
     @abstractmethod
-    async def delete(self, name: str, change: RubricChange) -> bool:
-        """Take ``name`` out of the live set (its versions stay pinnable); False if not live."""
+    async def delete(self, name: str, change: RubricChange) -> str | None:
+        """Take ``name`` out of the live set (its versions stay pinnable): the version that
+        was live (``change.version`` is replaced by it in the log), None if none was."""
 
     @abstractmethod
-    async def generation(self) -> int | None:
-        """A counter every change bumps: a replica reloads when it moves. None: the store is
-        empty (never seeded, or its data was lost)."""
+    async def generation(self) -> tuple[str, int] | None:
+        """(epoch, counter): the counter moves with every change, the epoch with every loss of
+        the store's data; a replica reloads when either moves. None: the store is empty
+        (never seeded, or its data was lost)."""
 
     @abstractmethod
     async def state(self) -> StoreState: ...

@@ -51,7 +51,7 @@ def build_service(
     shared = None
     if settings.rubric_store:  # the directory just loaded is its seed
         store = open_store(settings.rubric_store, registry.history_size)
-        shared = SharedRubrics(registry, store, parse_rubric, metrics)
+        shared = SharedRubrics(registry, store, parse_rubric, metrics, settings.max_rubrics)
     service = JudgeService(
         settings,
         engine,

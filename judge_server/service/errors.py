@@ -67,6 +67,12 @@ class RubricsReadOnly(ServiceError):
     type = "rubrics_read_only"
 
 
+class TooManyRubrics(ServiceError):
+    """A PUT of a new rubric name past ``max_rubrics`` (``JUDGE_MAX_RUBRICS``)."""
+
+    type = "too_many_rubrics"
+
+
 class RubricStoreUnavailable(ServiceError):
     """The shared rubric store cannot be reached: a rubric change is refused (nothing changed);
     scoring goes on with the versions this replica holds."""

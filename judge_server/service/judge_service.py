@@ -28,6 +28,7 @@ from judge_server.judges.reward_model import RewardModelJudge
 from judge_server.judges.workers import CheckPool
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricNotFoundError, RubricRegistry
+from judge_server.rubrics.registry import TooManyRubrics as RegistryFull
 from judge_server.rubrics.shared import SharedRubrics
 from judge_server.rubrics.spec import RubricError, RubricSpec
 from judge_server.rubrics.store import RubricStoreError
@@ -42,6 +43,7 @@ from judge_server.service.errors import (
     RubricsReadOnly,
     RubricStoreUnavailable,
     TooManyItems,
+    TooManyRubrics,
     TooMuchWork,
 )
 from judge_server.service.input_checks import item_problem, unencodable
@@ -162,13 +164,26 @@ class JudgeService:
             and bool(self.registry.current)
             and self.engine_error is None
             and not self.draining
+            and (self.shared_rubrics is None or self.shared_rubrics.synced)
         )
 
     def require_ready(self) -> None:
         if self.engine_error is None and self.draining:
             raise Draining("the server is shutting down; retry on another replica")
         if not self.ready:
-            raise NotReady(self.engine_error or "the judge engine is still starting")
+            raise NotReady(self.engine_error or self.not_ready_reason)
+
+    @property
+    def not_ready_reason(self) -> str:
+        shared = self.shared_rubrics
+        if self.engine.ready and shared is not None and not shared.synced:
+            return "waiting for the rubric store (its versions are not loaded yet)"
+        return "the judge engine is still starting"
+
+    async def refresh_for(self, spec: RubricChoice) -> None:
+        """Before ``resolve``: finds a pin made on another replica since the last poll."""
+        if self.shared_rubrics is not None and isinstance(spec, str):
+            await self.shared_rubrics.refresh_for(spec)
 
     # -- rubrics and judges -----------------------------------------------------------------
 
@@ -249,7 +264,9 @@ class JudgeService:
         with self._writable_rubrics():
             if self.shared_rubrics is not None:
                 return await self.shared_rubrics.put(rubric, by)
-            return self.registry.save(rubric, self.settings.rubrics_dir, by)
+            return self.registry.save(
+                rubric, self.settings.rubrics_dir, by, max_names=self.settings.max_rubrics
+            )
 
     async def delete_rubric(self, name: str, by: str | None = None) -> RubricSpec:
         try:
@@ -267,6 +284,12 @@ class JudgeService:
         shared store: the change is refused with the reason."""
         try:
             yield
+        except RegistryFull as exc:
+            raise TooManyRubrics(
+                f"{exc} (JUDGE_MAX_RUBRICS; a deleted name still counts, its versions stay "
+                "pinnable): raise the limit to add more",
+                param="name",
+            ) from exc
         except RubricStoreError as exc:
             raise RubricStoreUnavailable(
                 f"{exc}; nothing was changed, retry when it is back (scoring goes on with the "

@@ -85,8 +85,8 @@ class JudgeReplica:
                 env=env,
             )
 
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=30)
+    def get(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        return httpx.get(self.url + path, headers=headers, timeout=30)
 
     def score(self, rubric: str) -> dict[str, Any]:
         resp = httpx.post(
@@ -155,12 +155,13 @@ def test_two_replicas_share_the_result_cache_and_the_rubric_store(
     # a fresh process (B restarted): the pin still resolves, the history is intact
     with running("b-restarted", **start) as [c]:
         assert served_version(c, "probe") == new
-        detail = c.get(f"/v1/rubrics/probe@{old}").json()
+        detail = c.get(f"/v1/rubrics/probe@{old}", headers=AS_ADMIN).json()
         assert detail["version"] == old and detail["history"] == [old, new]
         assert [(ch["action"], ch["version"], ch["by"]) for ch in detail["changes"]] == [
             ("put", old, key_id(ADMIN_TOKEN)),
             ("put", new, key_id(ADMIN_TOKEN)),
-        ]
+        ]  # who: for admins only
+        assert {ch["by"] for ch in c.get(f"/v1/rubrics/probe@{old}").json()["changes"]} == {None}
         assert ADMIN_TOKEN not in c.get("/v1/rubrics/probe").text
         assert c.score(f"probe@{old}")["rubric"]["version"] == old
         again = c.score("helpfulness")["results"][0]  # the cache outlives the replicas
