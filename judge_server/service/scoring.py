@@ -119,10 +119,10 @@ class Scorer:
         finally:
             # Also when cancelled (a disconnect, a shutdown): what was judged is stored and
             # counted. Shielded, so a cancelled request's backend write still lands.
+            self._count(judge, results, seconds)
             if caching:
                 fresh = [(key, r) for i, key in keys.items() if (r := results[i]) is not None]
                 await asyncio.shield(self._store(fresh))
-            self._count(judge, results, seconds)
         done = [result for result in results if result is not None]
         assert len(done) == len(items), "every item has a result"
         return done
@@ -238,18 +238,23 @@ class Scorer:
     async def _judge_measured(
         self, judge: Judge, item: JudgeItem, key: str, timeout_s: float, caching: bool
     ) -> ItemResult:
-        async def compute() -> Judgment:
-            final = shape(judge.rubric, await judge.judge(item, self.engine))
+        async def remember(final: Judgment) -> None:
             if caching:
-                # In memory before the in-flight entry leaves, so the same item in a request
-                # that comes later is a hit, not a second judgment; the backend write waits
-                # for the request's one batch.
                 assert self.cache is not None
                 await self.cache.remember_many([(key, CachedResult(final.reward, final.details))])
+
+        async def compute() -> Judgment:
+            final = shape(judge.rubric, await judge.judge(item, self.engine))
+            # In memory before the in-flight entry leaves, so the same item in a request that
+            # comes later is a hit, not a second judgment; the backend write waits for the
+            # request's one batch.
+            await remember(final)
             return final
 
         try:
-            final, _shared = await self.inflight.run(key, compute, timeout_s)
+            final, shared = await self.inflight.run(key, compute, timeout_s)
+            if shared:  # computed for a request that may not cache
+                await remember(final)
             return ItemResult(item.id, "ok", final.reward, final.details)
         except Exception as exc:
             return _failure(item.id, exc, timeout_s)

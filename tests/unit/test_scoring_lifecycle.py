@@ -86,6 +86,20 @@ async def test_a_judged_item_is_a_hit_for_the_next_request_before_its_own_ends()
     assert back.writes == [[scorer.key(judge, quick), scorer.key(judge, slow)]]
 
 
+async def test_a_result_shared_from_an_uncached_request_is_cached() -> None:
+    cache = MemoryCache(100)  # memory alone: the cache when no backend is configured
+    scorer = Scorer(InstantEngine(), cache=cache)
+    (item,) = short_items(1, 0)
+    judge, judged, gate = gated_judge(item.id)
+    uncached = asyncio.create_task(scorer.score(judge, [item], timeout_s=5, use_cache=False))
+    await until(lambda: judged == [item.id])
+    cached = asyncio.create_task(scorer.score(judge, [item], timeout_s=5))
+    await until(lambda: scorer.inflight.stats.shared == 1)
+    gate.set()
+    assert [r.status for r in [*await uncached, *await cached]] == ["ok", "ok"]
+    assert judged == [item.id] and scorer.key(judge, item) in cache
+
+
 async def test_a_cancelled_request_stores_and_counts_what_it_judged() -> None:
     back = Backend()
     metrics = Metrics()
