@@ -11,10 +11,10 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,7 +30,8 @@ from judge_server.rubrics.spec import RubricError
 from judge_server.service.scoring import Scorer
 from judge_server.settings import Settings, project_rubrics_dir
 from tests.fakes import ScriptedEngine
-from tests.loop_gap import max_loop_gap
+
+T = TypeVar("T")
 
 DEADLINE_S = 1.0
 # Expanding this in sympy takes 8+ s (measured), most of it where no Python timer can stop it.
@@ -46,6 +47,29 @@ def pool() -> Iterator[CheckPool]:
     asyncio.run(pool.start())  # the pool serves any event loop
     yield pool
     pool.close()
+
+
+async def max_loop_gap(work: Awaitable[T]) -> tuple[T | BaseException, float]:
+    """Run ``work`` while a ticker measures the longest the event loop went unserved."""
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def tick() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    try:
+        result: T | BaseException = await work
+    except Exception as exc:
+        result = exc
+    done.set()
+    await ticker
+    return result, max(gaps)
 
 
 async def test_a_stuck_check_is_killed_at_its_deadline_and_the_loop_stays_free(
@@ -167,6 +191,7 @@ def test_rubric_regexes_match_like_python_at_a_final_newline(pattern: str, text:
     # RE2's $ is the very end; Python's also matches before one final newline, and model
     # responses often end in one: a regex_must_not must not stop firing because of it
     assert search(pattern, text) == (re.search(pattern, text) is not None)
+
 
 
 class RecordingWorkers:
