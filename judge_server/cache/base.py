@@ -108,6 +108,18 @@ class ResultCache(abc.ABC):
         for key, value in entries:
             await self.put(key, value)
 
+    async def remember_many(  # noqa: B027 (optional: not every cache has a memory tier)
+        self, entries: Sequence[tuple[str, CachedResult]]
+    ) -> None:
+        """Write to the in-process tier only, at once (what a concurrent request reads next);
+        ``persist_many`` writes the same entries onward later, in one batch. A cache with no
+        in-process tier remembers nothing."""
+
+    async def persist_many(self, entries: Sequence[tuple[str, CachedResult]]) -> None:
+        """Write entries ``remember_many`` already took to the rest of the cache: the shared
+        or persistent tier, in one batch. Where there is no in-process tier, ``put_many``."""
+        await self.put_many(entries)
+
     def _decode(self, key: str, raw: str | bytes | None) -> CachedResult | None:
         """A stored value as a result, counting the hit or miss; an unreadable one is a miss."""
         if raw is None:

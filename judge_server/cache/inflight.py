@@ -1,7 +1,8 @@
 """In-flight dedup: identical judge calls running at once are computed once and fanned out.
 
-The computation runs in its own task; every caller awaits it through ``asyncio.shield``, so one
-caller going away (a client disconnect, a per-item timeout) never cancels it for the others. When
+The computation runs in its own task; every caller awaits it through ``asyncio.wait``, which
+never cancels what it waits for, so one caller going away (a client disconnect, a per-item
+timeout) never cancels it for the others. When
 the last caller goes away the task is cancelled, so engine work nobody waits for stops.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from judge_server.cache.base import CachedResult, ResultCache
@@ -68,6 +69,13 @@ class MemoryCache(ResultCache):
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
             self.stats.evictions += 1
+
+    async def remember_many(self, entries: Sequence[tuple[str, CachedResult]]) -> None:
+        for key, value in entries:
+            await self.put(key, value)
+
+    async def persist_many(self, entries: Sequence[tuple[str, CachedResult]]) -> None:
+        """Nothing beyond memory: ``remember_many`` wrote them."""
 
     async def close(self) -> None:
         self._entries.clear()

@@ -60,6 +60,13 @@ class TieredCache(ResultCache):
 
     async def put_many(self, entries: Sequence[tuple[str, CachedResult]]) -> None:
         await self.front.put_many(entries)
+        await self.persist_many(entries)
+
+    async def remember_many(self, entries: Sequence[tuple[str, CachedResult]]) -> None:
+        await self.front.put_many(entries)
+
+    async def persist_many(self, entries: Sequence[tuple[str, CachedResult]]) -> None:
+        """The backend's share of ``put_many``: one batch."""
         if self.back is not None and entries:
             try:
                 await self.back.put_many(entries)

@@ -38,6 +38,9 @@ REPLACEMENT = "\ufffd"
 OFFLOAD_CHARS = 4096
 #: Verdict and score tokens whose single-token id is remembered (LRU).
 SINGLE_TOKEN_MEMO = 4096
+#: Longer texts are not remembered, so the memo stays small in bytes as well as in entries
+#: (an inline rubric's verdict string may be as long as the rubric); no real token is this long.
+SINGLE_TOKEN_MEMO_CHARS = 64
 
 
 def _added_strings(tokenizer: Any) -> set[str]:
@@ -115,6 +118,8 @@ class PlainTextTokenizer:
         """The id if ``text`` is one token (a rubric's verdict or score token), else None.
         Remembered: every item asks for its rubric's tokens twice (which forms are usable, then
         their ids), a tokenizer call each."""
+        if len(text) > SINGLE_TOKEN_MEMO_CHARS:
+            return self._encode_single(text)
         return self._single_token_id(text)
 
     def _encode_single(self, text: str) -> int | None:

@@ -22,12 +22,15 @@ from typing import Any, Literal
 from judge_server.cache import CachedResult, InFlight, KeyMaker, ResultCache, item_fingerprint
 from judge_server.engines.base import EngineError, JudgeEngine, PromptTooLongError
 from judge_server.engines.usage import Usage, measure
-from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem
+from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.base import shape
 from judge_server.judges.workers import check_lane
 from judge_server.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+#: The longest a request's validation and key hashing holds the event loop before yielding.
+_SLICE_S = 0.005
 
 Status = Literal["ok", "invalid_input", "judge_error", "timeout"]
 
@@ -85,8 +88,9 @@ class Scorer:
         The request's CPU-bound checks share the check workers fairly with other requests'.
 
         Per request, not per item: the key parts every item shares are hashed once, the cache
-        is read in one batch and written in one (a cancelled request stores nothing), and the
-        metrics are counted once."""
+        is read in one batch, each result goes to the memory tier as it is judged and to the
+        backend in one batch at the end (a cancelled request's too, for what it judged), and
+        the metrics are counted once."""
         with check_lane():
             return await self._score(judge, items, timeout_s, use_cache)
 
@@ -95,10 +99,51 @@ class Scorer:
     ) -> list[ItemResult]:
         started = time.perf_counter()
         results: list[ItemResult | None] = [None] * len(items)
+        # Seconds from the request's start to each item's result.
+        seconds = [0.0] * len(items)
         keys: dict[int, str] = {}
         judged: dict[int, JudgeItem] = {}
+        caching = self.cache is not None and use_cache
+        try:
+            await self._prepare(judge, items, timeout_s, results, keys, judged)
+            if caching and keys:
+                await self._replay(items, keys, results)
+            seconds = [time.perf_counter() - started] * len(items)
+            pending = [i for i in keys if results[i] is None]
+
+            async def judge_one(i: int) -> None:
+                results[i] = await self._judge(judge, judged[i], keys[i], timeout_s, caching)
+                seconds[i] = time.perf_counter() - started
+
+            await asyncio.gather(*(judge_one(i) for i in pending))
+        finally:
+            # Also when cancelled (a disconnect, a shutdown): what was judged is stored and
+            # counted. Shielded, so a cancelled request's backend write still lands.
+            self._count(judge, results, seconds)
+            if caching:
+                fresh = [(key, r) for i, key in keys.items() if (r := results[i]) is not None]
+                await asyncio.shield(self._store(fresh))
+        done = [result for result in results if result is not None]
+        assert len(done) == len(items), "every item has a result"
+        return done
+
+    async def _prepare(
+        self,
+        judge: Judge,
+        items: Sequence[ScoreInput],
+        timeout_s: float,
+        results: list[ItemResult | None],
+        keys: dict[int, str],
+        judged: dict[int, JudgeItem],
+    ) -> None:
+        """Validate and key every item; the event loop is served every ``_SLICE_S`` meanwhile
+        (a request may hold thousands of items of megabytes each)."""
         maker = self._key_maker(judge)
+        sliced = time.perf_counter()
         for i, item in enumerate(items):
+            if time.perf_counter() - sliced > _SLICE_S:
+                await asyncio.sleep(0)
+                sliced = time.perf_counter()
             if isinstance(item, Rejected):
                 results[i] = ItemResult(item.id, "invalid_input", error=item.reason)
             elif self.dead is not None:
@@ -111,24 +156,6 @@ class Scorer:
                     judged[i] = item
                 except Exception as exc:
                     results[i] = _failure(item.id, exc, timeout_s)
-        caching = self.cache is not None and use_cache
-        if caching and keys:
-            await self._replay(items, keys, results, timeout_s)
-        # Seconds from the request's start to each item's result.
-        seconds = [time.perf_counter() - started] * len(items)
-        pending = [i for i in keys if results[i] is None]
-
-        async def judge_one(i: int) -> None:
-            results[i] = await self._judge(judge, judged[i], keys[i], timeout_s)
-            seconds[i] = time.perf_counter() - started
-
-        await asyncio.gather(*(judge_one(i) for i in pending))
-        done = [result for result in results if result is not None]
-        assert len(done) == len(items), "every item has a result"
-        if caching:
-            await self._store([(keys[i], done[i]) for i in pending])
-        self._count(judge, done, seconds)
-        return done
 
     def _key_maker(self, judge: Judge) -> KeyMaker:
         return KeyMaker(
@@ -150,34 +177,32 @@ class Scorer:
         return fingerprint
 
     async def _replay(
-        self,
-        items: Sequence[ScoreInput],
-        keys: dict[int, str],
-        results: list[ItemResult | None],
-        timeout_s: float,
+        self, items: Sequence[ScoreInput], keys: dict[int, str], results: list[ItemResult | None]
     ) -> None:
-        """Fill in the cached results of ``keys`` (item index -> key), one batched read."""
+        """Fill in the cached results of ``keys`` (item index -> key), one batched read.
+        A cache that cannot be read is all misses: a cache never fails an item."""
         assert self.cache is not None
         try:
             hits = await self.cache.get_many(list(keys.values()))
-        except Exception as exc:  # a tiered cache never raises; a bare backend may
-            for i in keys:
-                results[i] = _failure(items[i].id, exc, timeout_s)
+        except Exception:  # a tiered cache never raises; a bare backend may
+            self.cache.stats.errors += 1
+            log.exception("result cache read failed; the items are judged uncached")
             return
         for i, hit in zip(keys, hits, strict=True):
             if hit is not None:
                 results[i] = ItemResult(items[i].id, "ok", hit.reward, hit.details, cached=True)
 
     async def _store(self, judged: Sequence[tuple[str, ItemResult]]) -> None:
-        """Write the ``ok`` results, once per key, in one batch; a cache never fails them."""
+        """Write the judged ``ok`` results (the memory tier has them since each was judged)
+        onward, once per key, in one batch; a cache never fails them."""
         assert self.cache is not None
         entries = {
             key: CachedResult(r.reward, r.details)
             for key, r in judged
-            if r.status == "ok" and r.reward is not None
+            if r.status == "ok" and r.reward is not None and not r.cached
         }
         try:
-            await self.cache.put_many(list(entries.items()))
+            await self.cache.persist_many(list(entries.items()))
         except Exception:
             log.exception("result cache write failed; the results are served uncached")
 
@@ -188,13 +213,17 @@ class Scorer:
         for task in list(self._running):
             task.cancel(reason)
 
-    async def _judge(self, judge: Judge, item: JudgeItem, key: str, timeout_s: float) -> ItemResult:
+    async def _judge(
+        self, judge: Judge, item: JudgeItem, key: str, timeout_s: float, caching: bool
+    ) -> ItemResult:
+        if self.dead is not None:  # the engine died while this request read the cache
+            return ItemResult(item.id, "judge_error", error=self.dead)
         task = asyncio.current_task()
         assert task is not None, "gather runs every item in a task"
         self._running.add(task)
         try:
             with measure() as usage:
-                result = await self._judge_measured(judge, item, key, timeout_s)
+                result = await self._judge_measured(judge, item, key, timeout_s, caching)
             # A copy: a computation this item started may outlive it (shared with another item).
             result.usage = replace(usage)
         except asyncio.CancelledError:
@@ -207,21 +236,38 @@ class Scorer:
         return result
 
     async def _judge_measured(
-        self, judge: Judge, item: JudgeItem, key: str, timeout_s: float
+        self, judge: Judge, item: JudgeItem, key: str, timeout_s: float, caching: bool
     ) -> ItemResult:
+        async def remember(final: Judgment) -> None:
+            if caching:
+                assert self.cache is not None
+                await self.cache.remember_many([(key, CachedResult(final.reward, final.details))])
+
+        async def compute() -> Judgment:
+            final = shape(judge.rubric, await judge.judge(item, self.engine))
+            # In memory before the in-flight entry leaves, so the same item in a request that
+            # comes later is a hit, not a second judgment; the backend write waits for the
+            # request's one batch.
+            await remember(final)
+            return final
+
         try:
-            judgment, _shared = await self.inflight.run(
-                key, lambda: judge.judge(item, self.engine), timeout_s
-            )
-            final = shape(judge.rubric, judgment)
+            final, shared = await self.inflight.run(key, compute, timeout_s)
+            if shared:  # computed for a request that may not cache
+                await remember(final)
             return ItemResult(item.id, "ok", final.reward, final.details)
         except Exception as exc:
             return _failure(item.id, exc, timeout_s)
 
-    def _count(self, judge: Judge, results: Sequence[ItemResult], seconds: Sequence[float]) -> None:
-        """A request's items in the metrics: one update per status, not per item."""
+    def _count(
+        self, judge: Judge, done: Sequence[ItemResult | None], elapsed: Sequence[float]
+    ) -> None:
+        """A request's items (those with a result: a cancelled request has some without) in
+        the metrics: one update per status, not per item."""
         if self.metrics is None:
             return
+        results = [result for result in done if result is not None]
+        seconds = [s for result, s in zip(done, elapsed, strict=True) if result is not None]
         rubric = judge.rubric
         label = self.metrics.rubric_label(rubric.name, rubric.version)
         for status, n in Counter(result.status for result in results).items():
@@ -229,8 +275,8 @@ class Scorer:
             if status != "ok":
                 self.metrics.errors.labels(status).inc(n)
         latency = self.metrics.item_latency.labels(rubric.mode)
-        for elapsed in seconds:
-            latency.observe(elapsed)
+        for second in seconds:
+            latency.observe(second)
         if hits := sum(result.cached for result in results):
             self.metrics.cache_hits.inc(hits)
 

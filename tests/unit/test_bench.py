@@ -6,8 +6,11 @@ No vLLM and no timing assertions: the real figures come from ``judge-server benc
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 
 from judge_server.api import create_app
@@ -18,7 +21,14 @@ from judge_server.cli.bench.instant_engine import InstantEngine
 from judge_server.cli.bench.instant_server import bare_app
 from judge_server.cli.bench.run import run
 from judge_server.cli.bench.sections import Sizes, overhead
-from judge_server.cli.bench.servers import Server, free_port, instant_server_cmd, judge_env, serving
+from judge_server.cli.bench.servers import (
+    Server,
+    free_port,
+    instant_server_cmd,
+    judge_env,
+    serving,
+    vllm_server_cmd,
+)
 from judge_server.cli.bench.workload import (
     POINTWISE_NAME,
     item_json,
@@ -65,12 +75,19 @@ async def test_overhead_section_through_the_real_app_on_the_instant_engine(
     port = free_port()
     env = judge_env(Settings(), tmp_path)
     server = Server(instant_server_cmd(port, "judge"), env, port, "/ready")
+    # Enough items that the server's CPU time spans clock ticks (10 ms): a CPU figure read
+    # from the wrong process, or never read, is then zero.
+    sized = replace(TINY, overhead_items=512)
     with serving(server, tmp_path / "server.log") as started:
+        # The measured process is the server listening on the port, not this test's.
+        assert started.pid != os.getpid()
+        listening = {c.laddr.port for c in psutil.Process(started.pid).net_connections()}
+        assert port in listening
         async with client() as http:
-            figures = await overhead(http, server.url, TINY, started.cpu_s)
+            figures = await overhead(http, server.url, sized, started.cpu_s)
     assert started.start_s > 0
     assert positive(figures["overhead_items_per_s"])
-    assert not_negative(figures["overhead_server_cpu_us_per_item"])
+    assert positive(figures["overhead_server_cpu_us_per_item"])
     assert positive(figures["overhead_single_item_requests_per_s"])
 
 
@@ -210,3 +227,10 @@ async def test_workload_is_one_prompt_for_every_section() -> None:
 )
 def test_naive_parse(text: str, score: int | None) -> None:
     assert parse_naive_score(text) == score
+
+
+def test_the_naive_baseline_uses_the_judge_servers_kv_block_size() -> None:
+    """Both servers cache prefixes in blocks of the same size, or the comparison is unfair."""
+    cmd = vllm_server_cmd(8000, "/models/judge", Settings(kv_block_size=64), "float32")
+    assert cmd[cmd.index("--block-size") + 1] == "64"
+    assert "--block-size" not in vllm_server_cmd(8000, "/models/judge", Settings(), "float32")

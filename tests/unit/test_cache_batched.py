@@ -252,32 +252,42 @@ class Spy(MemoryCache):
         await super().put_many(entries)
 
 
-async def test_a_request_reads_and_writes_the_cache_once() -> None:
-    cache = Spy()
+async def test_a_request_reads_and_writes_the_backend_once() -> None:
+    back = Spy()
+    cache = TieredCache(MemoryCache(100), back)
     scorer = Scorer(InstantEngine(), cache=cache)
     judge = judge_for(pointwise_rubric())
     items = short_items(8, 0)
     items = [*items, items[0]]  # an identical item: judged once, written once
     first = await scorer.score(judge, items, timeout_s=5)
-    assert cache.calls == [("get_many", 9), ("put_many", 8)]
+    assert back.calls == [("get_many", 9), ("put_many", 8)]
     assert [r.status for r in first] == ["ok"] * 9 and not any(r.cached for r in first)
     again = await scorer.score(judge, items, timeout_s=5)
-    assert cache.calls[2:] == [("get_many", 9), ("put_many", 0)]
+    assert back.calls[2:] == []  # memory has them all; nothing new to write
     assert all(r.cached for r in again)
     assert [(r.id, r.reward, r.details) for r in again] == [
         (r.id, r.reward, r.details) for r in first
     ]
     # The keys are the one-item keys.
-    assert scorer.key(judge, items[3]) in cache
-    assert len(cache) == 8
+    assert scorer.key(judge, items[3]) in back and scorer.key(judge, items[3]) in cache.front
+    assert len(back) == len(cache.front) == 8
+    # A memory cache alone is the memory tier: each result written as judged, no batch.
+    alone = Spy()
+    await Scorer(InstantEngine(), cache=alone).score(judge, items, timeout_s=5)
+    assert alone.calls == [("get_many", 9)] and len(alone) == 8
 
 
 async def test_a_cache_that_fails_a_batch_fails_no_judgment(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    class Broken(Spy):
-        async def put_many(self, entries: Sequence[tuple[str, CachedResult]]) -> None:
+    class Broken(ResultCache):  # a bare backend: no tier in front takes its failures
+        async def get(self, key: str) -> CachedResult | None:
+            return None
+
+        async def put(self, key: str, value: CachedResult) -> None:
             raise OSError("disk full")
+
+        async def close(self) -> None: ...
 
     scorer = Scorer(InstantEngine(), cache=Broken())
     results = await scorer.score(judge_for(pointwise_rubric()), short_items(3, 0), timeout_s=5)
@@ -285,20 +295,25 @@ async def test_a_cache_that_fails_a_batch_fails_no_judgment(
     assert "result cache write failed" in caplog.text
 
 
-async def test_a_cache_that_cannot_be_read_fails_its_items_not_the_request() -> None:
+async def test_a_cache_that_cannot_be_read_fails_no_item(caplog: pytest.LogCaptureFixture) -> None:
     class Unreadable(ResultCache):
+        def __init__(self) -> None:
+            super().__init__()
+            self.written: list[str] = []
+
         async def get(self, key: str) -> CachedResult | None:
             raise OSError("closed")
 
-        async def put(self, key: str, value: CachedResult) -> None: ...
+        async def put(self, key: str, value: CachedResult) -> None:
+            self.written.append(key)
 
         async def close(self) -> None: ...
 
-    scorer = Scorer(InstantEngine(), cache=Unreadable())
+    cache = Unreadable()
+    scorer = Scorer(InstantEngine(), cache=cache)
     results = await scorer.score(judge_for(pointwise_rubric()), short_items(2, 0), timeout_s=5)
-    assert [r.status for r in results] == ["judge_error"] * 2
-    assert all(r.reward is None and "closed" in (r.error or "") for r in results)
-    uncached = await scorer.score(
-        judge_for(pointwise_rubric()), short_items(2, 0), timeout_s=5, use_cache=False
-    )
-    assert [r.status for r in uncached] == ["ok"] * 2
+    # All misses: judged, and written as ever.
+    assert [r.status for r in results] == ["ok"] * 2
+    assert all(r.reward is not None and not r.cached for r in results)
+    assert cache.stats.errors == 1 and len(cache.written) == 2
+    assert "result cache read failed" in caplog.text

@@ -271,3 +271,13 @@ def test_single_token_ids_are_remembered(hf: Any) -> None:
         *(hf.encode(t, add_special_tokens=False)[0] for t in ["Yes", "7"]),
     ]
     assert calls == ["7", "Yes", "not one token"]
+
+
+def test_long_texts_are_not_remembered(hf: Any) -> None:
+    """The memo is bounded in bytes too: a text no token can be (an inline rubric's verdict may
+    be as long as the rubric) is answered, not kept."""
+    tok = PlainTextTokenizer(hf)
+    long = "Yes " * 10_000
+    assert tok.single_token_id(long) is None
+    assert tok.single_token_id("Yes") == hf.encode("Yes", add_special_tokens=False)[0]
+    assert tok._single_token_id.cache_info().currsize == 1

@@ -88,6 +88,8 @@ def vllm_server_cmd(port: int, model_path: str, settings: Settings, dtype: str) 
         "--max-model-len",
         str(settings.max_model_len),
     ]
+    if settings.kv_block_size is not None:  # the same KV blocks as the judge server's engine
+        cmd += ["--block-size", str(settings.kv_block_size)]
     return [*cmd, "--enforce-eager"] if settings.enforce_eager else cmd
 
 
