@@ -1,0 +1,80 @@
+"""Splitting responses into steps (rubrics.steps)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pydantic import ValidationError
+
+from judge_server.rubrics.steps import StepSplit, split_steps
+
+
+def texts(response: str, **split: object) -> list[str]:
+    return split_steps(response, StepSplit.model_validate(split)).texts(response)
+
+
+def test_numbered_steps_keep_a_preamble_with_the_first() -> None:
+    response = "Let me solve it.\nStep 1: add 2 and 2.\nStep 2: that is 4.\n3) Answer: 4"
+    assert texts(response, by="numbered") == [
+        "Let me solve it.\nStep 1: add 2 and 2.",
+        "Step 2: that is 4.",
+        "3) Answer: 4",
+    ]
+
+
+def test_spans_point_into_the_response() -> None:
+    response = "  first para\n\n\n  second para  \n"
+    steps = split_steps(response, StepSplit(by="blank_lines"))
+    assert [(s.start, s.end) for s in steps.spans] == [(2, 12), (17, 28)]
+    assert steps.texts(response) == ["first para", "second para"]
+
+
+def test_marker_drops_empty_pieces() -> None:
+    assert texts("a ки b ки ки c ки", by="marker", marker="ки") == ["a", "b", "c"]
+
+
+def test_lines_skip_blank_ones() -> None:
+    assert texts("x = 1\n\n  \ny = 2\n", by="lines") == ["x = 1", "y = 2"]
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ("1. a\n2. b", ["1. a", "2. b"]),  # numbered wins
+        ("one\n\ntwo\n1. only one numbered", ["one", "two\n1. only one numbered"]),
+        ("one\ntwo", ["one", "two"]),  # no numbers, no paragraphs: lines
+    ],
+)
+def test_auto(response: str, expected: list[str]) -> None:
+    assert texts(response) == expected
+
+
+def test_no_steps_found() -> None:
+    assert split_steps("   \n\n ", StepSplit()).spans == ()
+    assert split_steps("no numbers here", StepSplit(by="numbered")).spans == ()
+
+
+def test_steps_past_the_limit_fold_into_the_last() -> None:
+    response = "\n".join(f"line {i}" for i in range(10))
+    steps = split_steps(response, StepSplit(by="lines", max_steps=3))
+    assert steps.folded == 7
+    assert steps.texts(response)[:2] == ["line 0", "line 1"]
+    assert steps.texts(response)[2] == "\n".join(f"line {i}" for i in range(2, 10))
+
+
+def test_limits_are_validated() -> None:
+    with pytest.raises(ValidationError):
+        StepSplit(max_steps=0)
+    with pytest.raises(ValidationError):
+        StepSplit(max_steps=10_000)
+    with pytest.raises(ValidationError):
+        StepSplit(by="marker", marker="")
+
+
+def test_hostile_input_is_linear() -> None:
+    nasty = ("Step " + " " * 50 + "\n") * 20_000 + "1" * 200_000
+    start = time.perf_counter()
+    for by in ("auto", "numbered", "blank_lines", "lines"):
+        split_steps(nasty, StepSplit(by=by))
+    assert time.perf_counter() - start < 5.0
