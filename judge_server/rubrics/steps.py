@@ -10,7 +10,9 @@ cannot buy more judge calls by writing more lines.
 from __future__ import annotations
 
 import itertools
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -120,3 +122,20 @@ def split_steps(response: str, split: StepSplit) -> Steps:
     kept = spans[: split.max_steps]
     last = StepSpan(kept[-1].start, spans[-1].end)
     return Steps((*kept[:-1], last), len(spans) - split.max_steps)
+
+
+StepAggregate = Literal["min", "mean", "product", "last"]
+"""How per-step scores in [0, 1] become one reward: min (the weakest step decides, "Stop
+Summation: Min-Form Credit Assignment"), mean, product (every step right) or last."""
+
+
+def aggregate_steps(scores: Sequence[float], how: StepAggregate) -> float:
+    if not scores:
+        raise ValueError("no step scores to aggregate")
+    if how == "min":
+        return min(scores)
+    if how == "mean":
+        return math.fsum(scores) / len(scores)
+    if how == "product":
+        return math.prod(scores)
+    return scores[-1]

@@ -7,7 +7,7 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from judge_server.rubrics.steps import StepSplit, split_steps
+from judge_server.rubrics.steps import StepAggregate, StepSplit, aggregate_steps, split_steps
 
 
 def texts(response: str, **split: object) -> list[str]:
@@ -78,3 +78,15 @@ def test_hostile_input_is_linear() -> None:
     for by in ("auto", "numbered", "blank_lines", "lines"):
         split_steps(nasty, StepSplit(by=by))
     assert time.perf_counter() - start < 5.0
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"), [("min", 0.2), ("mean", 0.5), ("product", 0.2 * 0.5 * 0.8), ("last", 0.8)]
+)
+def test_aggregate(how: StepAggregate, expected: float) -> None:
+    assert aggregate_steps([0.5, 0.2, 0.8], how) == pytest.approx(expected)
+
+
+def test_aggregate_needs_scores() -> None:
+    with pytest.raises(ValueError, match="no step scores"):
+        aggregate_steps([], "min")
