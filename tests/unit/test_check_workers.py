@@ -8,8 +8,10 @@ too; the loop stays free meanwhile, and the pool serves the next check with a fr
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
+import threading
 import time
 from collections.abc import Awaitable, Iterator
 from concurrent.futures import Future
@@ -50,18 +52,32 @@ def pool() -> Iterator[CheckPool]:
 
 
 async def max_loop_gap(work: Awaitable[T]) -> tuple[T | BaseException, float]:
-    """Run ``work`` while a ticker measures the longest the event loop went unserved."""
-    gaps: list[float] = []
+    """Run ``work`` while a ticker measures the longest the event loop went unserved.
+
+    A loaded machine also leaves the loop unserved, by not scheduling the process at all, so
+    a plain thread ticks beside the loop: a stretch of time the thread did not see either was
+    the machine's, not the loop's, and is not counted. The GIL does not hide a blocked loop
+    from the thread: Python hands it over every few milliseconds, and a blocking wait in C
+    releases it.
+    """
+    loop_ticks: list[float] = []
+    thread_ticks: list[float] = []
     done = asyncio.Event()
+    stop = threading.Event()
+
+    def thread_tick() -> None:
+        while not stop.is_set():
+            thread_ticks.append(time.perf_counter())
+            time.sleep(0.005)
 
     async def tick() -> None:
-        last = time.perf_counter()
+        loop_ticks.append(time.perf_counter())
         while not done.is_set():
             await asyncio.sleep(0.01)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+            loop_ticks.append(time.perf_counter())
 
+    ticker_thread = threading.Thread(target=thread_tick, daemon=True)
+    ticker_thread.start()
     ticker = asyncio.create_task(tick())
     try:
         result: T | BaseException = await work
@@ -69,7 +85,29 @@ async def max_loop_gap(work: Awaitable[T]) -> tuple[T | BaseException, float]:
         result = exc
     done.set()
     await ticker
-    return result, max(gaps)
+    stop.set()
+    ticker_thread.join()
+    return result, max(
+        (b - a) - machine_stall(thread_ticks, a, b) for a, b in itertools.pairwise(loop_ticks)
+    )
+
+
+def machine_stall(ticks: list[float], start: float, end: float) -> float:
+    """The longest stretch within (start, end) in which the thread did not tick either."""
+    inside = [t for t in ticks if start < t < end]
+    bounds = [start, *inside, end]
+    return max(b - a for a, b in itertools.pairwise(bounds))
+
+
+def test_a_blocked_loop_is_still_measured() -> None:
+    """The stall correction must not excuse a loop that really was blocked."""
+
+    async def blocking() -> None:
+        await asyncio.sleep(0.05)
+        time.sleep(0.5)  # the loop's thread blocks; the ticking thread runs on
+
+    _, gap = asyncio.run(max_loop_gap(blocking()))
+    assert gap >= 0.4
 
 
 async def test_a_stuck_check_is_killed_at_its_deadline_and_the_loop_stays_free(
@@ -191,7 +229,6 @@ def test_rubric_regexes_match_like_python_at_a_final_newline(pattern: str, text:
     # RE2's $ is the very end; Python's also matches before one final newline, and model
     # responses often end in one: a regex_must_not must not stop firing because of it
     assert search(pattern, text) == (re.search(pattern, text) is not None)
-
 
 
 class RecordingWorkers:
