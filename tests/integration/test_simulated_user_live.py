@@ -23,9 +23,10 @@ def test_emotion_before_and_after_on_the_real_engine(server_url: str) -> None:
     change = {**rubric["definition"], "name": "simulated_user_change", "reward": "change"}
     items = [
         {"id": "kind", "prompt": DIALOGUE, "response": KIND},
-        {"id": "forged", "prompt": DIALOGUE, "response": FORGED, "metadata": {"persona": "venting"}},
+        {"id": "forged", "prompt": DIALOGUE, "response": FORGED,
+         "metadata": {"persona": "venting"}},
         {"id": "ghost", "prompt": DIALOGUE, "response": KIND, "metadata": {"persona": "ghost"}},
-    ]
+    ]  # fmt: skip
     resp = httpx.post(
         f"{server_url}/v1/score", json={"rubric": "simulated_user", "items": items}, timeout=600
     )
