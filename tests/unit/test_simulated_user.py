@@ -257,3 +257,19 @@ def test_group_endpoint_refuses_it_clearly(client: TestClient) -> None:
     )
     assert resp.status_code == 422
     assert "a group needs a pairwise rubric" in resp.json()["error"]["message"]
+
+
+def test_trainer_routes_use_the_default_persona(client: TestClient) -> None:
+    """OpenRLHF and slime send no metadata: the rubric's default persona plays the user."""
+    prompt = "<|im_start|>user\nMy client refused to pay me.<|im_end|>\n<|im_start|>assistant\n"
+    openrlhf = client.post(
+        "/get_reward?rubric=simulated_user", json={"query": [prompt + REPLY], "prompts": [prompt]}
+    )
+    assert openrlhf.status_code == 200, openrlhf.text
+    assert openrlhf.json()["rewards"] == [pytest.approx(6 / 9)]
+    slime = client.post(
+        "/slime/reward?rubric=simulated_user",
+        json={"prompt": [{"role": "user", "content": "Hi."}], "response": REPLY},
+    )
+    assert slime.status_code == 200, slime.text
+    assert slime.json()["reward"] == pytest.approx(6 / 9) and slime.json()["ok"] is True
