@@ -161,9 +161,8 @@ class SimulatedUserJudge(Judge[SimulatedUserSpec]):
             )
         return str(name), persona
 
-    def _reads(self, item: JudgeItem) -> list[tuple[str, list[ChatMessage]]]:
+    def _reads(self, item: JudgeItem, persona: Persona) -> list[tuple[str, list[ChatMessage]]]:
         """(label, judge messages) of every read: earlier assistant turns, before, after."""
-        _, persona = self.persona(item)
         turns = _visible(item.prompt)
         earlier = [i for i, t in enumerate(turns) if t["role"] == "assistant"]
         first = max(0, len(earlier) - self.rubric.trajectory)
@@ -187,11 +186,12 @@ class SimulatedUserJudge(Judge[SimulatedUserSpec]):
         ]
 
     def preview(self, item: JudgeItem) -> list[list[ChatMessage]]:
-        return [messages for _, messages in self._reads(item)]
+        _, persona = self.persona(item)
+        return [messages for _, messages in self._reads(item, persona)]
 
     async def judge(self, item: JudgeItem, engine: JudgeEngine) -> Judgment:
         name, persona = self.persona(item)
-        reads = self._reads(item)
+        reads = self._reads(item, persona)
         judgments = await asyncio.gather(
             *(score_on_scale(self.rubric, messages, engine) for _, messages in reads)
         )
