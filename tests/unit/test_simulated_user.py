@@ -256,6 +256,7 @@ def test_group_endpoint_refuses_it_clearly(client: TestClient) -> None:
         json={"rubric": "simulated_user", "prompt": "Hi.", "responses": ["a", "b"]},
     )
     assert resp.status_code == 422
+    assert resp.json()["error"]["type"] == "invalid_rubric"
     assert "a group needs a pairwise rubric" in resp.json()["error"]["message"]
 
 
