@@ -236,3 +236,14 @@ def test_a_samples_own_criteria_travel_in_metadata(fake: FakeJudge, env: None) -
     assert sent["rubrics"] == criteria
     assert out[1]["status"] == "invalid_input"
     assert not out[1]["ok"]
+
+
+def test_a_samples_persona_travels_as_item_metadata(fake: FakeJudge, env: None) -> None:
+    samples = [
+        Sample(prompt="Hi?", response="Hello.", metadata={"persona": "venting"}),
+        Sample(prompt="Hi?", response="Hey."),
+    ]
+    asyncio.run(batched_async_rm(make_args(), samples))
+    with_persona, without = fake.items
+    assert with_persona["metadata"] == {"persona": "venting"}
+    assert "metadata" not in without

@@ -261,6 +261,18 @@ def test_rubrics_column_sends_each_samples_own_criteria(
         make_reward_func("pairwise", client=client, group=True, rubrics_column="rubrics")
 
 
+def test_persona_column_sends_each_samples_persona(client: JudgeClient, fake: FakeJudge) -> None:
+    judge = make_reward_func("simulated_user", client=client, persona_column="persona")
+    judge(prompts=["Hi.", "Hi."], completions=["Hello.", "Hey."], persona=["venting", None])
+    items = fake.bodies("/v1/score")[0]["items"]
+    assert items[0]["metadata"] == {"persona": "venting"}
+    assert "metadata" not in items[1]
+    with pytest.raises(ValueError, match="persona_column 'persona'"):
+        judge(prompts=["q"], completions=["a"])
+    with pytest.raises(ValueError, match="group mode"):
+        make_reward_func("pairwise", client=client, group=True, persona_column="persona")
+
+
 def test_missing_reference_column_names_the_columns(client: JudgeClient) -> None:
     judge = make_reward_func("correctness", client=client, reference_column="answer")
     with pytest.raises(ValueError, match=r"'answer'.*\['solution'\]"):

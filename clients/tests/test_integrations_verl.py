@@ -392,3 +392,13 @@ def test_a_samples_own_criteria_travel_in_extra_info(fake: FakeJudge, env: None)
     with_criteria, without = fake.items
     assert with_criteria["rubrics"] == criteria
     assert "rubrics" not in without
+
+
+def test_a_samples_persona_travels_in_extra_info(fake: FakeJudge, env: None) -> None:
+    # parquet gives strings back as numpy strings
+    persona = np.str_("venting")
+    naive_call(verl.compute_score, "r", None, {"question": "q", "persona": persona})
+    naive_call(verl.compute_score, "r", None, {"question": "q"})
+    with_persona, without = fake.items
+    assert with_persona["metadata"] == {"persona": "venting"}
+    assert "metadata" not in without

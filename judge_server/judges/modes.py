@@ -21,6 +21,7 @@ from judge_server.judges import (
     pointwise,
     reward_model,
     rubric,
+    simulated_user,
     verdict,
     verify,
 )
@@ -39,6 +40,7 @@ MODES: tuple[JudgeMode[Any], ...] = (
     verify.MODE,
     likelihood.MODE,
     reward_model.MODE,
+    simulated_user.MODE,
 )
 
 _registered: dict[str, JudgeMode[Any]] = {mode.name: mode for mode in MODES}

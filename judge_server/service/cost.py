@@ -13,6 +13,7 @@ from judge_server.judges.likelihood import LikelihoodSpec
 from judge_server.judges.pairwise import PairwiseSpec
 from judge_server.judges.reward_model import RewardModelSpec
 from judge_server.judges.rubric import RubricModeSpec
+from judge_server.judges.simulated_user import SimulatedUserSpec
 from judge_server.rubrics.spec import RubricSpec
 
 
@@ -36,6 +37,8 @@ def _readings(rubric: RubricSpec, item: JudgeItem | None) -> int:
         return 2 if rubric.likelihood.normalise else 1
     if isinstance(rubric, RewardModelSpec):
         return 2 if rubric.reward_model.center_on_reference else 1
+    if isinstance(rubric, SimulatedUserSpec):
+        return 2 + rubric.trajectory  # before, after, and each earlier turn it tracks
     return 1
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "ENV_FILL_VALUE",
     "ENV_RUBRIC",
     "ENV_URL",
+    "PERSONA_KEY",
     "Filled",
     "as_prompt",
     "completion_text",
@@ -37,6 +38,9 @@ ENV_URL = "JUDGE_SERVER_URL"
 ENV_RUBRIC = "JUDGE_RUBRIC"
 ENV_API_KEY = "JUDGE_API_KEY"
 ENV_FILL_VALUE = "JUDGE_FILL_VALUE"
+#: the per-sample key (slime metadata, veRL extra_info) naming a simulated_user rubric's
+#: persona; it travels as the item's ``metadata.persona``
+PERSONA_KEY = "persona"
 
 DEFAULT_FILL_VALUE = 0.0
 """The reward a failed item gets where the trainer needs a number: the bottom of the built-in
@@ -170,11 +174,13 @@ def score_item(
     completion: str | Sequence[Mapping[str, Any]],
     reference: str | None,
     rubrics: Any = None,
+    persona: Any = None,
 ) -> ScoreItem | str:
     """The item to send, or why it cannot even be sent (a message without a role, an image
     part, content that is not JSON): such a sample is ``invalid_input`` on its own, and never
     fails the others. ``completion`` is text or the conversational form (``completion_text``);
-    ``rubrics`` the sample's own criteria (``instance_criteria``)."""
+    ``rubrics`` the sample's own criteria (``instance_criteria``); ``persona`` the simulated
+    user's persona (``metadata.persona``)."""
     try:
         item = ScoreItem(
             id=str(index),
@@ -182,6 +188,7 @@ def score_item(
             response=completion_text(completion),
             reference=reference,
             rubrics=instance_criteria(rubrics),
+            metadata=None if persona is None else {PERSONA_KEY: plain(persona)},
         )
         item.model_dump(mode="json")  # what the client will send must be JSON
     except (ValueError, TypeError, AttributeError) as exc:

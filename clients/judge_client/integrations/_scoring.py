@@ -61,6 +61,7 @@ class Sample:
     response: str
     reference: str | None = None
     rubrics: Any = None  # the sample's own criteria, if any (``_common.instance_criteria``)
+    persona: Any = None  # a simulated_user rubric's persona, if the sample names one
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,9 @@ def _plan(samples: Sequence[Sample], fill_with: float) -> _Plan:
     groups: dict[Target, list[tuple[int, ScoreItem]]] = {}
     verdicts: dict[int, Verdict] = {}
     for index, sample in enumerate(samples):
-        item = score_item(index, sample.prompt, sample.response, sample.reference, sample.rubrics)
+        item = score_item(
+            index, sample.prompt, sample.response, sample.reference, sample.rubrics, sample.persona
+        )
         if isinstance(item, str):
             filled = Filled(fill_with, False, "invalid_input", item)
             verdicts[index] = Verdict(filled, sample.target.rubric_name, "", "")

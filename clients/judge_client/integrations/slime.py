@@ -51,7 +51,8 @@ attributes ``judge_rubric``, ``judge_server_url``, ``judge_api_key``, ``judge_fi
 is ``sample.metadata["judge_prompt"]`` when present (put the raw question there when slime
 chat-templates the prompt), else ``sample.prompt``; the label is the reference answer;
 ``sample.metadata["rubrics"]``, when present, is the sample's own criteria (HealthBench's format
-or the rubric format), for a rubric that takes them such as ``healthbench``.
+or the rubric format), for a rubric that takes them such as ``healthbench``;
+``sample.metadata["persona"]``, when present, names the persona of a ``simulated_user`` rubric.
 
 Failure policy (slime needs a number): a sample the judge could not score gets the fill value
 (default 0.0) with ``ok`` False and its ``status``/``error``, and ``sample.remove_sample`` is set
@@ -69,7 +70,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from ._common import ENV_API_KEY, ENV_RUBRIC, ENV_URL, fill_value, reference_text, setting
+from ._common import (
+    ENV_API_KEY,
+    ENV_RUBRIC,
+    ENV_URL,
+    PERSONA_KEY,
+    fill_value,
+    reference_text,
+    setting,
+)
 from ._scoring import Sample, Target, Verdict, required, score_async
 
 __all__ = ["SampleLike", "batched_reward", "reward"]
@@ -112,6 +121,7 @@ def _sample(args: Any, sample: SampleLike) -> Sample:
         str(sample.response),
         reference_text(sample.label),
         metadata.get(METADATA_RUBRICS_KEY),
+        metadata.get(PERSONA_KEY),
     )
 
 

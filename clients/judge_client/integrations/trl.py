@@ -148,6 +148,7 @@ class _RewardFuncBase:
         base_url: str | None,
         reference_column: str | None,
         rubrics_column: str | None,
+        persona_column: str | None,
         name: str | None,
         api_key: str | None,
         timeout_s: float | None,
@@ -165,6 +166,8 @@ class _RewardFuncBase:
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
         if group and rubrics_column is not None:
             raise ValueError("rubrics_column is for pointwise scoring; group mode compares")
+        if group and persona_column is not None:
+            raise ValueError("persona_column is for simulated_user rubrics; group mode compares")
         self.rubric: Rubric = resolved if isinstance(resolved, str) else dict(resolved)
         # Without a client the URL is needed now: a missing one fails when the trainer is set
         # up, not at the first step.
@@ -172,6 +175,7 @@ class _RewardFuncBase:
         self.api_key = setting("api_key", api_key, ENV_API_KEY, required=False)
         self.reference_column = reference_column
         self.rubrics_column = rubrics_column
+        self.persona_column = persona_column
         self.timeout_s = timeout_s
         self.cache = cache
         self.group = group
@@ -231,6 +235,10 @@ class _RewardFuncBase:
         column = self.rubrics_column
         return [None] * n if column is None else self._column(n, kwargs, column, "rubrics_column")
 
+    def _personas(self, n: int, kwargs: Mapping[str, Any]) -> list[Any]:
+        column = self.persona_column
+        return [None] * n if column is None else self._column(n, kwargs, column, "persona_column")
+
     def _samples(
         self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: Mapping[str, Any]
     ) -> tuple[list[_Sample], dict[int, _Outcome]]:
@@ -242,12 +250,13 @@ class _RewardFuncBase:
             )
         references = self._references(len(prompts), kwargs)
         criteria = self._rubrics(len(prompts), kwargs)
+        personas = self._personas(len(prompts), kwargs)
         samples: list[_Sample] = []
         local: dict[int, _Outcome] = {}
-        for i, (prompt, completion, reference, rubrics) in enumerate(
-            zip(prompts, completions, references, criteria, strict=True)
+        for i, (prompt, completion, reference, rubrics, persona) in enumerate(
+            zip(prompts, completions, references, criteria, personas, strict=True)
         ):
-            item = score_item(i, prompt, completion, reference, rubrics)
+            item = score_item(i, prompt, completion, reference, rubrics, persona)
             if isinstance(item, str):
                 local[i] = _Outcome(None, "invalid_input", item)
                 continue
@@ -510,6 +519,7 @@ def make_reward_func(
     base_url: str | None = None,
     reference_column: str | None = None,
     rubrics_column: str | None = None,
+    persona_column: str | None = None,
     name: str | None = None,
     api_key: str | None = None,
     timeout_s: float | None = None,
@@ -526,7 +536,8 @@ def make_reward_func(
     ``JUDGE_SERVER_URL`` / ``JUDGE_API_KEY``); or pass a configured ``client``.
     ``reference_column``: the dataset column sent as each item's ``reference``;
     ``rubrics_column``: the column of each sample's own criteria (HealthBench's ``rubrics``), for
-    a rubric that takes them such as ``healthbench``. ``name``: the
+    a rubric that takes them such as ``healthbench``; ``persona_column``: the column naming each
+    sample's persona (``metadata.persona``) for a ``simulated_user`` rubric. ``name``: the
     ``__name__`` TRL logs the reward under (default ``judge_<rubric name>``). ``timeout_s``: the
     judge's per-item deadline; ``cache``: False bypasses the server's result cache. ``group``:
     score each prompt's completions together through ``/v1/score/group`` (a pairwise rubric;
@@ -539,6 +550,7 @@ def make_reward_func(
         base_url=base_url,
         reference_column=reference_column,
         rubrics_column=rubrics_column,
+        persona_column=persona_column,
         name=name,
         api_key=api_key,
         timeout_s=timeout_s,
@@ -555,6 +567,7 @@ def make_async_reward_func(
     base_url: str | None = None,
     reference_column: str | None = None,
     rubrics_column: str | None = None,
+    persona_column: str | None = None,
     name: str | None = None,
     api_key: str | None = None,
     timeout_s: float | None = None,
@@ -572,6 +585,7 @@ def make_async_reward_func(
         base_url=base_url,
         reference_column=reference_column,
         rubrics_column=rubrics_column,
+        persona_column=persona_column,
         name=name,
         api_key=api_key,
         timeout_s=timeout_s,

@@ -70,7 +70,8 @@ it), text or chat messages; ``ground_truth`` is the reference answer (used by ru
 one). A row without the prompt key raises: that is a configuration error, and veRL's own
 ``default_compute_score`` raises for a data source it cannot score too. ``extra_info["rubrics"]``,
 when present, is the sample's own criteria (HealthBench's format or the rubric format, a list or
-its JSON text), for a rubric that takes them such as ``healthbench``.
+its JSON text), for a rubric that takes them such as ``healthbench``; ``extra_info["persona"]``,
+when present, names the persona of a ``simulated_user`` rubric.
 
 Failure policy (veRL cannot carry a missing reward): a sample the judge could not score gets
 the fill value (``JUDGE_FILL_VALUE``, default 0.0) as ``score`` with ``judge_ok`` 0.0 and its
@@ -92,6 +93,7 @@ from judge_client.integrations._common import (
     ENV_API_KEY,
     ENV_RUBRIC,
     ENV_URL,
+    PERSONA_KEY,
     fill_value,
     reference_text,
     setting,
@@ -183,6 +185,7 @@ def _sample(
         str(solution_str),
         reference_text(ground_truth),
         info.get(SAMPLE_RUBRICS_KEY),
+        info.get(PERSONA_KEY),
     )
 
 
