@@ -84,6 +84,12 @@ class InFlight:
             computation.task.cancel()
             self._forget(computation)
 
+    def cancel_all(self, reason: str) -> None:
+        """Stop every running computation (the engine behind them died): each caller sees
+        its task cancelled."""
+        for computation in list(self._entries.values()):
+            computation.task.cancel(reason)
+
     def _start(self, key: str, factory: Callable[[], Awaitable[Any]]) -> Computation:
         # factory() is called inside the task: a task cancelled before it starts then leaves
         # no never-awaited coroutine behind.

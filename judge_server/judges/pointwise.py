@@ -6,6 +6,7 @@ parsing the argmax, and it never fails to parse.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal, Protocol
 
 from pydantic import Field
@@ -46,7 +47,7 @@ async def score_on_scale(
     read = await read_verdict(
         engine,
         messages,
-        {str(s): [str(s)] for s in scale.labels},
+        _score_labels(scale.min, scale.max),
         reasoning=rubric.reasoning,
         default_verdict_prompt=(
             f"Now reply with only the final score, a single number from {scale.min} to {scale.max}."
@@ -64,6 +65,12 @@ async def score_on_scale(
     if read.reasoning is not None:
         details["reasoning"] = read.reasoning
     return Judgment(reward=min(1.0, max(0.0, reward)), details=details)
+
+
+@functools.lru_cache(maxsize=64)
+def _score_labels(low: int, high: int) -> dict[str, list[str]]:
+    """A scale's labels, each its own one surface form (read-only: shared by every item)."""
+    return {str(s): [str(s)] for s in range(low, high + 1)}
 
 
 class PointwiseJudge(CheckedJudge[PointwiseSpec]):

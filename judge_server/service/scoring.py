@@ -77,7 +77,6 @@ class Scorer:
         self.inflight = InFlight()
         self.dead: str | None = None
         """Set by ``fail_pending``: the engine died, every item now fails with this."""
-        self._running: set[asyncio.Task[Any]] = set()
         # Settings that change the engine's outputs belong in every cache key.
         self.engine_fingerprint = dict(engine_fingerprint or {})
         # The models' content identity, read at every key: known once the engines have started.
@@ -209,8 +208,7 @@ class Scorer:
         """The engine died: every item being judged ends now as ``judge_error`` (an engine
         call that would hang on the dead engine is cancelled), and so does every later one."""
         self.dead = reason
-        for task in list(self._running):
-            task.cancel(reason)
+        self.inflight.cancel_all(reason)
 
     async def _judge_all(
         self,
@@ -282,26 +280,20 @@ class Scorer:
 
     async def _compute(self, judge: Judge, item: JudgeItem, key: str, caching: bool) -> _Computed:
         """One item's judgment, in the computation's own task: the engine calls it makes are
-        its usage, and it is one of the ``_running`` tasks an engine death cancels."""
-        task = asyncio.current_task()
-        assert task is not None, "a computation runs in its own task"
-        self._running.add(task)
-        try:
-            with measure() as usage:
-                try:
-                    final = shape(judge.rubric, await judge.judge(item, self.engine))
-                except Exception as exc:  # a status for every item waiting on it
-                    return _Computed(None, exc, usage, time.perf_counter())
-                if caching:
-                    # In memory before the in-flight entry leaves, so the same item in a request
-                    # that comes later is a hit, not a second judgment; the backend write waits
-                    # for the request's one batch.
-                    assert self.cache is not None
-                    entry = CachedResult(final.reward, final.details)
-                    await self.cache.remember_many([(key, entry)])
-                return _Computed(final, None, usage, time.perf_counter())
-        finally:
-            self._running.discard(task)
+        its usage; an engine death cancels it (``fail_pending``)."""
+        with measure() as usage:
+            try:
+                final = shape(judge.rubric, await judge.judge(item, self.engine))
+            except Exception as exc:  # a status for every item waiting on it
+                return _Computed(None, exc, usage, time.perf_counter())
+            if caching:
+                # In memory before the in-flight entry leaves, so the same item in a request
+                # that comes later is a hit, not a second judgment; the backend write waits
+                # for the request's one batch.
+                assert self.cache is not None
+                entry = CachedResult(final.reward, final.details)
+                await self.cache.remember_many([(key, entry)])
+            return _Computed(final, None, usage, time.perf_counter())
 
     def _count(
         self, judge: Judge, done: Sequence[ItemResult | None], elapsed: Sequence[float]
