@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
@@ -21,7 +21,7 @@ class Computation:
     """A running computation and how many callers wait on it (``InFlight.join``)."""
 
     key: str
-    task: asyncio.Task[Any]
+    task: asyncio.Task[Any] = field(init=False)
     waiters: int = 0
 
 
@@ -89,21 +89,24 @@ class InFlight:
         its task cancelled."""
         for computation in list(self._entries.values()):
             computation.task.cancel(reason)
+            self._forget(computation)  # one cancelled before it started never forgets itself
 
     def _start(self, key: str, factory: Callable[[], Awaitable[Any]]) -> Computation:
         # factory() is called inside the task: a task cancelled before it starts then leaves
         # no never-awaited coroutine behind.
-        computation = Computation(key, asyncio.create_task(_call(factory)))
+        computation = Computation(key)
+        computation.task = asyncio.create_task(self._call(computation, factory))
         self._entries[key] = computation
         self.stats.started += 1
-        computation.task.add_done_callback(lambda _task: self._forget(computation))
         return computation
+
+    async def _call(self, computation: Computation, factory: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await factory()
+        finally:  # a task cancelled before it started is forgotten by whoever cancelled it
+            self._forget(computation)
 
     def _forget(self, computation: Computation) -> None:
         # A newer computation may already hold the key; leave it alone.
         if self._entries.get(computation.key) is computation:
             del self._entries[computation.key]
-
-
-async def _call(factory: Callable[[], Awaitable[T]]) -> T:
-    return await factory()

@@ -7,6 +7,7 @@ parsing the argmax, and it never fails to parse.
 from __future__ import annotations
 
 import functools
+import operator
 from typing import Any, Literal, Protocol
 
 from pydantic import Field
@@ -54,7 +55,8 @@ async def score_on_scale(
         ),
         min_valid_mass=rubric.min_valid_mass,
     )
-    expected = sum(int(label) * p for label, p in read.distribution.items())
+    # The distribution's labels are the scale's, in order (``_score_labels``).
+    expected = sum(map(operator.mul, range(scale.min, scale.max + 1), read.distribution.values()))
     reward = (expected - scale.min) / (scale.max - scale.min)
     details: dict[str, Any] = {
         "expected_score": expected,
@@ -68,9 +70,9 @@ async def score_on_scale(
 
 
 @functools.lru_cache(maxsize=64)
-def _score_labels(low: int, high: int) -> dict[str, list[str]]:
+def _score_labels(low: int, high: int) -> dict[str, tuple[str]]:
     """A scale's labels, each its own one surface form (read-only: shared by every item)."""
-    return {str(s): [str(s)] for s in range(low, high + 1)}
+    return {str(s): (str(s),) for s in range(low, high + 1)}
 
 
 class PointwiseJudge(CheckedJudge[PointwiseSpec]):

@@ -54,10 +54,10 @@ def label_distribution(
             v = logprobs.get(form)
             if v is None:
                 continue
-            if math.isnan(v) or v == math.inf:
-                broken[form] = v
-            else:
+            if v < math.inf:  # false for NaN too
                 p += math.exp(v)
+            else:
+                broken[form] = v
         raw[label] = p
     if broken:
         raise JudgeFailure(f"the engine returned non-finite log-probabilities {broken}; no verdict")
@@ -83,7 +83,12 @@ def usable_forms(
 ) -> Mapping[str, Sequence[str]]:
     """Keep the surface forms that are single tokens of this model; every label needs one.
     Remembered per engine and model (it is asked for every item judged): read-only."""
-    key = (engine.model_id, engine.model_revision, *((k, tuple(v)) for k, v in labels.items()))
+    forms_of = tuple(labels.items())
+    key: Hashable = (engine.model_id, engine.model_revision, forms_of)
+    try:
+        hash(key)
+    except TypeError:  # forms given as lists
+        key = (engine.model_id, engine.model_revision, tuple((k, tuple(v)) for k, v in forms_of))
     memo = _USABLE.setdefault(engine, {})
     if (known := memo.get(key)) is not None:
         return known
