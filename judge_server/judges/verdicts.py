@@ -33,7 +33,7 @@ class VerdictRead:
 
     @property
     def argmax(self) -> str:
-        return max(self.distribution, key=lambda k: self.distribution[k])
+        return max(self.distribution, key=self.distribution.__getitem__)
 
 
 def label_distribution(
