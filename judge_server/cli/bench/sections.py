@@ -116,34 +116,30 @@ async def server_warmup(http: httpx.AsyncClient, base_url: str, sizes: Sizes) ->
 async def server_batch(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> dict[str, Any]:
     """Batches of ``batch_size`` items, all in flight at once, result cache off."""
     n = sizes.throughput_items
-    rates: list[float] = []
-    for run in range(sizes.engine_runs):
-        elapsed, _ = await http_load.batches(
-            http,
-            base_url,
-            POINTWISE_NAME,
-            short_items(n, BATCH + run * n),
-            batch_size=sizes.batch_size,
-            cache=False,
+
+    async def run(first: int) -> float:
+        items = short_items(n, first)
+        load = http_load.batches(
+            http, base_url, POINTWISE_NAME, items, batch_size=sizes.batch_size, cache=False
         )
-        rates.append(n / elapsed)
+        elapsed, _ = await load
+        return elapsed
+
+    rates = [n / await run(BATCH + i * n) for i in range(sizes.engine_runs)]
     return _best("server_batch_items_per_s", rates)
 
 
 async def server_concurrent(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> dict[str, Any]:
     """``clients`` concurrent clients sending one item per request, result cache off."""
     n = sizes.throughput_items
-    rates: list[float] = []
-    for run in range(sizes.engine_runs):
-        elapsed = await http_load.single_item_clients(
-            http,
-            base_url,
-            POINTWISE_NAME,
-            short_items(n, CONCURRENT + run * n),
-            clients=sizes.clients,
-            cache=False,
+
+    async def run(first: int) -> float:
+        items = short_items(n, first)
+        return await http_load.single_item_clients(
+            http, base_url, POINTWISE_NAME, items, clients=sizes.clients, cache=False
         )
-        rates.append(n / elapsed)
+
+    rates = [n / await run(CONCURRENT + i * n) for i in range(sizes.engine_runs)]
     return _best("server_concurrent_items_per_s", rates)
 
 
