@@ -90,8 +90,9 @@ class Scorer:
 
         Per request, not per item: the key parts every item shares are hashed once, the cache
         is read in one batch, each result goes to the memory tier as it is judged and to the
-        backend in one batch at the end (a cancelled request's too, for what it judged), and
-        the metrics are counted once."""
+        backend in one batch at the end (a cancelled request's too, for what it judged), the
+        metrics are counted once, and the request waits on its items' computations together
+        (a task per distinct item judged, none per item waiting)."""
         with check_lane():
             return await self._score(judge, items, timeout_s, use_cache)
 
@@ -274,9 +275,8 @@ class Scorer:
         # Usage is the starter's: a shared result cost the engine nothing more. A copy, as
         # the computation's result may reach several items.
         usage = Usage() if shared else replace(computed.usage)
-        return ItemResult(
-            item_id, "ok", final.reward, final.details, usage=usage
-        ), computed.finished
+        result = ItemResult(item_id, "ok", final.reward, final.details, usage=usage)
+        return result, computed.finished
 
     async def _compute(self, judge: Judge, item: JudgeItem, key: str, caching: bool) -> _Computed:
         """One item's judgment, in the computation's own task: the engine calls it makes are
