@@ -91,7 +91,9 @@ async def _run_engines(
             on_fatal(service.engine_error or "engine failed to start")
         return
     # What start built (the model's modules, the tokenizer, the rubrics) lives as long as the
-    # process: out of the collector's way, every full collection stops walking it.
+    # process: out of the collector's way, every full collection stops walking it. Collected
+    # first, once, so no garbage of the start is kept for good.
+    gc.collect()
     gc.freeze()
     while (reason := _dead_reason(service)) is None:
         await asyncio.sleep(interval_s)
