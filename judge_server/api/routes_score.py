@@ -42,7 +42,7 @@ async def score(request: ScoreRequest, service: ReadyServiceDep, http_request: R
 class _Answer:
     """``ScoreResponse``'s shape over the scorer's own results, serialised in one pass by
     pydantic's core without building a model per item (the fields and their order are
-    ``ItemResultOut``'s and ``UsageOut``'s; tests/unit/test_score_answer.py holds them equal)."""
+    ``ItemResultOut``'s and ``UsageOut``'s; tests/unit/test_scoring_batched.py holds them equal)."""
 
     rubric: dict[str, str]
     model: str
