@@ -12,6 +12,7 @@ background tasks and closes the engine, the reward models and the cache.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -89,6 +90,11 @@ async def _run_engines(
         if on_fatal is not None:
             on_fatal(service.engine_error or "engine failed to start")
         return
+    # What start built (the model's modules, the tokenizer, the rubrics) lives as long as the
+    # process: out of the collector's way, every full collection stops walking it. Collected
+    # first, once, so no garbage of the start is kept for good.
+    gc.collect()
+    gc.freeze()
     while (reason := _dead_reason(service)) is None:
         await asyncio.sleep(interval_s)
     service.engine_died(reason)

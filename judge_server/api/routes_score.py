@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Request, Response
+from pydantic import TypeAdapter
 
 from judge_server.api.auth import ApiKey
 from judge_server.api.deps import ReadyServiceDep
 from judge_server.api.disconnect import cancel_on_disconnect
 from judge_server.api.protocol import ScoreRequest, ScoreResponse
 from judge_server.api.responses import SCORING, errors
+from judge_server.service import ItemResult
 
 router = APIRouter(tags=["score"], dependencies=[ApiKey])
 
@@ -26,14 +30,23 @@ async def score(request: ScoreRequest, service: ReadyServiceDep, http_request: R
         http_request,
         service.score(judge, items, timeout_s=options.timeout_s, use_cache=options.cache),
     )
-    # Validated and serialised in one pass each (pydantic's core, results read as attributes);
-    # returned as bytes so FastAPI does not dump, validate and serialise it again.
-    answer = ScoreResponse.model_validate(
-        {
-            "rubric": {"name": judge.rubric.name, "version": judge.rubric.version},
-            "model": service.model_id(judge),
-            "results": results,
-        },
-        from_attributes=True,
+    answer = _Answer(
+        {"name": judge.rubric.name, "version": judge.rubric.version},
+        service.model_id(judge),
+        results,
     )
-    return Response(answer.model_dump_json(), media_type="application/json")
+    return Response(_ANSWER.dump_json(answer), media_type="application/json")
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """``ScoreResponse``'s shape over the scorer's own results, serialised in one pass by
+    pydantic's core without building a model per item (the fields and their order are
+    ``ItemResultOut``'s and ``UsageOut``'s; tests/unit/test_scoring_batched.py holds them equal)."""
+
+    rubric: dict[str, str]
+    model: str
+    results: list[ItemResult]
+
+
+_ANSWER = TypeAdapter(_Answer)

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
 
 @dataclass
-class _Entry:
-    task: asyncio.Task[Any]
+class Computation:
+    """A running computation and how many callers wait on it (``InFlight.join``)."""
+
+    key: str
+    task: asyncio.Task[Any] = field(init=False)
     waiters: int = 0
 
 
@@ -33,7 +36,7 @@ class InFlight:
     remembering results is the result cache's job, and a failure must be recomputed."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, Computation] = {}
         self.stats = InFlightStats()
 
     def __len__(self) -> int:
@@ -48,41 +51,62 @@ class InFlight:
         The computation's exception reaches every caller. Past ``timeout_s`` this caller gets
         ``TimeoutError`` (a result that is ready by the time it looks is still taken).
         """
-        entry = self._entries.get(key)
-        shared = entry is not None and not entry.task.done()
-        if entry is None or not shared:
-            entry = self._start(key, factory)
-        else:
-            self.stats.shared += 1
-        entry.waiters += 1
+        computation, shared = self.join(key, factory)
         try:
             # asyncio.wait never cancels what it waits for (like shield), and its deadline
             # costs a timer, not a task of its own as wait_for's does on Python 3.11.
-            done, _ = await asyncio.wait((entry.task,), timeout=timeout_s)
+            done, _ = await asyncio.wait((computation.task,), timeout=timeout_s)
             if not done:
                 raise TimeoutError
-            return cast(T, entry.task.result()), shared
+            return cast(T, computation.task.result()), shared
         finally:
-            entry.waiters -= 1
-            if entry.waiters == 0 and not entry.task.done():
-                # Every caller is gone (only cancellation gets here with the task running).
-                entry.task.cancel()
-                self._forget(key, entry)
+            self.leave(computation)
 
-    def _start(self, key: str, factory: Callable[[], Awaitable[T]]) -> _Entry:
+    def join(self, key: str, factory: Callable[[], Awaitable[Any]]) -> tuple[Computation, bool]:
+        """Wait on the computation running under ``key``, or start ``factory()`` as one: the
+        computation, and whether it was shared. The caller waits on its task as it likes
+        (never cancelling it) and must ``leave`` it, whatever happens: many callers, say a
+        whole request's items, can then wait in one ``asyncio.wait`` instead of a task each."""
+        computation = self._entries.get(key)
+        shared = computation is not None and not computation.task.done()
+        if computation is None or not shared:
+            computation = self._start(key, factory)
+        else:
+            self.stats.shared += 1
+        computation.waiters += 1
+        return computation, shared
+
+    def leave(self, computation: Computation) -> None:
+        """One caller stopped waiting: the last one to go stops a computation still running."""
+        computation.waiters -= 1
+        if computation.waiters == 0 and not computation.task.done():
+            # Every caller is gone (only cancellation gets here with the task running).
+            computation.task.cancel()
+            self._forget(computation)
+
+    def cancel_all(self, reason: str) -> None:
+        """Stop every running computation (the engine behind them died): each caller sees
+        its task cancelled."""
+        for computation in list(self._entries.values()):
+            computation.task.cancel(reason)
+            self._forget(computation)  # one cancelled before it started never forgets itself
+
+    def _start(self, key: str, factory: Callable[[], Awaitable[Any]]) -> Computation:
         # factory() is called inside the task: a task cancelled before it starts then leaves
         # no never-awaited coroutine behind.
-        entry = _Entry(asyncio.create_task(_call(factory)))
-        self._entries[key] = entry
+        computation = Computation(key)
+        computation.task = asyncio.create_task(self._call(computation, factory))
+        self._entries[key] = computation
         self.stats.started += 1
-        entry.task.add_done_callback(lambda _task: self._forget(key, entry))
-        return entry
+        return computation
 
-    def _forget(self, key: str, entry: _Entry) -> None:
+    async def _call(self, computation: Computation, factory: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await factory()
+        finally:  # a task cancelled before it started is forgotten by whoever cancelled it
+            self._forget(computation)
+
+    def _forget(self, computation: Computation) -> None:
         # A newer computation may already hold the key; leave it alone.
-        if self._entries.get(key) is entry:
-            del self._entries[key]
-
-
-async def _call(factory: Callable[[], Awaitable[T]]) -> T:
-    return await factory()
+        if self._entries.get(computation.key) is computation:
+            del self._entries[computation.key]

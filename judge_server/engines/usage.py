@@ -8,8 +8,6 @@ whose result is shared) counts for that item only; a result-cache hit costs noth
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -36,12 +34,18 @@ def record(prompt_tokens: int, cached_tokens: int) -> None:
         usage.add(Usage(prompt_tokens, cached_tokens, 1))
 
 
-@contextmanager
-def measure() -> Iterator[Usage]:
-    """Count the engine calls made inside the block (and in tasks it starts)."""
-    usage = Usage()
-    token = _current.set(usage)
-    try:
-        yield usage
-    finally:
-        _current.reset(token)
+class measure:  # lower case: it reads as the function it replaced, ``with measure() as usage``
+    """Count the engine calls made inside the block (and in tasks it starts). A class, not a
+    generator: it is entered once per item judged."""
+
+    __slots__ = ("_token", "usage")
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+
+    def __enter__(self) -> Usage:
+        self._token = _current.set(self.usage)
+        return self.usage
+
+    def __exit__(self, *_exc: object) -> None:
+        _current.reset(self._token)

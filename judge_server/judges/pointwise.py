@@ -6,6 +6,8 @@ parsing the argmax, and it never fails to parse.
 
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Any, Literal, Protocol
 
 from pydantic import Field
@@ -46,14 +48,15 @@ async def score_on_scale(
     read = await read_verdict(
         engine,
         messages,
-        {str(s): [str(s)] for s in scale.labels},
+        _score_labels(scale.min, scale.max),
         reasoning=rubric.reasoning,
         default_verdict_prompt=(
             f"Now reply with only the final score, a single number from {scale.min} to {scale.max}."
         ),
         min_valid_mass=rubric.min_valid_mass,
     )
-    expected = sum(int(label) * p for label, p in read.distribution.items())
+    # The distribution's labels are the scale's, in order (``_score_labels``).
+    expected = sum(map(operator.mul, range(scale.min, scale.max + 1), read.distribution.values()))
     reward = (expected - scale.min) / (scale.max - scale.min)
     details: dict[str, Any] = {
         "expected_score": expected,
@@ -64,6 +67,12 @@ async def score_on_scale(
     if read.reasoning is not None:
         details["reasoning"] = read.reasoning
     return Judgment(reward=min(1.0, max(0.0, reward)), details=details)
+
+
+@functools.lru_cache(maxsize=64)
+def _score_labels(low: int, high: int) -> dict[str, tuple[str]]:
+    """A scale's labels, each its own one surface form (read-only: shared by every item)."""
+    return {str(s): (str(s),) for s in range(low, high + 1)}
 
 
 class PointwiseJudge(CheckedJudge[PointwiseSpec]):

@@ -10,7 +10,8 @@ reuses everything up to the reasoning.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,7 +33,7 @@ class VerdictRead:
 
     @property
     def argmax(self) -> str:
-        return max(self.distribution, key=lambda k: self.distribution[k])
+        return max(self.distribution, key=self.distribution.__getitem__)
 
 
 def label_distribution(
@@ -44,14 +45,22 @@ def label_distribution(
     outside the top-N so); NaN or +inf is a broken engine output, and a distribution with no
     mass at all has no verdict in it: both raise ``JudgeFailure``, never read as a score.
     """
-    used = {s: logprobs[s] for forms in labels.values() for s in forms if s in logprobs}
-    broken = {s: v for s, v in used.items() if math.isnan(v) or v == math.inf}
+    # One pass over the forms (this runs for every item judged).
+    raw: dict[str, float] = {}
+    broken: dict[str, float] = {}
+    for label, forms in labels.items():
+        p = 0.0
+        for form in forms:
+            v = logprobs.get(form)
+            if v is None:
+                continue
+            if v < math.inf:  # false for NaN too
+                p += math.exp(v)
+            else:
+                broken[form] = v
+        raw[label] = p
     if broken:
         raise JudgeFailure(f"the engine returned non-finite log-probabilities {broken}; no verdict")
-    raw = {
-        label: sum(math.exp(used[s]) for s in forms if s in used)
-        for label, forms in labels.items()
-    }
     mass = sum(raw.values())
     if not mass > 0.0:
         raise JudgeFailure(
@@ -61,8 +70,28 @@ def label_distribution(
     return {label: p / mass for label, p in raw.items()}, mass
 
 
-def usable_forms(engine: JudgeEngine, labels: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
-    """Keep the surface forms that are single tokens of this model; every label needs one."""
+#: Per engine: labels (with the model's identity) -> the forms that are single tokens of it.
+_USABLE: weakref.WeakKeyDictionary[JudgeEngine, dict[Hashable, dict[str, list[str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+#: Distinct label sets remembered per engine (rubrics x verdict kinds; more are recomputed).
+_USABLE_MAX = 1024
+
+
+def usable_forms(
+    engine: JudgeEngine, labels: Mapping[str, Sequence[str]]
+) -> Mapping[str, Sequence[str]]:
+    """Keep the surface forms that are single tokens of this model; every label needs one.
+    Remembered per engine and model (it is asked for every item judged): read-only."""
+    forms_of = tuple(labels.items())
+    key: Hashable = (engine.model_id, engine.model_revision, forms_of)
+    try:
+        hash(key)
+    except TypeError:  # forms given as lists
+        key = (engine.model_id, engine.model_revision, tuple((k, tuple(v)) for k, v in forms_of))
+    memo = _USABLE.setdefault(engine, {})
+    if (known := memo.get(key)) is not None:
+        return known
     usable: dict[str, list[str]] = {}
     for label, forms in labels.items():
         kept = [f for f in forms if engine.single_token_id(f) is not None]
@@ -72,6 +101,8 @@ def usable_forms(engine: JudgeEngine, labels: Mapping[str, Sequence[str]]) -> di
                 "the rubric's verdict tokens do not fit this judge model"
             )
         usable[label] = kept
+    if len(memo) < _USABLE_MAX:
+        memo[key] = usable
     return usable
 
 

@@ -12,6 +12,7 @@ where it is counted: each result carries the ``usage`` of the engine calls its i
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from judge_server.cache import CachedResult, InFlight, KeyMaker, ResultCache, item_fingerprint
+from judge_server.cache.inflight import Computation
 from judge_server.engines.base import EngineError, JudgeEngine, PromptTooLongError
 from judge_server.engines.usage import Usage, measure
 from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem, Judgment
@@ -75,7 +77,6 @@ class Scorer:
         self.inflight = InFlight()
         self.dead: str | None = None
         """Set by ``fail_pending``: the engine died, every item now fails with this."""
-        self._running: set[asyncio.Task[Any]] = set()
         # Settings that change the engine's outputs belong in every cache key.
         self.engine_fingerprint = dict(engine_fingerprint or {})
         # The models' content identity, read at every key: known once the engines have started.
@@ -89,8 +90,9 @@ class Scorer:
 
         Per request, not per item: the key parts every item shares are hashed once, the cache
         is read in one batch, each result goes to the memory tier as it is judged and to the
-        backend in one batch at the end (a cancelled request's too, for what it judged), and
-        the metrics are counted once."""
+        backend in one batch at the end (a cancelled request's too, for what it judged), the
+        metrics are counted once, and the request waits on its items' computations together
+        (a task per distinct item judged, none per item waiting)."""
         with check_lane():
             return await self._score(judge, items, timeout_s, use_cache)
 
@@ -110,12 +112,9 @@ class Scorer:
                 await self._replay(items, keys, results)
             seconds = [time.perf_counter() - started] * len(items)
             pending = [i for i in keys if results[i] is None]
-
-            async def judge_one(i: int) -> None:
-                results[i] = await self._judge(judge, judged[i], keys[i], timeout_s, caching)
-                seconds[i] = time.perf_counter() - started
-
-            await asyncio.gather(*(judge_one(i) for i in pending))
+            await self._judge_all(
+                judge, judged, keys, pending, timeout_s, caching, results, seconds, started
+            )
         finally:
             # Also when cancelled (a disconnect, a shutdown): what was judged is stored and
             # counted. Shielded, so a cancelled request's backend write still lands.
@@ -210,54 +209,91 @@ class Scorer:
         """The engine died: every item being judged ends now as ``judge_error`` (an engine
         call that would hang on the dead engine is cancelled), and so does every later one."""
         self.dead = reason
-        for task in list(self._running):
-            task.cancel(reason)
+        self.inflight.cancel_all(reason)
 
-    async def _judge(
-        self, judge: Judge, item: JudgeItem, key: str, timeout_s: float, caching: bool
-    ) -> ItemResult:
+    async def _judge_all(
+        self,
+        judge: Judge,
+        judged: Mapping[int, JudgeItem],
+        keys: Mapping[int, str],
+        pending: Sequence[int],
+        timeout_s: float,
+        caching: bool,
+        results: list[ItemResult | None],
+        seconds: list[float],
+        started: float,
+    ) -> None:
+        """Judge the ``pending`` items: each in a computation of its own (one task, shared by
+        the identical items of every request running at once), the request waiting on all of
+        them in one ``asyncio.wait``, not a task per item. Fills in ``results`` and ``seconds``
+        as far as it gets: a cancelled request keeps what was judged (its computations nobody
+        else waits for are stopped)."""
         if self.dead is not None:  # the engine died while this request read the cache
-            return ItemResult(item.id, "judge_error", error=self.dead)
-        task = asyncio.current_task()
-        assert task is not None, "gather runs every item in a task"
-        self._running.add(task)
+            for i in pending:
+                results[i] = ItemResult(judged[i].id, "judge_error", error=self.dead)
+            return
+        joined: dict[int, tuple[Computation, bool]] = {}
+        timed_out = False
         try:
-            with measure() as usage:
-                result = await self._judge_measured(judge, item, key, timeout_s, caching)
-            # A copy: a computation this item started may outlive it (shared with another item).
-            result.usage = replace(usage)
-        except asyncio.CancelledError:
-            if self.dead is None:  # a client disconnect or a shutdown: not ours to swallow
-                raise
-            task.uncancel()
-            result = ItemResult(item.id, "judge_error", error=self.dead)
+            for i in pending:
+                compute = functools.partial(self._compute, judge, judged[i], keys[i], caching)
+                joined[i] = self.inflight.join(keys[i], compute)
+            if joined:
+                tasks = {computation.task for computation, _ in joined.values()}
+                _, late = await asyncio.wait(tasks, timeout=timeout_s)
+                timed_out = bool(late)
         finally:
-            self._running.discard(task)
-        return result
-
-    async def _judge_measured(
-        self, judge: Judge, item: JudgeItem, key: str, timeout_s: float, caching: bool
-    ) -> ItemResult:
-        async def remember(final: Judgment) -> None:
-            if caching:
+            shared_ok: list[tuple[str, CachedResult]] = []
+            for i, (computation, shared) in joined.items():
+                self.inflight.leave(computation)
+                task = computation.task
+                if not task.done() and not timed_out:
+                    continue  # cancelled request: no result for an item still being judged
+                result, finished = self._outcome(judged[i].id, task, timeout_s, shared)
+                results[i] = result
+                seconds[i] = max(seconds[i], finished - started)
+                if shared and caching and result.reward is not None:
+                    shared_ok.append((keys[i], CachedResult(result.reward, result.details)))
+            if shared_ok:  # computed for a request that may not cache
                 assert self.cache is not None
-                await self.cache.remember_many([(key, CachedResult(final.reward, final.details))])
+                await asyncio.shield(self.cache.remember_many(shared_ok))
 
-        async def compute() -> Judgment:
-            final = shape(judge.rubric, await judge.judge(item, self.engine))
-            # In memory before the in-flight entry leaves, so the same item in a request that
-            # comes later is a hit, not a second judgment; the backend write waits for the
-            # request's one batch.
-            await remember(final)
-            return final
+    def _outcome(
+        self, item_id: str, task: asyncio.Task[Any], timeout_s: float, shared: bool
+    ) -> tuple[ItemResult, float]:
+        """An item's result from its computation's task (done, or late), and when it ended."""
+        if not task.done():
+            return _failure(item_id, TimeoutError(), timeout_s), time.perf_counter()
+        if task.cancelled():  # only fail_pending cancels a computation someone waits on
+            reason = self.dead or "judging was cancelled"
+            return ItemResult(item_id, "judge_error", error=reason), time.perf_counter()
+        computed: _Computed = task.result()
+        if computed.error is not None:
+            return _failure(item_id, computed.error, timeout_s), computed.finished
+        assert computed.judgment is not None
+        final = computed.judgment
+        # Usage is the starter's: a shared result cost the engine nothing more. A copy, as
+        # the computation's result may reach several items.
+        usage = Usage() if shared else replace(computed.usage)
+        result = ItemResult(item_id, "ok", final.reward, final.details, usage=usage)
+        return result, computed.finished
 
-        try:
-            final, shared = await self.inflight.run(key, compute, timeout_s)
-            if shared:  # computed for a request that may not cache
-                await remember(final)
-            return ItemResult(item.id, "ok", final.reward, final.details)
-        except Exception as exc:
-            return _failure(item.id, exc, timeout_s)
+    async def _compute(self, judge: Judge, item: JudgeItem, key: str, caching: bool) -> _Computed:
+        """One item's judgment, in the computation's own task: the engine calls it makes are
+        its usage; an engine death cancels it (``fail_pending``)."""
+        with measure() as usage:
+            try:
+                final = shape(judge.rubric, await judge.judge(item, self.engine))
+            except Exception as exc:  # a status for every item waiting on it
+                return _Computed(None, exc, usage, time.perf_counter())
+            if caching:
+                # In memory before the in-flight entry leaves, so the same item in a request
+                # that comes later is a hit, not a second judgment; the backend write waits
+                # for the request's one batch.
+                assert self.cache is not None
+                entry = CachedResult(final.reward, final.details)
+                await self.cache.remember_many([(key, entry)])
+            return _Computed(final, None, usage, time.perf_counter())
 
     def _count(
         self, judge: Judge, done: Sequence[ItemResult | None], elapsed: Sequence[float]
@@ -279,6 +315,17 @@ class Scorer:
             latency.observe(second)
         if hits := sum(result.cached for result in results):
             self.metrics.cache_hits.inc(hits)
+
+
+@dataclass(frozen=True)
+class _Computed:
+    """What a computation ends with: a judgment or the exception that stands for its status."""
+
+    judgment: Judgment | None
+    error: Exception | None
+    usage: Usage
+    finished: float
+    """``time.perf_counter()`` when it ended."""
 
 
 def _failure(item_id: str, exc: Exception, timeout_s: float) -> ItemResult:

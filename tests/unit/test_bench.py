@@ -20,7 +20,7 @@ from judge_server.cli.bench.http_load import client
 from judge_server.cli.bench.instant_engine import InstantEngine
 from judge_server.cli.bench.instant_server import bare_app
 from judge_server.cli.bench.run import run
-from judge_server.cli.bench.sections import Sizes, overhead
+from judge_server.cli.bench.sections import Sizes, overhead_beside_bare
 from judge_server.cli.bench.servers import (
     Server,
     free_port,
@@ -72,22 +72,31 @@ async def test_overhead_section_through_the_real_app_on_the_instant_engine(
     (tmp_path / "rubrics").mkdir()
     rubric_file = tmp_path / "rubrics" / f"{POINTWISE_NAME}.yaml"
     rubric_file.write_text(yaml.safe_dump(pointwise_definition()))
-    port = free_port()
+    port, bare_port = free_port(), free_port()
     env = judge_env(Settings(), tmp_path)
     server = Server(instant_server_cmd(port, "judge"), env, port, "/ready")
+    bare = Server(instant_server_cmd(bare_port, "bare"), env, bare_port, "/ready")
     # Enough items that the server's CPU time spans clock ticks (10 ms): a CPU figure read
     # from the wrong process, or never read, is then zero.
     sized = replace(TINY, overhead_items=512)
-    with serving(server, tmp_path / "server.log") as started:
+    with (
+        serving(server, tmp_path / "server.log") as started,
+        serving(bare, tmp_path / "bare.log") as bare_started,
+    ):
         # The measured process is the server listening on the port, not this test's.
         assert started.pid != os.getpid()
         listening = {c.laddr.port for c in psutil.Process(started.pid).net_connections()}
         assert port in listening
         async with client() as http:
-            figures = await overhead(http, server.url, sized, started.cpu_s)
+            figures = await overhead_beside_bare(
+                http, (server.url, started.cpu_s), (bare.url, bare_started.cpu_s), sized
+            )
     assert started.start_s > 0
-    assert positive(figures["overhead_items_per_s"])
-    assert positive(figures["overhead_server_cpu_us_per_item"])
+    for path in ("overhead", "bare_framework"):
+        assert positive(figures[f"{path}_items_per_s"])
+        assert positive(figures[f"{path}_server_cpu_us_per_item"])
+        runs = figures[f"{path}_runs_items_per_s"]
+        assert len(runs) == sized.engine_runs and figures[f"{path}_items_per_s"] == max(runs)
     assert positive(figures["overhead_single_item_requests_per_s"])
 
 
