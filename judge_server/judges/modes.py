@@ -19,6 +19,7 @@ from judge_server.judges import (
     likelihood,
     pairwise,
     pointwise,
+    process,
     reward_model,
     rubric,
     verdict,
@@ -39,6 +40,7 @@ MODES: tuple[JudgeMode[Any], ...] = (
     verify.MODE,
     likelihood.MODE,
     reward_model.MODE,
+    process.MODE,
 )
 
 _registered: dict[str, JudgeMode[Any]] = {mode.name: mode for mode in MODES}
