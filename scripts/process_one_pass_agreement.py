@@ -22,6 +22,7 @@ import math
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 from judge_server.engines.factory import vllm_config
 from judge_server.engines.vllm_engine import VllmEngine
@@ -72,27 +73,35 @@ async def main() -> None:
     await engine.start()
     spec = read_rubric_file(project_rubrics_dir() / "step_correctness.yaml", parse_rubric)
     judge = judge_for(spec)
-    per_step, single, rewards = [], [], []
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+    cases = [(row, key) for row in rows for key in ("steps", "corrupted_steps")]
+
+    async def both(row: dict[str, Any], key: str) -> tuple[list[float], list[float]]:
+        item = JudgeItem(row["id"], row["question"], "\n".join(row[key]))
+        judged = await judge.judge(item, engine)
+        single = await one_pass(engine, spec.system or "", row["question"], row[key])
+        return [s["score"] for s in judged.details["steps"]], single
+
     try:
-        for line in DATA.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            for key in ("steps", "corrupted_steps"):
-                steps = row[key]
-                item = JudgeItem(row["id"], row["question"], "\n".join(steps))
-                judged = await judge.judge(item, engine)
-                a = [s["score"] for s in judged.details["steps"]]
-                b = await one_pass(engine, spec.system or "", row["question"], steps)
-                assert len(a) == len(b), (len(a), len(b))
-                per_step += a
-                single += b
-                rewards.append((key, min(a), min(b)))
+        pairs = await asyncio.gather(*(both(row, key) for row, key in cases))
     finally:
         await engine.shutdown()
+    per_step = [x for a, _ in pairs for x in a]
+    single = [y for _, b in pairs for y in b]
+    rewards: list[tuple[str, float, float]] = [
+        (key, min(a), min(b)) for (_, key), (a, b) in zip(cases, pairs, strict=True)
+    ]
+    json.dump(agreement(per_step, single, rewards), sys.stdout, indent=2)
+    print()
+
+
+def agreement(
+    per_step: list[float], single: list[float], rewards: list[tuple[str, float, float]]
+) -> dict[str, float]:
     agree = sum((x > 0.5) == (y > 0.5) for x, y in zip(per_step, single, strict=True))
     figures = {
-        "steps": len(per_step),
+        "steps": float(len(per_step)),
         "pearson": statistics.correlation(per_step, single),
-        "spearman": statistics.correlation(per_step, single, method="ranked"),
         "binary_agreement": agree / len(per_step),
         "item_reward_pearson": statistics.correlation(
             [r[1] for r in rewards], [r[2] for r in rewards]
@@ -101,14 +110,15 @@ async def main() -> None:
             abs(x - y) for x, y in zip(per_step, single, strict=True)
         ),
     }
-    for which, idx in (("per_step", 1), ("one_pass", 2)):
-        good = [r[idx] for r in rewards if r[0] == "steps"]
-        bad = [r[idx] for r in rewards if r[0] == "corrupted_steps"]
-        figures[f"{which}_correct_above_corrupted"] = statistics.fmean(
-            float(g > b) for g, b in zip(good, bad, strict=True)
-        )
-    json.dump(figures, sys.stdout, indent=2)
-    print()
+    good = [r for r in rewards if r[0] == "steps"]
+    bad = [r for r in rewards if r[0] == "corrupted_steps"]
+    figures["per_step_correct_above_corrupted"] = statistics.fmean(
+        float(g[1] > c[1]) for g, c in zip(good, bad, strict=True)
+    )
+    figures["one_pass_correct_above_corrupted"] = statistics.fmean(
+        float(g[2] > c[2]) for g, c in zip(good, bad, strict=True)
+    )
+    return figures
 
 
 if __name__ == "__main__":
