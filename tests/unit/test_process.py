@@ -13,6 +13,7 @@ from judge_server.judges import JudgeItem, judge_for
 from judge_server.judges.modes import parse_rubric
 from judge_server.rubrics.registry import read_rubric_file
 from judge_server.rubrics.spec import RubricError, RubricSpec
+from judge_server.service.cost import engine_calls
 from judge_server.service.scoring import Scorer
 from judge_server.settings import project_rubrics_dir
 from tests.fakes import Script, ScriptedEngine
@@ -153,3 +154,9 @@ async def test_the_shipped_rubric_scores_a_numbered_solution() -> None:
     judgment = await judge_for(shipped).judge(ITEM, engine)
     assert judgment.reward == pytest.approx(0.1)
     assert len(judgment.details["steps"]) == 3
+
+
+def test_admission_counts_one_engine_call_per_step() -> None:
+    judge = judge_for(spec(split={"max_steps": 5}))
+    assert engine_calls(judge) == 5  # the rubric alone: its most
+    assert engine_calls(judge, ITEM) == 3  # the item's own steps
