@@ -1,5 +1,5 @@
 """Process mode at the engine seam: steps -> prompts -> per-step P(yes) -> aggregate, and its
-failures (no steps, one step failing). tests/integration/test_process.py runs it on vLLM."""
+failures (no steps, one step failing). tests/integration/test_process_live.py runs it on vLLM."""
 
 import asyncio
 import re
