@@ -13,7 +13,8 @@ Read from OpenRLHF at commit 3c3be6234e0cb353e76bb8019947db9dfe99fca7:
 - the reference server, ``openrlhf/cli/serve_rm.py``, answers the same three keys.
 
 Extra top-level keys (rubric, model, statuses, errors) are ignored by OpenRLHF and keep every
-reward traceable.
+reward traceable; ``step_scores`` carries a process rubric's per-step scores (its aggregate is
+the reward) for custom code, since ``extra_logs`` takes one number per sample.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ EOS_MARKERS = (
     "<｜end▁of▁sentence｜>",
 )
 
+
 class GetRewardRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -73,6 +75,10 @@ class GetRewardResponse(BaseModel):
     model: str
     statuses: list[str]
     errors: list[str | None]
+    step_scores: list[list[float] | None] = Field(
+        description="A process rubric's per-step scores (their aggregate is the reward); null "
+        "for other rubrics and failed items."
+    )
 
 
 def strip_eos(text: str) -> str:
@@ -128,4 +134,5 @@ async def get_reward(
         "model": scored.model,
         "statuses": [r.status for r in scored.results],
         "errors": [r.error for r in scored.results],
+        "step_scores": scored.step_scores,
     }

@@ -47,6 +47,10 @@ class SlimeRewardResponse(BaseModel):
     rubric_version: str
     model: str
     cached: bool
+    step_scores: list[float] | None = Field(
+        description="A process rubric's per-step scores (their aggregate is the reward); null "
+        "for other rubrics and a failed item."
+    )
 
 
 @router.post("/slime/reward", response_model=SlimeRewardResponse, responses=errors(*SCORING))
@@ -77,4 +81,5 @@ async def slime_reward(
         "rubric_version": scored.judge.rubric.version,
         "model": scored.model,
         "cached": result.cached,
+        "step_scores": scored.step_scores[0],
     }

@@ -88,6 +88,17 @@ class TrainerScores:
     def ok(self) -> list[bool]:
         return [r.status == "ok" for r in self.results]
 
+    @property
+    def step_scores(self) -> list[list[float] | None]:
+        """Each judged item's per-step scores (a process rubric's ``details.steps``, whose
+        aggregate is the reward), else None."""
+        return [
+            [float(s["score"]) for s in r.details["steps"]]
+            if r.status == "ok" and isinstance(r.details.get("steps"), list)
+            else None
+            for r in self.results
+        ]
+
 
 async def score_for_trainer(
     dialect: str,

@@ -121,12 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--section",
-        choices=["core", "rm-vs-serve-rm", "routing"],
+        choices=["core", "rm-vs-serve-rm", "routing", "process"],
         default="core",
         help="core: throughput, rubric cost, cache and the naive baseline (default); "
         "rm-vs-serve-rm: reward_model mode against OpenRLHF's serve_rm on one value-head model; "
         "routing: rubric-mode prefix-cache hits on two vllm serve replicas behind vllm-router, "
-        "cache_aware against round_robin",
+        "cache_aware against round_robin; process: an 8-step process reward against one "
+        "verdict on the same text",
     )
     bench.add_argument(
         "--requests",
@@ -257,6 +258,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             routing_prefix.run_routing(
                 settings, sizes=routing_sizes, json_path=args.json, compile_model=args.compile
             )
+        )
+    elif args.command == "bench" and args.section == "process":
+        from judge_server.cli.bench.process_cost import run_process
+
+        asyncio.run(
+            run_process(settings, quick=args.quick, json_path=args.json, compile_model=args.compile)
         )
     elif args.command == "bench":
         from judge_server.cli.bench.run import run

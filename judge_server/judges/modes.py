@@ -19,6 +19,7 @@ from judge_server.judges import (
     likelihood,
     pairwise,
     pointwise,
+    process,
     reward_model,
     rubric,
     simulated_user,
@@ -41,6 +42,7 @@ MODES: tuple[JudgeMode[Any], ...] = (
     likelihood.MODE,
     reward_model.MODE,
     simulated_user.MODE,
+    process.MODE,
 )
 
 _registered: dict[str, JudgeMode[Any]] = {mode.name: mode for mode in MODES}

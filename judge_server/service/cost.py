@@ -11,10 +11,12 @@ from judge_server.judges import Judge, JudgeItem
 from judge_server.judges.composite import CompositeJudge
 from judge_server.judges.likelihood import LikelihoodSpec
 from judge_server.judges.pairwise import PairwiseSpec
+from judge_server.judges.process import ProcessSpec
 from judge_server.judges.reward_model import RewardModelSpec
 from judge_server.judges.rubric import RubricModeSpec
 from judge_server.judges.simulated_user import SimulatedUserSpec
 from judge_server.rubrics.spec import RubricSpec
+from judge_server.rubrics.steps import split_steps
 
 
 def _readings(rubric: RubricSpec, item: JudgeItem | None) -> int:
@@ -39,6 +41,12 @@ def _readings(rubric: RubricSpec, item: JudgeItem | None) -> int:
         return 2 if rubric.reward_model.center_on_reference else 1
     if isinstance(rubric, SimulatedUserSpec):
         return 2 + rubric.trajectory  # before, after, and each earlier turn it tracks
+    if isinstance(rubric, ProcessSpec):
+        # One reading per step: the item's steps when known (linear to find), else the most
+        # the rubric judges.
+        if item is not None:
+            return max(1, len(split_steps(item.response, rubric.split).spans))
+        return rubric.split.max_steps
     return 1
 
 

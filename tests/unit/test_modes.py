@@ -32,6 +32,7 @@ BUILT_IN = {
     "likelihood",
     "reward_model",
     "simulated_user",
+    "process",
 }
 
 

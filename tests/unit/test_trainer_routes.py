@@ -338,3 +338,46 @@ def test_an_empty_conversation_is_invalid_input(client: TestClient) -> None:
     )
     result = resp.json()["results"][0]
     assert result["status"] == "invalid_input" and "no messages" in result["error"]
+
+
+# -- process rubrics: the aggregate is the reward, the steps ride along -----------------------
+
+
+def test_trainer_routes_reward_a_process_rubric_by_its_aggregate() -> None:
+    def by_step(prompt: str, candidates: Sequence[str]) -> dict[str, float]:
+        p_yes = 0.3 if "Is step [2]" in prompt else 0.9  # step 2 is the weakest
+        return {"Yes": p_yes, "No": 1 - p_yes} if "Yes" in candidates else {}
+
+    app = create_app(
+        Settings(rubrics_dir=project_rubrics_dir()),
+        ScriptedEngine(by_step, max_model_len=3000),  # type: ignore[arg-type]
+    )
+    steps = "1. 2 + 2 = 4\n2. 4 x 1 = 4\n3. The answer is 4."
+    with TestClient(app) as c:
+        body = {"query": [PROMPT + steps, PROMPT + "four"], "prompts": [PROMPT, PROMPT]}
+        out = c.post("/get_reward?rubric=step_correctness", json=body).json()
+        assert out["rewards"] == pytest.approx([0.3, 0.9])  # the min over the steps
+        assert out["step_scores"] == [pytest.approx([0.9, 0.3, 0.9]), pytest.approx([0.9])]
+        assert out["extra_logs"] == {"judge_ok": [1.0, 1.0]}
+        slime = c.post(
+            "/slime/reward?rubric=step_correctness", json={"prompt": "q", "response": steps}
+        ).json()
+        assert slime["reward"] == pytest.approx(0.3)
+        assert slime["step_scores"] == pytest.approx([0.9, 0.3, 0.9])
+        # No steps: the fill value, flagged, and no step scores.
+        empty = c.post(
+            "/slime/reward?rubric=step_correctness", json={"prompt": "q", "response": " "}
+        ).json()
+        assert (empty["ok"], empty["status"], empty["step_scores"]) == (
+            False,
+            "invalid_input",
+            None,
+        )
+        other = c.post(
+            "/slime/reward?rubric=correctness", json={"prompt": "q", "response": "4", "label": "4"}
+        ).json()
+        assert other["step_scores"] is None
+        # A group of responses is ranked by pairwise comparisons: a process rubric is refused
+        # there, in the envelope, and scores a group through /v1/score instead.
+        group = {"rubric": "step_correctness", "prompt": "q", "responses": [steps, steps]}
+        assert_envelope(c.post("/v1/score/group", json=group), 422, "invalid_rubric", "rubric")
