@@ -216,6 +216,24 @@ class Settings(BaseSettings):
         description="Criteria of a rubric sent inline with a request (beyond it 422), and of "
         "one item's own criteria (beyond it that item's invalid_input).",
     )
+    max_images_per_item: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="Images (image_url content parts) of one item's prompt and response "
+        "together, and of each response of a group; beyond it that item's invalid_input.",
+    )
+    max_image_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1,
+        description="Encoded bytes of one image; a larger one is that item's invalid_input.",
+    )
+    max_image_pixels: int = Field(
+        16_000_000,
+        ge=1,
+        description="Pixels (width x height) of one image, read from its header before "
+        "decoding; a larger one is that item's invalid_input.",
+    )
     max_inline_rubric_chars: int = Field(
         DEFAULT_MAX_INLINE_RUBRIC_CHARS,
         ge=256,

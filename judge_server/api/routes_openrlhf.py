@@ -51,6 +51,7 @@ EOS_MARKERS = (
     "<｜end▁of▁sentence｜>",
 )
 
+
 class GetRewardRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

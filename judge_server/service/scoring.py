@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from judge_server.cache import CachedResult, InFlight, KeyMaker, ResultCache, item_fingerprint
 from judge_server.engines.base import EngineError, JudgeEngine, PromptTooLongError
+from judge_server.engines.images import providing
 from judge_server.engines.usage import Usage, measure
 from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.base import shape
@@ -222,7 +223,8 @@ class Scorer:
         assert task is not None, "gather runs every item in a task"
         self._running.add(task)
         try:
-            with measure() as usage:
+            # The item's images ride beside its prompts (engines.images), as its usage does.
+            with measure() as usage, providing(item.images):
                 result = await self._judge_measured(judge, item, key, timeout_s, caching)
             # A copy: a computation this item started may outlive it (shared with another item).
             result.usage = replace(usage)

@@ -1,0 +1,109 @@
+"""Image content parts (OpenAI-style ``{"type": "image_url", "image_url": {"url": ...}}``) read
+into an item: each image becomes a slot in the item's text (``engines.images``) and its bytes
+join the item's images.
+
+Bounded before any decoding: images per item, bytes per image (from the base64 length, before
+decoding it). Only ``data:image/...;base64,`` URLs are taken; an http(s) URL is refused (the
+server fetches nothing on a request's behalf). Whether the bytes are an image is decided later,
+off the event loop (``service.image_checks``). Every refusal is the item's ``invalid_input``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from judge_server.engines.images import ImageData, without_slots
+from judge_server.judges.items import InvalidItemError
+
+_DATA_URL = re.compile(r"data:image/[A-Za-z0-9.+-]{1,32};base64,", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_images: int = 4
+    max_bytes: int = 4 * 1024 * 1024
+
+
+def has_image_parts(content: object) -> bool:
+    """Whether ``content`` (a message's or a response's) is a list holding an image part."""
+    return isinstance(content, list) and any(
+        isinstance(part, Mapping) and part.get("type") == "image_url" for part in content
+    )
+
+
+@dataclass
+class ImageReader:
+    """Reads one item's content parts, collecting its images. ``sanitize``: the item has
+    images, so its text loses the slot characters (a text-only item's text stays as sent)."""
+
+    limits: ImageLimits
+    sanitize: bool = True
+    images: list[ImageData] = field(default_factory=list)
+
+    def text(self, text: str) -> str:
+        return without_slots(text) if self.sanitize else text
+
+    def image_slot(self, part: Mapping[str, Any], where: str) -> str:
+        """The slot standing for an ``image_url`` part; its image joins the item's."""
+        if len(self.images) >= self.limits.max_images:
+            raise InvalidItemError(
+                f"{where}: more than {self.limits.max_images} images in one item "
+                "(JUDGE_MAX_IMAGES_PER_ITEM)"
+            )
+        ref = part.get("image_url")
+        url = ref.get("url") if isinstance(ref, Mapping) else ref
+        if not isinstance(url, str):
+            raise InvalidItemError(f"{where}: an image_url part needs image_url.url, a string")
+        image = ImageData.of(self._data_url_bytes(url, where))
+        self.images.append(image)
+        return image.slot
+
+    def _data_url_bytes(self, url: str, where: str) -> bytes:
+        head = _DATA_URL.match(url)
+        if head is None:
+            scheme = url.split(":", 1)[0][:16] if ":" in url else "no scheme"
+            raise InvalidItemError(
+                f"{where}: image URL scheme {scheme!r} is not taken; send the image inline as "
+                "a data URL (data:image/png;base64,...): the server fetches no URLs"
+            )
+        payload = url[head.end() :]
+        limit = self.limits.max_bytes
+        # Checked on the base64 length, before decoding: a huge payload costs no memory.
+        if len(payload) // 4 * 3 > limit + 2:
+            raise InvalidItemError(
+                f"{where}: the image is over {limit} bytes (JUDGE_MAX_IMAGE_BYTES)"
+            )
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidItemError(f"{where}: the image's data URL is not valid base64") from None
+        if not data:
+            raise InvalidItemError(f"{where}: the image's data URL holds no bytes")
+        if len(data) > limit:
+            raise InvalidItemError(
+                f"{where}: the image is {len(data)} bytes; at most {limit} (JUDGE_MAX_IMAGE_BYTES)"
+            )
+        return data
+
+
+def parts_text(content: list[Any], where: str, reader: ImageReader | None) -> str:
+    """Text and image parts as item text: images as slots (with a reader; without one an
+    image part cannot be judged)."""
+    pieces: list[str] = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            text = str(part["text"])
+            pieces.append(reader.text(text) if reader is not None else text)
+        elif kind == "image_url" and reader is not None:
+            pieces.append(reader.image_slot(part, where))
+        elif isinstance(part, Mapping):
+            raise InvalidItemError(f"{where}: a {kind!r} content part cannot be judged as text")
+        else:
+            raise InvalidItemError(f"{where}: content must be text, a list of parts, or null")
+    return "".join(pieces)
