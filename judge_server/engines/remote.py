@@ -26,6 +26,9 @@ How each primitive maps onto the completions API (vLLM's own extensions where th
   vllm/entrypoints/generate/base/protocol.py; ``schema`` is the field's alias there).
 - ``continuation_logprobs``: ``prompt_logprobs=0`` over prompt+continuation; each position of
   the answer's ``prompt_logprobs`` holds the logprob of the actual prompt token, keyed by its id.
+- a prompt with images (``engines.images``): the same token ids, with one image placeholder
+  token per image, and the images as data URLs go to vLLM's token-in endpoint instead
+  (``engines.generate_wire``; the replicas need ``--enable-scale-out``).
 - prefix-cache hits: ``usage.prompt_tokens_details.cached_tokens`` (vLLM reports it when
   started with ``--enable-prompt-tokens-details``; 0 otherwise).
 
