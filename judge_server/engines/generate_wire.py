@@ -31,8 +31,13 @@ _SAMPLING = ("max_tokens", "temperature", "stop", "logprob_token_ids", "prompt_l
 def generate_request(payload: dict[str, Any], images: Sequence[ImageData]) -> dict[str, Any]:
     """The token-in request for a completions ``payload`` (token ids in ``prompt``)."""
     sampling = {key: payload[key] for key in _SAMPLING if key in payload}
-    if "logprob_token_ids" in payload:
-        sampling["logprobs"] = len(payload["logprob_token_ids"])
+    if ids := payload.get("logprob_token_ids"):
+        # The answer lists the sampled token first, then the requested ones, cut to
+        # ``logprobs`` entries (which must equal the number of ids): one id repeated makes room
+        # for a sampled token that is not a candidate, so no candidate is cut off
+        # (ServingTokens._create_tokens_logprobs; Sampler.gather_specific_token_logprobs).
+        sampling["logprob_token_ids"] = [*ids, ids[-1]]
+        sampling["logprobs"] = len(ids) + 1
     fmt = payload.get("response_format")
     if isinstance(fmt, dict):
         sampling["structured_outputs"] = {"json": fmt["json_schema"]["schema"]}

@@ -47,7 +47,8 @@ async def image_checked(
             f"the judge model {engine.model_id} does not take images (a text-only model); "
             "send text only, or serve a vision-language judge model"
         )
-        return [Rejected(item.id, refusal) if item in with_images else item for item in items]
+        refused = {id(item) for item in with_images}
+        return [Rejected(item.id, refusal) if id(item) in refused else item for item in items]
     images = [image for item in with_images for image in item.images]
     problems = await asyncio.to_thread(_image_problems, images, settings.max_image_pixels)
     checked: list[ScoreInput] = []

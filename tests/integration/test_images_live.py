@@ -141,13 +141,15 @@ def vllm_serve(tiny_vlm: Path) -> Iterator[str]:
     port = free_port()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / "vllm-serve-tiny-vlm.log"
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "0.05"}
+    # A small KV cache: the CPU worker honours --kv-cache-memory-bytes unless this is set.
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_CPU_KVCACHE_SPACE"}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model",
              str(tiny_vlm), "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
              "--max-model-len", str(MAX_MODEL_LEN), "--enforce-eager", "--enable-scale-out",
-             "--enable-prompt-tokens-details", "--limit-mm-per-prompt", '{"image": 4}'],
+             "--enable-prompt-tokens-details", "--limit-mm-per-prompt", '{"image": 4}',
+             "--kv-cache-memory-bytes", str(64 << 20)],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -16,7 +16,9 @@ from PIL import Image
 
 from judge_server.api import create_app
 from judge_server.api.protocol import ScoreItemIn
+from judge_server.engines import generate_wire
 from judge_server.engines.base import NextTokenLogprobs
+from judge_server.engines.completions_wire import cached_tokens, first_choice, step_logprobs
 from judge_server.engines.images import (
     SLOT_OPEN,
     ImageData,
@@ -228,3 +230,48 @@ def test_a_group_response_with_a_bad_image_part_is_a_422(client: TestClient) -> 
     )
     assert resp.status_code == 422, resp.text
     assert resp.json()["error"]["param"] == "responses"
+
+
+def test_generate_wire_asks_for_every_candidate_and_reads_the_answer_by_token_id() -> None:
+    red = ImageData.of(RED)
+    payload = {"model": "m", "prompt": [1, 2], "max_tokens": 1, "temperature": 0.0}
+    request = generate_wire.generate_request({**payload, "logprob_token_ids": [7, 9]}, [red])
+    assert request["token_ids"] == [1, 2]
+    assert request["output_mode"] == "tokens"
+    sampling = request["sampling_params"]
+    assert sampling["logprob_token_ids"] == [7, 9, 9] and sampling["logprobs"] == 3
+    (part,) = request["content_parts"]
+    assert base64.b64decode(part["url"].split(",", 1)[1]) == RED
+    answer = {
+        "choices": [
+            {
+                "index": 0,
+                "token_ids": [5],
+                "logprobs": {
+                    "content": [
+                        {
+                            "token_id": 5,
+                            "logprob": -0.1,
+                            "top_logprobs": [
+                                {"token_id": 5, "logprob": -0.1},
+                                {"token_id": 7, "logprob": -2.0},
+                                {"token_id": 9, "logprob": -3.0},
+                            ],
+                        }
+                    ]
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 6, "prompt_tokens_details": {"cached_tokens": 2}},
+    }
+    completion = generate_wire.as_completion(answer)
+    by_id, _ = step_logprobs(first_choice(completion))
+    assert by_id == {5: -0.1, 7: -2.0, 9: -3.0}
+    assert cached_tokens(completion) == 2
+    schema = {"type": "object"}
+    text = generate_wire.generate_request(
+        {**payload, "response_format": {"type": "json_schema", "json_schema": {"schema": schema}}},
+        [red],
+    )
+    assert text["output_mode"] == "text"
+    assert text["sampling_params"]["structured_outputs"] == {"json": schema}
