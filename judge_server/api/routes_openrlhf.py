@@ -51,7 +51,6 @@ EOS_MARKERS = (
     "<｜end▁of▁sentence｜>",
 )
 
-
 class GetRewardRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

@@ -125,6 +125,7 @@ class CompositeJudge(Judge[CompositeSpec]):
             reward = sum(w * s for w, s in zip(weights, scores, strict=True)) / sum(weights)
         return Judgment(reward=min(1.0, max(0.0, reward)), details={"components": rows})
 
+
     async def _check(
         self, comp: Component, response: str, engine: JudgeEngine
     ) -> tuple[float, dict[str, Any]]:
@@ -145,7 +146,9 @@ class CompositeJudge(Judge[CompositeSpec]):
 def build(rubric: CompositeSpec, context: BuildContext) -> Judge:
     if context.resolve is None:
         raise JudgeFailure("composite rubrics need a rubric registry to resolve components")
-    return CompositeJudge(rubric, context.resolve, context.sub_judge, context.checks, context.depth)
+    return CompositeJudge(
+        rubric, context.resolve, context.sub_judge, context.checks, context.depth
+    )
 
 
 MODE = JudgeMode(CompositeSpec, build)

@@ -49,7 +49,8 @@ def label_distribution(
     if broken:
         raise JudgeFailure(f"the engine returned non-finite log-probabilities {broken}; no verdict")
     raw = {
-        label: sum(math.exp(used[s]) for s in forms if s in used) for label, forms in labels.items()
+        label: sum(math.exp(used[s]) for s in forms if s in used)
+        for label, forms in labels.items()
     }
     mass = sum(raw.values())
     if not mass > 0.0:

@@ -48,7 +48,9 @@ async def _k1_vs_k8(
     }
 
 
-async def rubric_k1_vs_k8(service: JudgeService, *, n_items: int, sentences: int) -> dict[str, Any]:
+async def rubric_k1_vs_k8(
+    service: JudgeService, *, n_items: int, sentences: int
+) -> dict[str, Any]:
     """``rubric_*`` on responses of ``sentences`` sentences, ``rubric_short_*`` on the
     throughput sections' short ones."""
     return {
