@@ -334,9 +334,8 @@ class GroupScoreRequest(_In):
         self, limits: ImageLimits
     ) -> tuple[str | list[ChatMessage], list[str], str | None, list[ImageData]]:
         """The prompt, the responses and the reference as the judge reads them, and their
-        images (each
-        response, like the prompt, bounded as one item); ``InvalidItemError`` names the part
-        that cannot be read."""
+        images (each response, like the prompt, bounded as one item); ``InvalidItemError``
+        names the part that cannot be read."""
         sanitize = image_reader(limits, self.prompt, list(self.responses)).sanitize
         prompt_images = ImageReader(limits, sanitize=sanitize)
         prompt = judge_prompt(self.prompt, prompt_images)
