@@ -88,6 +88,12 @@ def judge_response(response: Content, where: str, images: ImageReader) -> str:
     return content_text(response, where, images)
 
 
+def contents(prompt: str | list[Message], responses: list[Content]) -> list[object]:
+    """Every content that may hold image parts: the prompt's messages' and the responses'."""
+    messages = [] if isinstance(prompt, str) else [m.content for m in prompt]
+    return [*messages, *responses]
+
+
 class ScoreItemIn(_In):
     id: str | None = Field(
         None,
@@ -176,6 +182,9 @@ class ScoreRequest(_In):
     )
     items: list[ScoreItemIn] = Field(min_length=1)
     options: ScoreOptions = Field(default_factory=ScoreOptions)
+
+    def contents(self) -> list[object]:
+        return [c for item in self.items for c in contents(item.prompt, [item.response])]
 
 
 class RubricRef(BaseModel):
@@ -329,6 +338,9 @@ class GroupScoreRequest(_In):
         valid_unicode(prompt, "prompt")
         valid_unicode(self.reference, "reference")
         return self
+
+    def contents(self) -> list[object]:
+        return contents(self.prompt, list(self.responses))
 
     def judge_inputs(
         self, limits: ImageLimits

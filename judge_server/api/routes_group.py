@@ -17,6 +17,7 @@ from judge_server.api.responses import SCORING, errors
 from judge_server.judges import InvalidItemError
 from judge_server.service import GroupOptions, score_group
 from judge_server.service.image_checks import image_limits
+from judge_server.service.image_fetch import fetch_images
 
 router = APIRouter(tags=["score"], dependencies=[ApiKey])
 
@@ -27,8 +28,10 @@ async def group(
 ) -> GroupScoreResponse:
     await service.refresh_for(request.rubric)
     judge = service.judge(request.rubric)
+    settings = service.settings
     try:  # one prompt for the whole group: if it cannot be judged, nothing in the group can
-        prompt, responses, reference, images = request.judge_inputs(image_limits(service.settings))
+        limits = image_limits(service.settings, await fetch_images(request.contents(), settings))
+        prompt, responses, reference, images = request.judge_inputs(limits)
     except InvalidItemError as exc:
         param = "responses" if str(exc).startswith("responses.") else "prompt"
         raise ApiError(422, "invalid_request", str(exc), param=param) from exc

@@ -3,8 +3,9 @@ into an item: each image becomes a slot in the item's text (``engines.images``) 
 join the item's images.
 
 Bounded before any decoding: images per item, bytes per image (from the base64 length, before
-decoding it). Only ``data:image/...;base64,`` URLs are taken; an http(s) URL is refused (the
-server fetches nothing on a request's behalf). Whether the bytes are an image is decided later,
+decoding it). ``data:image/...;base64,`` URLs are taken; an http(s) URL only under an allowed
+prefix (``JUDGE_IMAGE_URL_PREFIXES``), fetched before the items are read
+(``service.image_fetch``); any other is refused. Whether the bytes are an image is decided later,
 off the event loop (``service.image_checks``). Every refusal is the item's ``invalid_input``.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,31 @@ _DATA_URL = re.compile(r"data:image/[A-Za-z0-9.+-]{1,32};base64,", re.IGNORECASE
 class ImageLimits:
     max_images: int = 4
     max_bytes: int = 4 * 1024 * 1024
+    url_prefixes: tuple[str, ...] = ()
+    fetched: Mapping[str, bytes | str] = field(default_factory=dict)
+    """The allowed URLs' bytes, or why they could not be fetched."""
+
+
+def allowed_url(url: str, prefixes: Sequence[str]) -> bool:
+    return url.startswith(("http://", "https://")) and url.startswith(tuple(prefixes))
+
+
+def _url(part: Mapping[str, Any]) -> object:
+    ref = part.get("image_url")
+    return ref.get("url") if isinstance(ref, Mapping) else ref
+
+
+def part_urls(contents: Iterable[object]) -> set[str]:
+    """The image URLs of the image parts in ``contents`` (messages' or responses' content)."""
+    return {
+        url
+        for content in contents
+        if isinstance(content, list)
+        for part in content
+        if isinstance(part, Mapping)
+        and part.get("type") == "image_url"
+        and isinstance(url := _url(part), str)
+    }
 
 
 def has_image_parts(content: object) -> bool:
@@ -55,21 +81,25 @@ class ImageReader:
                 f"{where}: more than {self.limits.max_images} images in one item "
                 "(JUDGE_MAX_IMAGES_PER_ITEM)"
             )
-        ref = part.get("image_url")
-        url = ref.get("url") if isinstance(ref, Mapping) else ref
+        url = _url(part)
         if not isinstance(url, str):
             raise InvalidItemError(f"{where}: an image_url part needs image_url.url, a string")
-        image = ImageData.of(self._data_url_bytes(url, where))
+        image = ImageData.of(self._image_bytes(url, where))
         self.images.append(image)
         return image.slot
 
-    def _data_url_bytes(self, url: str, where: str) -> bytes:
+    def _image_bytes(self, url: str, where: str) -> bytes:
         head = _DATA_URL.match(url)
+        if head is None and allowed_url(url, self.limits.url_prefixes):
+            got = self.limits.fetched.get(url, "the image was not fetched")
+            if isinstance(got, str):
+                raise InvalidItemError(f"{where}: {got}")
+            return got
         if head is None:
-            scheme = url.split(":", 1)[0][:16] if ":" in url else "no scheme"
             raise InvalidItemError(
-                f"{where}: image URL scheme {scheme!r} is not taken; send the image inline as "
-                "a data URL (data:image/png;base64,...): the server fetches no URLs"
+                f"{where}: this image URL is not taken: send the image inline as a data URL "
+                "(data:image/png;base64,...); http(s) URLs are fetched only under a prefix "
+                "of JUDGE_IMAGE_URL_PREFIXES"
             )
         payload = url[head.end() :]
         limit = self.limits.max_bytes

@@ -5,7 +5,7 @@ Each problem is that item's ``invalid_input``; the other items go on."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from judge_server.engines.base import JudgeEngine
 from judge_server.engines.images import ImageData, open_image
@@ -30,9 +30,17 @@ def _image_problems(images: Sequence[ImageData], max_pixels: int) -> dict[str, s
     return problems
 
 
-def image_limits(settings: Settings) -> ImageLimits:
-    """What one item's image parts may hold (``judges.image_parts``)."""
-    return ImageLimits(settings.max_images_per_item, settings.max_image_bytes)
+def image_limits(
+    settings: Settings, fetched: Mapping[str, bytes | str] | None = None
+) -> ImageLimits:
+    """What one item's image parts may hold (``judges.image_parts``), with the request's
+    fetched image URLs (``service.image_fetch``)."""
+    return ImageLimits(
+        settings.max_images_per_item,
+        settings.max_image_bytes,
+        tuple(settings.image_url_prefixes),
+        fetched or {},
+    )
 
 
 async def image_checked(

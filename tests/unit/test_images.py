@@ -3,6 +3,7 @@ the slots an engine turns into images (real vLLM: tests/integration/test_images_
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import math
@@ -10,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -28,6 +30,8 @@ from judge_server.engines.images import (
     providing,
 )
 from judge_server.judges.image_parts import ImageLimits
+from judge_server.service.image_checks import image_limits
+from judge_server.service.image_fetch import fetch_images
 from judge_server.settings import Settings, project_rubrics_dir
 from tests.fakes import ScriptedEngine
 
@@ -132,7 +136,7 @@ def test_a_text_only_context_leaves_slot_characters_as_text() -> None:
 @pytest.mark.parametrize(
     ("part", "says"),
     [
-        ({"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}, "fetches no URLs"),
+        ({"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}, "URL_PREFIXES"),
         ({"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}, "base64"),
         ({"type": "image_url", "image_url": {"url": "data:image/png;base64,"}}, "no bytes"),
         ({"type": "image_url", "image_url": {}}, "image_url.url"),
@@ -275,3 +279,39 @@ def test_generate_wire_asks_for_every_candidate_and_reads_the_answer_by_token_id
     )
     assert text["output_mode"] == "text"
     assert text["sampling_params"]["structured_outputs"] == {"json": schema}
+
+
+def test_image_urls_are_fetched_only_under_an_allowed_prefix_without_redirects() -> None:
+    pages = {
+        "/ok.png": httpx.Response(200, content=RED),
+        "/big.png": httpx.Response(200, content=b"x" * 500),
+        "/moved.png": httpx.Response(302, headers={"location": "https://evil.test/x.png"}),
+        "/gone.png": httpx.Response(404),
+    }
+    transport = httpx.MockTransport(lambda request: pages[request.url.path])
+    allowed = "https://img.test/"
+    parts = [
+        {"type": "image_url", "image_url": {"url": allowed + name}}
+        for name in ("ok.png", "big.png", "moved.png", "gone.png")
+    ]
+    parts.append({"type": "image_url", "image_url": {"url": "https://img.test.evil.org/a.png"}})
+    settings = Settings(image_url_prefixes=allowed, max_image_bytes=200)
+    fetched = asyncio.run(fetch_images([parts], settings, transport=transport))
+    assert set(fetched) == {allowed + n for n in ("ok.png", "big.png", "moved.png", "gone.png")}
+    limits = image_limits(settings, fetched)
+    reasons = []
+    for part in parts:
+        item = ScoreItemIn(prompt="p", response=[part]).to_input("0", images=limits)
+        reasons.append(getattr(item, "reason", None))
+    assert reasons[0] is None
+    assert "500 bytes; at most 200" in str(reasons[1])  # its declared length
+    assert "redirects are not followed" in str(reasons[2])
+    assert "HTTP 404" in str(reasons[3])
+    assert "JUDGE_IMAGE_URL_PREFIXES" in str(reasons[4])
+    ok = ScoreItemIn(prompt="p", response=[parts[0]]).to_item("0", images=limits)
+    assert ok.images == (ImageData.of(RED),)
+
+
+def test_image_url_prefixes_must_end_with_a_slash() -> None:
+    with pytest.raises(ValueError, match="must be"):
+        Settings(image_url_prefixes="https://cdn.example")
