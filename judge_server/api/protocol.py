@@ -84,10 +84,6 @@ def judge_prompt(
     return chat_turns([m.as_dict() for m in prompt], images)
 
 
-def judge_response(response: Content, where: str, images: ImageReader) -> str:
-    return content_text(response, where, images)
-
-
 def contents(prompt: str | list[Message], responses: list[Content]) -> list[object]:
     """Every content that may hold image parts: the prompt's messages' and the responses'."""
     messages = [] if isinstance(prompt, str) else [m.content for m in prompt]
@@ -147,7 +143,7 @@ class ScoreItemIn(_In):
         return JudgeItem(
             id=self.id if self.id is not None else default_id,
             prompt=judge_prompt(self.prompt, reader),
-            response=judge_response(self.response, "response", reader),
+            response=content_text(self.response, "response", reader),
             reference=reader.text(self.reference) if self.reference is not None else None,
             metadata=self.metadata,
             criteria=self.criteria(max_criteria),
@@ -355,7 +351,7 @@ class GroupScoreRequest(_In):
         texts: list[str] = []
         for i, response in enumerate(self.responses):
             reader = ImageReader(limits, sanitize=sanitize)
-            texts.append(judge_response(response, f"responses.{i}", reader))
+            texts.append(content_text(response, f"responses.{i}", reader))
             images.extend(reader.images)
         reference = self.reference
         if reference is not None and sanitize:

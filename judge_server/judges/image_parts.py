@@ -97,7 +97,7 @@ class ImageReader:
             return got
         if head is None:
             raise InvalidItemError(
-                f"{where}: this image URL is not taken: send the image inline as a data URL "
+                f"{where}: this image_url is not taken: send the image inline as a data URL "
                 "(data:image/png;base64,...); http(s) URLs are fetched only under a prefix "
                 "of JUDGE_IMAGE_URL_PREFIXES"
             )
