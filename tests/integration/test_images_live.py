@@ -89,7 +89,7 @@ def client(settings: Settings, engine: JudgeEngine) -> Iterator[TestClient]:
 
 
 def score(client: TestClient, items: list[dict[str, Any]], rubric: str = "helpfulness") -> Any:
-    resp = client.post("/v1/score", json={"rubric": rubric, "items": items}, timeout=600)
+    resp = client.post("/v1/score", json={"rubric": rubric, "items": items})
     assert resp.status_code == 200, resp.text
     return resp.json()["results"]
 
@@ -126,7 +126,6 @@ def test_group_rewards_over_image_responses(client: TestClient) -> None:
             "prompt": "Draw a red square.",
             "responses": [[image_part(RED)], [image_part(BLUE)], [image_part(RED)]],
         },
-        timeout=600,
     )
     assert resp.status_code == 200, resp.text
     body = resp.json()
