@@ -216,6 +216,32 @@ class Settings(BaseSettings):
         description="Criteria of a rubric sent inline with a request (beyond it 422), and of "
         "one item's own criteria (beyond it that item's invalid_input).",
     )
+    max_images_per_item: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="Images (image_url content parts) of one item's prompt and response "
+        "together, and of each response of a group; beyond it that item's invalid_input.",
+    )
+    max_image_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1,
+        description="Encoded bytes of one image; a larger one is that item's invalid_input.",
+    )
+    max_image_pixels: int = Field(
+        16_000_000,
+        ge=1,
+        description="Pixels (width x height) of one image, read from its header before "
+        "decoding; a larger one is that item's invalid_input.",
+    )
+    image_url_prefixes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="http(s) image URLs starting with one of these prefixes (each ending in "
+        "'/') are fetched; every other image URL is refused (env: comma-separated).",
+    )
+    image_fetch_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Deadline of fetching one request's image URLs."
+    )
     max_inline_rubric_chars: int = Field(
         DEFAULT_MAX_INLINE_RUBRIC_CHARS,
         ge=256,
@@ -263,6 +289,17 @@ class Settings(BaseSettings):
     def _split_urls(cls, value: object) -> object:
         if isinstance(value, str):
             return [u.strip() for u in value.split(",") if u.strip()]
+        return value
+
+    @field_validator("image_url_prefixes", mode="before")
+    @classmethod
+    def _split_prefixes(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [u.strip() for u in value.split(",") if u.strip()]
+        for prefix in value if isinstance(value, list) else ():
+            # "https://cdn.example" would also allow "https://cdn.example.evil.org/".
+            if not str(prefix).startswith(("http://", "https://")) or not str(prefix).endswith("/"):
+                raise ValueError(f"image URL prefix {prefix!r} must be http(s)://.../")
         return value
 
     @field_validator("reward_models", mode="before")

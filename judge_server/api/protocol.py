@@ -8,9 +8,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from judge_server.engines.base import ChatMessage
+from judge_server.engines.images import ImageData
 from judge_server.judges.base import InvalidItemError, JudgeItem
-from judge_server.judges.conversation import ROLES, chat_turns
+from judge_server.judges.conversation import ROLES, chat_turns, content_text
 from judge_server.judges.group import DEFAULT_ANCHORS, DEFAULT_ROUNDS, Pairing
+from judge_server.judges.image_parts import ImageLimits, ImageReader, has_image_parts
 from judge_server.rubrics.criteria import Criterion
 from judge_server.rubrics.instance import (
     MAX_INSTANCE_CRITERIA,
@@ -47,18 +49,45 @@ class Message(BaseModel):
 
     role: str = Field(description=f"One of {', '.join(sorted(ROLES))}.")
     content: str | list[dict[str, Any]] | None = Field(
-        None, description="Text, OpenAI-style text parts, or null (beside tool_calls)."
+        None,
+        description="Text, OpenAI-style content parts (text; image_url with a data URL, for a "
+        "vision-language judge), or null (beside tool_calls).",
     )
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 
-def judge_prompt(prompt: str | list[Message]) -> str | list[ChatMessage]:
+DEFAULT_IMAGE_LIMITS = ImageLimits()
+
+#: a response: text, or OpenAI-style content parts (text and image_url)
+Content = str | list[dict[str, Any]]
+_CONTENT_DOC = "text, or OpenAI-style content parts (text; image_url with a data URL)"
+
+
+def image_reader(
+    limits: ImageLimits, prompt: str | list[Message], contents: list[Content]
+) -> ImageReader:
+    """A reader for one item's images; an item without image parts keeps its text as sent."""
+    images = any(has_image_parts(c) for c in contents) or (
+        not isinstance(prompt, str) and any(has_image_parts(m.content) for m in prompt)
+    )
+    return ImageReader(limits, sanitize=images)
+
+
+def judge_prompt(
+    prompt: str | list[Message], images: ImageReader | None = None
+) -> str | list[ChatMessage]:
     """A request's prompt as the judge reads it; ``InvalidItemError`` when it cannot be."""
     if isinstance(prompt, str):
-        return prompt
-    return chat_turns([m.as_dict() for m in prompt])
+        return images.text(prompt) if images is not None else prompt
+    return chat_turns([m.as_dict() for m in prompt], images)
+
+
+def contents(prompt: str | list[Message], responses: list[Content]) -> list[object]:
+    """Every content that may hold image parts: the prompt's messages' and the responses'."""
+    messages = [] if isinstance(prompt, str) else [m.content for m in prompt]
+    return [*messages, *responses]
 
 
 class ScoreItemIn(_In):
@@ -68,7 +97,7 @@ class ScoreItemIn(_In):
         description="Echoed in the result; defaults to the position.",
     )
     prompt: str | list[Message] = Field(description="The policy's prompt: text or chat messages.")
-    response: str = Field(description="The policy's response to judge.")
+    response: Content = Field(description=f"The policy's response to judge: {_CONTENT_DOC}.")
     reference: str | None = Field(None, description="A reference answer, for rubrics that use one.")
     metadata: dict[str, Any] = Field(default_factory=dict)
     rubrics: list[Any] | None = Field(
@@ -88,22 +117,37 @@ class ScoreItemIn(_In):
             return str(value)
         return valid_unicode(value, "id")
 
-    def to_input(self, default_id: str, *, max_criteria: int = MAX_INSTANCE_CRITERIA) -> ScoreInput:
+    def to_input(
+        self,
+        default_id: str,
+        *,
+        max_criteria: int = MAX_INSTANCE_CRITERIA,
+        images: ImageLimits = DEFAULT_IMAGE_LIMITS,
+    ) -> ScoreInput:
         """The item to judge, or its refusal when its prompt or criteria cannot be read."""
         try:
-            return self.to_item(default_id, max_criteria=max_criteria)
+            return self.to_item(default_id, max_criteria=max_criteria, images=images)
         except InvalidItemError as exc:
             return Rejected(self.id if self.id is not None else default_id, str(exc))
 
-    def to_item(self, default_id: str, *, max_criteria: int = MAX_INSTANCE_CRITERIA) -> JudgeItem:
-        """The item to judge; ``InvalidItemError`` when its prompt or criteria cannot be read."""
+    def to_item(
+        self,
+        default_id: str,
+        *,
+        max_criteria: int = MAX_INSTANCE_CRITERIA,
+        images: ImageLimits = DEFAULT_IMAGE_LIMITS,
+    ) -> JudgeItem:
+        """The item to judge; ``InvalidItemError`` when its prompt, response or criteria
+        cannot be read."""
+        reader = image_reader(images, self.prompt, [self.response])
         return JudgeItem(
             id=self.id if self.id is not None else default_id,
-            prompt=judge_prompt(self.prompt),
-            response=self.response,
-            reference=self.reference,
+            prompt=judge_prompt(self.prompt, reader),
+            response=content_text(self.response, "response", reader),
+            reference=reader.text(self.reference) if self.reference is not None else None,
             metadata=self.metadata,
             criteria=self.criteria(max_criteria),
+            images=tuple(reader.images),
         )
 
     def criteria(self, max_count: int = MAX_INSTANCE_CRITERIA) -> tuple[Criterion, ...] | None:
@@ -134,6 +178,9 @@ class ScoreRequest(_In):
     )
     items: list[ScoreItemIn] = Field(min_length=1)
     options: ScoreOptions = Field(default_factory=ScoreOptions)
+
+    def contents(self) -> list[object]:
+        return [c for item in self.items for c in contents(item.prompt, [item.response])]
 
 
 class RubricRef(BaseModel):
@@ -274,7 +321,9 @@ class GroupScoreRequest(_In):
         examples=["pairwise"],
     )
     prompt: str | list[Message] = Field(description="The prompt every response answers.")
-    responses: list[str] = Field(min_length=2, max_length=MAX_GROUP_SIZE)
+    responses: list[Content] = Field(
+        min_length=2, max_length=MAX_GROUP_SIZE, description=f"Each {_CONTENT_DOC}."
+    )
     reference: str | None = Field(None, description="A reference answer, for rubrics that use one.")
     options: GroupOptions = Field(default_factory=GroupOptions)
 
@@ -286,8 +335,28 @@ class GroupScoreRequest(_In):
         valid_unicode(self.reference, "reference")
         return self
 
-    def judge_prompt(self) -> str | list[ChatMessage]:
-        return judge_prompt(self.prompt)
+    def contents(self) -> list[object]:
+        return contents(self.prompt, list(self.responses))
+
+    def judge_inputs(
+        self, limits: ImageLimits
+    ) -> tuple[str | list[ChatMessage], list[str], str | None, list[ImageData]]:
+        """The prompt, the responses and the reference as the judge reads them, and their
+        images (each response, like the prompt, bounded as one item); ``InvalidItemError``
+        names the part that cannot be read."""
+        sanitize = image_reader(limits, self.prompt, list(self.responses)).sanitize
+        prompt_images = ImageReader(limits, sanitize=sanitize)
+        prompt = judge_prompt(self.prompt, prompt_images)
+        images = list(prompt_images.images)
+        texts: list[str] = []
+        for i, response in enumerate(self.responses):
+            reader = ImageReader(limits, sanitize=sanitize)
+            texts.append(content_text(response, f"responses.{i}", reader))
+            images.extend(reader.images)
+        reference = self.reference
+        if reference is not None and sanitize:
+            reference = prompt_images.text(reference)
+        return prompt, texts, reference, images
 
 
 class GroupResultOut(BaseModel):

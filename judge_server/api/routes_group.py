@@ -16,6 +16,8 @@ from judge_server.api.protocol import (
 from judge_server.api.responses import SCORING, errors
 from judge_server.judges import InvalidItemError
 from judge_server.service import GroupOptions, score_group
+from judge_server.service.image_checks import image_limits
+from judge_server.service.image_fetch import fetch_images
 
 router = APIRouter(tags=["score"], dependencies=[ApiKey])
 
@@ -26,10 +28,13 @@ async def group(
 ) -> GroupScoreResponse:
     await service.refresh_for(request.rubric)
     judge = service.judge(request.rubric)
+    settings = service.settings
     try:  # one prompt for the whole group: if it cannot be judged, nothing in the group can
-        prompt = request.judge_prompt()
+        limits = image_limits(service.settings, await fetch_images(request.contents(), settings))
+        prompt, responses, reference, images = request.judge_inputs(limits)
     except InvalidItemError as exc:
-        raise ApiError(422, "invalid_request", str(exc), param="prompt") from exc
+        param = "responses" if str(exc).startswith("responses.") else "prompt"
+        raise ApiError(422, "invalid_request", str(exc), param=param) from exc
     opts = request.options
     options = GroupOptions(
         pairing=opts.pairing,
@@ -40,7 +45,7 @@ async def group(
     )
     scored = await cancel_on_disconnect(
         http_request,
-        score_group(service, judge, prompt, request.responses, request.reference, options),
+        score_group(service, judge, prompt, responses, reference, options, images=images),
     )
     return GroupScoreResponse.model_validate(
         {

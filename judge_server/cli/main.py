@@ -171,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     head.add_argument("out", type=Path, help="folder to write the reward model to")
     head.add_argument("--base", type=Path, help="HF causal LM folder (default: embedded)")
     head.add_argument("--seed", type=int, default=0)
+    vlm = sub.add_parser(
+        "build-tiny-vlm",
+        help="build a toy vision-language judge (Idefics3: seeded vision tower, embedded LM)",
+    )
+    vlm.add_argument("out", type=Path, help="folder to write the model to")
+    vlm.add_argument("--base", type=Path, help="HF Llama-family LM folder (default: embedded)")
+    vlm.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -293,6 +300,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from judge_server.cli.value_head import build_command
 
         sys.exit(build_command(settings, args.out, args.base, args.seed))
+    elif args.command == "build-tiny-vlm":
+        from judge_server.cli import tiny_vlm
+
+        sys.exit(tiny_vlm.build_command(settings, args.out, args.base, args.seed))
 
 
 def rubrics_command(args: argparse.Namespace, settings: Settings) -> int:

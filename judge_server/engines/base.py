@@ -85,9 +85,16 @@ class JudgeEngine(abc.ABC):
     #: what the model is, from its content (``engines.model_identity``), set by ``start``; cache
     #: keys use it so no cached reward outlives the weights behind it. None: not known.
     model_revision: str | None = None
+    #: the model's image placeholder token, set by ``start`` for a vision-language model
+    #: (``engines.images``); None: the model takes text only
+    image_token_id: int | None = None
 
     def __init__(self) -> None:
         self.stats = EngineStats()
+
+    @property
+    def takes_images(self) -> bool:
+        return self.image_token_id is not None
 
     @abc.abstractmethod
     async def start(self) -> None:

@@ -42,6 +42,9 @@ class VllmConfig:
     gpu_memory_utilization: float = 0.9
     tensor_parallel_size: int = 1
     enforce_eager: bool = False
+    max_images_per_prompt: int = 12
+    """Images one engine call may carry (vLLM's ``limit_mm_per_prompt``), for a
+    vision-language model: a pairwise prompt shows the prompt's and both responses' images."""
 
     @property
     def kv_cache_bytes(self) -> int:

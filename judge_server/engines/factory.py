@@ -22,6 +22,7 @@ def vllm_config(settings: Settings) -> VllmConfig:
         gpu_memory_utilization=settings.gpu_memory_utilization,
         tensor_parallel_size=settings.tensor_parallel_size,
         enforce_eager=settings.enforce_eager,
+        max_images_per_prompt=max(1, 3 * settings.max_images_per_item),
     )
 
 

@@ -26,6 +26,9 @@ How each primitive maps onto the completions API (vLLM's own extensions where th
   vllm/entrypoints/generate/base/protocol.py; ``schema`` is the field's alias there).
 - ``continuation_logprobs``: ``prompt_logprobs=0`` over prompt+continuation; each position of
   the answer's ``prompt_logprobs`` holds the logprob of the actual prompt token, keyed by its id.
+- a prompt with images (``engines.images``): the same token ids, with one image placeholder
+  token per image, and the images as data URLs go to vLLM's token-in endpoint instead
+  (``engines.generate_wire``; the replicas need ``--enable-scale-out``).
 - prefix-cache hits: ``usage.prompt_tokens_details.cached_tokens`` (vLLM reports it when
   started with ``--enable-prompt-tokens-details``; 0 otherwise).
 
@@ -54,6 +57,7 @@ from typing import Any
 
 import httpx
 
+from judge_server.engines import generate_wire
 from judge_server.engines.base import (
     ChatMessage,
     EngineError,
@@ -69,6 +73,7 @@ from judge_server.engines.completions_wire import (
     logprob,
     step_logprobs,
 )
+from judge_server.engines.images import ImageData, encode_with_images, image_token_id, prompt_parts
 from judge_server.engines.plain_text import PlainTextTokenizer
 from judge_server.engines.replica_client import ReplicaClient, RequestRefused
 from judge_server.engines.routing import Replica
@@ -139,6 +144,7 @@ class RemoteEngine(JudgeEngine):
             assert name is not None  # _discover sets it or raises
             loaded = await asyncio.to_thread(self._load_tokenizer, name)
             self._tokenizer = PlainTextTokenizer(loaded)
+            self.image_token_id = await asyncio.to_thread(image_token_id, name)
         self._fleet.start_health_checks()
         self._started = True
         log.info(
@@ -240,7 +246,8 @@ class RemoteEngine(JudgeEngine):
         self, prompt: str, candidates: Sequence[str]
     ) -> NextTokenLogprobs:
         ids = self.candidate_ids(candidates)
-        tokens = self.check_length(await self._tok().encode_async(prompt), reserve=1)
+        tokens, images = await self._encode(prompt)
+        tokens = self.check_length(tokens, reserve=1)
         body = await self._complete(
             {
                 "prompt": tokens,
@@ -251,6 +258,7 @@ class RemoteEngine(JudgeEngine):
                 "return_tokens_as_token_ids": True,
             },
             len(tokens),
+            images,
         )
         choice = first_choice(body)
         by_id, by_text = step_logprobs(choice)
@@ -277,7 +285,8 @@ class RemoteEngine(JudgeEngine):
         stop: Sequence[str] = (),
         json_schema: Mapping[str, Any] | None = None,
     ) -> Generation:
-        tokens = self.check_length(await self._tok().encode_async(prompt), reserve=1)
+        tokens, images = await self._encode(prompt)
+        tokens = self.check_length(tokens, reserve=1)
         room = self.max_model_len - len(tokens)
         payload: dict[str, Any] = {
             "prompt": tokens,
@@ -291,7 +300,7 @@ class RemoteEngine(JudgeEngine):
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": dict(json_schema)},
             }
-        body = await self._complete(payload, len(tokens))
+        body = await self._complete(payload, len(tokens), images)
         choice = first_choice(body)
         cached = cached_tokens(body)
         self._count("generate", len(tokens), cached)
@@ -304,13 +313,14 @@ class RemoteEngine(JudgeEngine):
 
     async def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:
         tok = self._tok()
-        head, tail = await tok.encode_async(prompt), await tok.encode_text_async(continuation)
+        (head, images), tail = await self._encode(prompt), await tok.encode_text_async(continuation)
         if not tail:
             return []
         tokens = self.check_length(head + tail, reserve=1)
         body = await self._complete(
             {"prompt": tokens, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0},
             len(tokens),
+            images,
         )
         rows = first_choice(body).get("prompt_logprobs")
         if not isinstance(rows, list) or len(rows) != len(tokens):
@@ -331,14 +341,30 @@ class RemoteEngine(JudgeEngine):
 
     # -- transport --------------------------------------------------------------------------
 
-    async def _complete(self, payload: dict[str, Any], num_tokens: int) -> dict[str, Any]:
-        """POST /v1/completions on the least busy healthy replica, failing over to others."""
+    async def _encode(self, prompt: str) -> tuple[list[int], list[ImageData]]:
+        """Token ids (one image placeholder token per image) and the prompt's images."""
+        tok = self._tok()
+        if prompt_parts(prompt) is None:
+            return await tok.encode_async(prompt), []
+        if self.image_token_id is None:
+            raise EngineError("the judge model does not take images")
+        return await asyncio.to_thread(encode_with_images, prompt, tok.encode, self.image_token_id)
+
+    async def _complete(
+        self, payload: dict[str, Any], num_tokens: int, images: Sequence[ImageData] = ()
+    ) -> dict[str, Any]:
+        """POST /v1/completions on the least busy healthy replica, failing over to others;
+        with images, vLLM's token-in endpoint (``engines.generate_wire``)."""
         if not self._started:
             raise EngineError("engine is not started")
+        payload = {"model": self._served_model, **payload}
         try:
-            return await self._fleet.post(
-                "/v1/completions", {"model": self._served_model, **payload}
-            )
+            if images:
+                request = generate_wire.generate_request(payload, images)
+                return generate_wire.as_completion(
+                    await self._fleet.post(generate_wire.PATH, request)
+                )
+            return await self._fleet.post("/v1/completions", payload)
         except RequestRefused as exc:
             if "context length" not in exc.message.lower():
                 raise

@@ -26,6 +26,7 @@ from judge_server.engines.base import (
     RewardModel,
 )
 from judge_server.engines.config import VllmConfig
+from judge_server.engines.images import decoded_prompt, image_token_id, prompt_parts
 from judge_server.engines.model_identity import model_revision
 from judge_server.engines.model_store import resolve_model
 from judge_server.engines.plain_text import PlainTextTokenizer
@@ -191,6 +192,7 @@ class VllmEngine(_VllmLifetime, JudgeEngine):
         self.model_path, self.model_id = await asyncio.to_thread(
             resolve_model, self.config.model, self.config.cache_dir
         )
+        self.image_token_id = await asyncio.to_thread(image_token_id, self.model_path)
         await self._start_built()
         log.info("vLLM engine ready: %s (%s)", self.model_id, self.model_path)
 
@@ -200,6 +202,11 @@ class VllmEngine(_VllmLifetime, JudgeEngine):
             self.model_path,
             gpu_share=self.config.gpu_memory_utilization,
             enable_prefix_caching=True,
+            **(
+                {"limit_mm_per_prompt": {"image": self.config.max_images_per_prompt}}
+                if self.image_token_id is not None
+                else {}
+            ),
         )
 
     # -- tokenizer --------------------------------------------------------------------------
@@ -226,7 +233,8 @@ class VllmEngine(_VllmLifetime, JudgeEngine):
         from vllm import SamplingParams
 
         ids = self.candidate_ids(candidates)
-        tokens = self.check_length(await self._tok().encode_async(prompt), reserve=1)
+        tokens, images = await self._encode(prompt)
+        tokens = self.check_length(tokens, reserve=1)
         params = SamplingParams(
             max_tokens=1,
             temperature=0.0,
@@ -234,7 +242,7 @@ class VllmEngine(_VllmLifetime, JudgeEngine):
             # Only the numbers are read: no decoding the candidates' text on every call.
             detokenize=False,
         )
-        out = await self._run(tokens, params)
+        out = await self._run(tokens, params, images)
         step = out.outputs[0].logprobs[0]
         cached = int(out.num_cached_tokens or 0)
         self._count("next_token", len(tokens), cached)
@@ -256,7 +264,8 @@ class VllmEngine(_VllmLifetime, JudgeEngine):
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
-        tokens = self.check_length(await self._tok().encode_async(prompt), reserve=1)
+        tokens, images = await self._encode(prompt)
+        tokens = self.check_length(tokens, reserve=1)
         room = self.max_model_len - len(tokens)
         params = SamplingParams(
             max_tokens=min(max_tokens, room),
@@ -268,7 +277,7 @@ class VllmEngine(_VllmLifetime, JudgeEngine):
                 StructuredOutputsParams(json=dict(json_schema)) if json_schema is not None else None
             ),
         )
-        out = await self._run(tokens, params)
+        out = await self._run(tokens, params, images)
         cached = int(out.num_cached_tokens or 0)
         self._count("generate", len(tokens), cached)
         first = out.outputs[0]
@@ -283,13 +292,13 @@ class VllmEngine(_VllmLifetime, JudgeEngine):
         from vllm import SamplingParams
 
         tok = self._tok()
-        head, tail = await tok.encode_async(prompt), await tok.encode_text_async(continuation)
+        (head, images), tail = await self._encode(prompt), await tok.encode_text_async(continuation)
         if not tail:
             return []
         tokens = self.check_length(head + tail, reserve=1)
         # Only the numbers are read: no decoding every prompt token's text.
         params = SamplingParams(max_tokens=1, prompt_logprobs=0, detokenize=False)
-        out = await self._run(tokens, params)
+        out = await self._run(tokens, params, images)
         cached = int(out.num_cached_tokens or 0)
         self._count("continuation", len(tokens), cached)
         rows = out.prompt_logprobs[len(head) :]
@@ -301,12 +310,21 @@ class VllmEngine(_VllmLifetime, JudgeEngine):
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _run(self, tokens: list[int], params: Any) -> Any:
+    async def _encode(self, prompt: str) -> tuple[list[int], list[Any]]:
+        """The prompt's token ids and, for an item with images, its decoded images (one image
+        placeholder token each; vLLM expands it to the image's feature positions)."""
+        tok = self._tok()
+        if prompt_parts(prompt) is None:
+            return await tok.encode_async(prompt), []
+        return await asyncio.to_thread(decoded_prompt, prompt, tok.encode, self.image_token_id)
+
+    async def _run(self, tokens: list[int], params: Any, images: Sequence[Any] = ()) -> Any:
         from vllm.inputs import TokensPrompt
 
-        stream = self._started_llm().generate(
-            TokensPrompt(prompt_token_ids=tokens), params, request_id=uuid.uuid4().hex
-        )
+        prompt = TokensPrompt(prompt_token_ids=tokens)
+        if images:
+            prompt["multi_modal_data"] = {"image": list(images)}
+        stream = self._started_llm().generate(prompt, params, request_id=uuid.uuid4().hex)
         return await self._output(stream)
 
 

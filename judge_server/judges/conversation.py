@@ -1,9 +1,10 @@
 """Chat messages as trainers send them, made into the turns a judge reads.
 
 Trainers pass conversations the way chat templates take them: roles beyond system/user/assistant
-(``tool``, ``developer``), content as text, as OpenAI-style parts, or ``None`` beside
-``tool_calls``. What can be judged as text is kept; anything else fails its own item
-(``InvalidItemError`` -> status ``invalid_input``), never the request.
+(``tool``, ``developer``), content as text, as OpenAI-style parts (image parts where the
+caller reads images, ``judges.image_parts``), or ``None`` beside ``tool_calls``. What can be
+judged is kept; anything else fails its own item (``InvalidItemError`` -> status
+``invalid_input``), never the request.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from judge_server.engines.base import ChatMessage
+from judge_server.judges.image_parts import ImageReader, parts_text
 from judge_server.judges.items import InvalidItemError
 
 #: the roles chat templates of the common model families define; any other role string is
@@ -20,20 +22,14 @@ from judge_server.judges.items import InvalidItemError
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function", "ipython"})
 
 
-def _part_text(part: Mapping[str, Any], where: str) -> str:
-    kind = part.get("type")
-    if kind == "text" and isinstance(part.get("text"), str):
-        return str(part["text"])
-    raise InvalidItemError(f"{where}: a {kind!r} content part cannot be judged as text")
-
-
-def content_text(content: object, where: str) -> str:
+def content_text(content: object, where: str, images: ImageReader | None = None) -> str:
+    """Content as item text; with ``images``, image parts become image slots."""
     if content is None:
         return ""
     if isinstance(content, str):
-        return content
+        return images.text(content) if images is not None else content
     if isinstance(content, list) and all(isinstance(p, Mapping) for p in content):
-        return "".join(_part_text(p, where) for p in content)
+        return parts_text(content, where, images)
     raise InvalidItemError(f"{where}: content must be text, a list of text parts, or null")
 
 
@@ -52,9 +48,11 @@ def _tool_calls_text(calls: object, where: str) -> str:
     return "\n".join(lines)
 
 
-def chat_turns(messages: Sequence[Mapping[str, Any]]) -> list[ChatMessage]:
+def chat_turns(
+    messages: Sequence[Mapping[str, Any]], images: ImageReader | None = None
+) -> list[ChatMessage]:
     """The judgeable turns of a conversation; raises ``InvalidItemError`` for the first message
-    that cannot be read as text."""
+    that cannot be read (as text, or with ``images`` as text and image slots)."""
     if not messages:
         raise InvalidItemError("the prompt has no messages")
     turns: list[ChatMessage] = []
@@ -65,9 +63,10 @@ def chat_turns(messages: Sequence[Mapping[str, Any]]) -> list[ChatMessage]:
             raise InvalidItemError(
                 f"{where}: role {role!r} is not one of {', '.join(sorted(ROLES))}"
             )
-        text = content_text(message.get("content"), where)
+        text = content_text(message.get("content"), where, images)
         if message.get("tool_calls"):
             calls = _tool_calls_text(message["tool_calls"], where)
+            calls = images.text(calls) if images is not None else calls
             text = f"{text}\n{calls}" if text else calls
         turns.append(ChatMessage(role=str(role), content=text))
     return turns

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judge_server.engines.base import ChatMessage
+from judge_server.engines.images import ImageData
 from judge_server.rubrics.criteria import Criterion
 
 
@@ -19,6 +20,9 @@ class JudgeItem:
     criteria: tuple[Criterion, ...] | None = None
     """Instance criteria (the item's ``rubrics``, parsed by ``rubrics.instance``); None when
     the item brought none and the rubric's own apply."""
+    images: tuple[ImageData, ...] = ()
+    """The images its text names by slot (``engines.images``): its prompt's and response's
+    (and, in a group's comparison, the other response's)."""
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,10 @@ class RewardModelJudge(Judge[RewardModelSpec]):
         self.model = model
 
     def validate(self, item: JudgeItem) -> None:
+        if item.images:
+            raise InvalidItemError(
+                f"the reward model {self.model.model_id} does not take images; send text only"
+            )
         super().validate(item)
         if self.rubric.reward_model.center_on_reference and not (item.reference or "").strip():
             raise InvalidItemError(

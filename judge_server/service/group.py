@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from judge_server.engines.base import ChatMessage
+from judge_server.engines.images import ImageData
 from judge_server.engines.usage import Usage
 from judge_server.judges import Judge, JudgeItem
 from judge_server.judges.group import (
@@ -93,7 +94,11 @@ async def score_group(
     responses: Sequence[str],
     reference: str | None,
     options: GroupOptions,
+    *,
+    images: Sequence[ImageData] = (),
 ) -> GroupScore:
+    """Rewards for ``responses``; ``images``: those the prompt and responses name by slot
+    (``engines.images``), given to every comparison."""
     rubric = judge.rubric
     if rubric.mode != "pairwise":
         raise InvalidRubric(
@@ -118,6 +123,7 @@ async def score_group(
                 response=plan.texts[a],
                 reference=reference,
                 metadata={RESPONSE_B: plan.texts[b]},
+                images=tuple(images),
             )
         )
     results = await service.score(

@@ -46,6 +46,7 @@ from judge_server.service.errors import (
     TooManyRubrics,
     TooMuchWork,
 )
+from judge_server.service.image_checks import image_checked
 from judge_server.service.input_checks import item_problem, unencodable
 from judge_server.service.rubric_limits import definition_problem, spec_problem
 from judge_server.service.scoring import ItemResult, Rejected, ScoreInput, Scorer
@@ -386,15 +387,12 @@ class JudgeService:
         use_cache: bool = True,
     ) -> list[ItemResult]:
         """One result per item, in order, each with a status; never raises for one item (a
-        ``Rejected`` item, refused before judging, gets ``invalid_input``)."""
+        ``Rejected`` item, refused before judging, gets ``invalid_input``, as does one whose
+        images cannot be judged)."""
         self.check_size(len(items))
-        items = self.checked(items)
+        items = await image_checked(self.checked(items), self.engine, self.settings)
         judged = [item for item in items if isinstance(item, JudgeItem)]
         calls = self.check_calls(judge, len(judged), items=judged)
         with self.admitted(len(items), calls):
-            return await self.scorer.score(
-                judge,
-                items,
-                timeout_s=timeout_s or self.settings.default_timeout_s,
-                use_cache=use_cache,
-            )
+            timeout_s = timeout_s or self.settings.default_timeout_s
+            return await self.scorer.score(judge, items, timeout_s=timeout_s, use_cache=use_cache)

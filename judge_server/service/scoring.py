@@ -23,6 +23,7 @@ from typing import Any, Literal
 from judge_server.cache import CachedResult, InFlight, KeyMaker, ResultCache, item_fingerprint
 from judge_server.cache.inflight import Computation
 from judge_server.engines.base import EngineError, JudgeEngine, PromptTooLongError
+from judge_server.engines.images import providing
 from judge_server.engines.usage import Usage, measure
 from judge_server.judges import InvalidItemError, Judge, JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.base import shape
@@ -281,7 +282,8 @@ class Scorer:
     async def _compute(self, judge: Judge, item: JudgeItem, key: str, caching: bool) -> _Computed:
         """One item's judgment, in the computation's own task: the engine calls it makes are
         its usage; an engine death cancels it (``fail_pending``)."""
-        with measure() as usage:
+        # The item's images ride beside its prompts (engines.images), as its usage does.
+        with measure() as usage, providing(item.images):
             try:
                 final = shape(judge.rubric, await judge.judge(item, self.engine))
             except Exception as exc:  # a status for every item waiting on it
