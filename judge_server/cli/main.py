@@ -170,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     head.add_argument("out", type=Path, help="folder to write the reward model to")
     head.add_argument("--base", type=Path, help="HF causal LM folder (default: embedded)")
     head.add_argument("--seed", type=int, default=0)
+    head.add_argument(
+        "--prm",
+        action="store_true",
+        help="a process reward model instead: a seeded two-label head read at step tags",
+    )
     return parser
 
 
@@ -285,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "build-value-head":
         from judge_server.cli.value_head import build_command
 
-        sys.exit(build_command(settings, args.out, args.base, args.seed))
+        sys.exit(build_command(settings, args.out, args.base, args.seed, process=args.prm))
 
 
 def rubrics_command(args: argparse.Namespace, settings: Settings) -> int:

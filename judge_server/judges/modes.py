@@ -19,6 +19,7 @@ from judge_server.judges import (
     likelihood,
     pairwise,
     pointwise,
+    process_reward_model,
     reward_model,
     rubric,
     verdict,
@@ -39,6 +40,7 @@ MODES: tuple[JudgeMode[Any], ...] = (
     verify.MODE,
     likelihood.MODE,
     reward_model.MODE,
+    process_reward_model.MODE,
 )
 
 _registered: dict[str, JudgeMode[Any]] = {mode.name: mode for mode in MODES}
@@ -107,7 +109,8 @@ def judge_for(
     checks: CheckPool | None = None,
 ) -> Judge:
     """Build the judge for one request. ``resolve`` looks up component rubrics (composite);
-    ``reward_models`` are the scalar reward models this server loaded (reward_model mode);
+    ``reward_models`` are the reward models this server loaded (reward_model and
+    process_reward_model modes);
     ``checks`` runs CPU-bound checks (default: the process's shared pool)."""
     context = BuildContext(
         resolve=resolve,

@@ -31,6 +31,7 @@ BUILT_IN = {
     "verify",
     "likelihood",
     "reward_model",
+    "process_reward_model",
 }
 
 
