@@ -71,7 +71,8 @@ def _reward_model_flag(p: argparse.ArgumentParser) -> None:
         dest="reward_models",
         action="append",
         metavar="NAME=PATH",
-        help="a scalar reward model for reward_model rubrics (repeatable)",
+        help="a reward model for reward_model (scalar) or process_reward_model (step-tag PRM) "
+        "rubrics (repeatable)",
     )
 
 

@@ -24,6 +24,7 @@ from judge_server.engines.reward_models import RewardModels
 from judge_server.judges import Judge, JudgeFailure, JudgeItem, judge_for
 from judge_server.judges.answer_guard import warm as warm_answer_guard
 from judge_server.judges.modes import parse_rubric
+from judge_server.judges.process_reward_model import ProcessRewardModelJudge
 from judge_server.judges.reward_model import RewardModelJudge
 from judge_server.judges.workers import CheckPool
 from judge_server.metrics import Metrics
@@ -236,8 +237,8 @@ class JudgeService:
         return self.judge_for(self.resolve(spec))
 
     def model_id(self, judge: Judge) -> str:
-        """The model a judge's rewards come from (a reward_model rubric's own model)."""
-        if isinstance(judge, RewardModelJudge):
+        """The model a judge's rewards come from (a reward model rubric's own model)."""
+        if isinstance(judge, RewardModelJudge | ProcessRewardModelJudge):
             return judge.model.model_id
         return self.engine.model_id
 
