@@ -19,7 +19,7 @@ from judge_server.engines.base import ChatMessage, JudgeEngine, RewardModel
 from judge_server.judges.base import Judge
 from judge_server.judges.items import InvalidItemError, JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.registration import BuildContext, JudgeMode
-from judge_server.judges.reward_model import loaded_reward_model, turns
+from judge_server.judges.reward_model import RewardModelJudge, loaded_reward_model, turns
 from judge_server.rubrics.spec import RubricSpec
 from judge_server.rubrics.steps import StepAggregate, Steps, StepSplit, aggregate_steps, split_steps
 from judge_server.rubrics.strict import StrictModel
@@ -114,6 +114,13 @@ class ProcessRewardModelJudge(Judge[ProcessRewardModelSpec]):
             "folded_steps": steps.folded,
         }
         return Judgment(reward=aggregate_steps(scores, self.config.aggregate), details=details)
+
+
+def reward_model_of(judge: Judge) -> RewardModel | None:
+    """The hosted reward model a judge scores with (scalar or process), else None."""
+    if isinstance(judge, RewardModelJudge | ProcessRewardModelJudge):
+        return judge.model
+    return None
 
 
 def build(rubric: ProcessRewardModelSpec, context: BuildContext) -> Judge:
