@@ -157,7 +157,8 @@ class Settings(BaseSettings):
     )
     reward_models: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
-        description="Scalar reward models for reward_model rubrics, name -> HF folder or id "
+        description="Reward models for reward_model (scalar) and process_reward_model (step-tag "
+        "PRM, told by its architecture) rubrics, name -> HF folder or id "
         "(env: 'name=path,name2=path2'; CLI: --reward-model NAME=PATH, repeatable).",
     )
     reward_model_gpu_memory_utilization: float = Field(

@@ -71,7 +71,8 @@ def _reward_model_flag(p: argparse.ArgumentParser) -> None:
         dest="reward_models",
         action="append",
         metavar="NAME=PATH",
-        help="a scalar reward model for reward_model rubrics (repeatable)",
+        help="a reward model for reward_model (scalar) or process_reward_model (step-tag PRM) "
+        "rubrics (repeatable)",
     )
 
 
@@ -171,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     head.add_argument("out", type=Path, help="folder to write the reward model to")
     head.add_argument("--base", type=Path, help="HF causal LM folder (default: embedded)")
     head.add_argument("--seed", type=int, default=0)
+    head.add_argument(
+        "--prm",
+        action="store_true",
+        help="a process reward model instead: a seeded two-label head read at step tags",
+    )
     vlm = sub.add_parser(
         "build-tiny-vlm",
         help="build a toy vision-language judge (Idefics3: seeded vision tower, embedded LM)",
@@ -304,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from judge_server.cli import tiny_vlm
 
         sys.exit(tiny_vlm.build_command(settings, args.out, args.base, args.seed))
+        sys.exit(build_command(settings, args.out, args.base, args.seed, process=args.prm))
 
 
 def rubrics_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -52,6 +52,7 @@ def schema() -> int:
 def render(settings: Settings, ref: str, item_path: Path, *, with_template: bool) -> int:
     from judge_server.api.protocol import ScoreItemIn
     from judge_server.judges import InvalidItemError
+    from judge_server.judges.process_reward_model import ProcessRewardModelJudge
     from judge_server.judges.reward_model import RewardModelJudge
     from judge_server.service import ServiceError, build_service
 
@@ -71,7 +72,7 @@ def render(settings: Settings, ref: str, item_path: Path, *, with_template: bool
         print(f"judge-server rubrics render: the item does not fit {ref}: {exc}", file=sys.stderr)
         return 2
     # A reward model renders the finished conversation with its own chat template.
-    scores_itself = isinstance(judge, RewardModelJudge)
+    scores_itself = isinstance(judge, RewardModelJudge | ProcessRewardModelJudge)
     tokenizer = None
     if with_template:
         from transformers import AutoTokenizer
@@ -80,6 +81,8 @@ def render(settings: Settings, ref: str, item_path: Path, *, with_template: bool
 
         if isinstance(judge, RewardModelJudge):
             path = settings.reward_models[judge.rubric.reward_model.model]
+        elif isinstance(judge, ProcessRewardModelJudge):
+            path = settings.reward_models[judge.config.model]
         else:
             path, _ = resolve_model(settings.model, settings.cache_dir)
         tokenizer = AutoTokenizer.from_pretrained(path)

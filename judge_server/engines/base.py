@@ -186,9 +186,11 @@ class JudgeEngine(abc.ABC):
 
 
 class RewardModel(abc.ABC):
-    """A scalar (Bradley-Terry) reward model: a rendered conversation in, one raw logit out.
+    """A reward model on vLLM's pooling runner: a scalar (Bradley-Terry) one gives a rendered
+    conversation one raw logit (``reward``); a process reward model gives each step of the
+    assistant's turn its label probabilities (``step_scores``).
 
-    A separate seam from ``JudgeEngine``: it is a sequence-classification model served by vLLM's
+    A separate seam from ``JudgeEngine``: it is a classification model served by vLLM's
     pooling runner, not a generative judge.
     """
 
@@ -220,3 +222,11 @@ class RewardModel(abc.ABC):
     @abc.abstractmethod
     async def reward(self, text: str) -> float:
         """The raw scalar the model's value head gives ``text`` (no activation applied)."""
+
+    async def step_scores(
+        self, messages: Sequence[ChatMessage], steps: Sequence[str], step_tag: str
+    ) -> list[list[float]]:
+        """A process reward model's label probabilities at ``step_tag`` after each of
+        ``steps`` (the assistant's turn after ``messages``): one row per step, in order. The
+        tag must be one token of the model; item text never makes it (``engines.step_tags``)."""
+        raise EngineError(f"{self.model_id} is not a process reward model")

@@ -20,6 +20,7 @@ from judge_server.judges import (
     pairwise,
     pointwise,
     process,
+    process_reward_model,
     reward_model,
     rubric,
     simulated_user,
@@ -43,6 +44,7 @@ MODES: tuple[JudgeMode[Any], ...] = (
     reward_model.MODE,
     simulated_user.MODE,
     process.MODE,
+    process_reward_model.MODE,
 )
 
 _registered: dict[str, JudgeMode[Any]] = {mode.name: mode for mode in MODES}
@@ -111,7 +113,8 @@ def judge_for(
     checks: CheckPool | None = None,
 ) -> Judge:
     """Build the judge for one request. ``resolve`` looks up component rubrics (composite);
-    ``reward_models`` are the scalar reward models this server loaded (reward_model mode);
+    ``reward_models`` are the reward models this server loaded (reward_model and
+    process_reward_model modes);
     ``checks`` runs CPU-bound checks (default: the process's shared pool)."""
     context = BuildContext(
         resolve=resolve,

@@ -57,13 +57,15 @@ def sigmoid(x: float) -> float:
     return z / (1.0 + z)
 
 
+def turns(item: JudgeItem) -> list[ChatMessage]:
+    """The item's prompt as the conversation before the response."""
+    if isinstance(item.prompt, str):
+        return [{"role": "user", "content": item.prompt}]
+    return list(item.prompt)
+
+
 def conversation(item: JudgeItem, response: str) -> list[ChatMessage]:
-    turns: list[ChatMessage] = (
-        [{"role": "user", "content": item.prompt}]
-        if isinstance(item.prompt, str)
-        else list(item.prompt)
-    )
-    return [*turns, {"role": "assistant", "content": response}]
+    return [*turns(item), {"role": "assistant", "content": response}]
 
 
 class RewardModelJudge(Judge[RewardModelSpec]):
@@ -117,15 +119,18 @@ class RewardModelJudge(Judge[RewardModelSpec]):
         return Judgment(reward=sigmoid(score - ref_score), details=details)
 
 
-def build(rubric: RewardModelSpec, context: BuildContext) -> Judge:
-    name = rubric.reward_model.model
+def loaded_reward_model(context: BuildContext, name: str) -> RewardModel:
     model = context.reward_models.get(name)
     if model is None:
         raise JudgeFailure(
             f"reward model {name!r} is not loaded (pass --reward-model {name}=PATH to "
             "serve, score, eval or rubrics render, or set JUDGE_REWARD_MODELS)"
         )
-    return RewardModelJudge(rubric, model)
+    return model
+
+
+def build(rubric: RewardModelSpec, context: BuildContext) -> Judge:
+    return RewardModelJudge(rubric, loaded_reward_model(context, rubric.reward_model.model))
 
 
 MODE = JudgeMode(RewardModelSpec, build)

@@ -1,7 +1,9 @@
-"""reward_model mode on real vLLM: the embedded model plus a seeded value head.
+"""reward_model and process_reward_model modes on real vLLM: the embedded model plus a seeded
+value head, and plus a seeded two-label step head (a PRM).
 
-The adapter's scalar must be the raw logit transformers computes for the same tokens, and the
-server must score reward_model rubrics through /v1/score.
+The adapter's scalar must be the raw logit transformers computes for the same tokens, the PRM's
+step scores the probabilities transformers computes at the step tags, and the server must score
+both kinds of rubric through /v1/score.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from judge_server.cli.value_head import build_value_head_model
+from judge_server.cli.value_head import PRM_STEP_TAG, build_value_head_model
 from judge_server.engines.config import VllmConfig
 from judge_server.engines.model_store import resolve_model
+from judge_server.engines.plain_text import PlainTextTokenizer
+from judge_server.engines.step_tags import tagged
 from judge_server.engines.vllm_engine import VllmRewardModel
 from judge_server.settings import Settings
 from tests.integration.conftest import engine_env, free_port, start_server, stop, wait_ready
@@ -34,6 +38,28 @@ CHAT = [
 def reward_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = Path(resolve_model(None, Settings().cache_dir)[0])
     return build_value_head_model(base, tmp_path_factory.mktemp("rm") / "toy-rm", seed=0)
+
+
+@pytest.fixture(scope="module")
+def prm_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = Path(resolve_model(None, Settings().cache_dir)[0])
+    return build_value_head_model(base, tmp_path_factory.mktemp("prm") / "toy-prm", process=True)
+
+
+@pytest.fixture(scope="module")
+def rm_server(reward_folder: Path, prm_folder: Path) -> Iterator[str]:
+    """One server hosting both: the value head and the PRM (one vLLM engine each)."""
+    port = free_port()
+    proc, log_path = start_server(
+        port, "reward-model.log",
+        "--reward-model", f"toy={reward_folder}", "--reward-model", f"prm={prm_folder}",
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base_url, proc, log_path)
+        yield base_url
+    finally:
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +104,7 @@ def test_vllm_logit_equals_transformers(
         # no activation: a raw logit, not a sigmoid in (0, 1)
         assert score == pytest.approx(transformers_logit(reward_folder, text), abs=1e-3)
     assert scores[0] != pytest.approx(scores[1], abs=1e-3)
+
     # concurrent requests batch together and give the same numbers
     async def concurrently() -> list[float]:
         return list(await asyncio.gather(*(model.reward(t) for t in texts * 2)))
@@ -86,66 +113,118 @@ def test_vllm_logit_equals_transformers(
     assert together == pytest.approx(scores * 2, abs=1e-3)
 
 
-def test_server_scores_reward_model_rubrics(reward_folder: Path) -> None:
-    port = free_port()
-    proc, log_path = start_server(
-        port, "reward-model.log", "--reward-model", f"toy={reward_folder}"
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base_url, proc, log_path)
-        plain = {"name": "toy-rm", "mode": "reward_model", "reward_model": {"model": "toy"}}
-        centred = {
-            **plain,
-            "reward_model": {"model": "toy", "center_on_reference": True},
-        }
-        prompt = CHAT[0]["content"]
-        good, bad = "The capital of France is Paris.", "Lyon, I think."
-        with httpx.Client(base_url=base_url, timeout=120) as client:
+def test_server_scores_reward_model_rubrics(reward_folder: Path, rm_server: str) -> None:
+    base_url = rm_server
+    plain = {"name": "toy-rm", "mode": "reward_model", "reward_model": {"model": "toy"}}
+    centred = {
+        **plain,
+        "reward_model": {"model": "toy", "center_on_reference": True},
+    }
+    prompt = CHAT[0]["content"]
+    good, bad = "The capital of France is Paris.", "Lyon, I think."
+    with httpx.Client(base_url=base_url, timeout=120) as client:
+        body = client.post(
+            "/v1/score",
+            json={
+                "rubric": plain,
+                "items": [
+                    {"prompt": prompt, "response": good},
+                    {"prompt": prompt, "response": bad},
+                ],
+                "options": {"cache": False},
+            },
+        ).json()
+        assert body["model"] == str(reward_folder)
+        results = body["results"]
+        assert [r["status"] for r in results] == ["ok", "ok"]
+        for r in results:
+            assert r["reward"] == pytest.approx(1 / (1 + math.exp(-r["details"]["score"])))
+        r_good, r_bad = (r["details"]["score"] for r in results)
+
+        body = client.post(
+            "/v1/score",
+            json={
+                "rubric": centred,
+                "items": [
+                    {"prompt": prompt, "response": good, "reference": good},
+                    {"prompt": prompt, "response": good, "reference": bad},
+                    {"prompt": prompt, "response": good},
+                ],
+                "options": {"cache": False},
+            },
+        ).json()
+        tie, vs_bad, no_ref = body["results"]
+        assert tie["status"] == "ok" and tie["reward"] == 0.5
+        assert vs_bad["details"]["reference_score"] == pytest.approx(r_bad, abs=1e-3)
+        assert vs_bad["reward"] == pytest.approx(1 / (1 + math.exp(r_bad - r_good)), abs=1e-3)
+        assert no_ref["status"] == "invalid_input" and no_ref["reward"] is None
+
+        # an unknown reward model is a 422 naming the flag that would load it
+        missing = {**plain, "reward_model": {"model": "absent"}}
+        resp = client.post(
+            "/v1/score", json={"rubric": missing, "items": [{"prompt": "q", "response": "a"}]}
+        )
+        assert resp.status_code == 422 and "--reward-model" in resp.json()["error"]["message"]
+
+
+def transformers_step_probs(folder: Path, prompt: str, steps: list[str]) -> list[float]:
+    """P(label 1) at each step tag, by transformers, on the tokens the adapter builds."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    tok = PlainTextTokenizer(AutoTokenizer.from_pretrained(folder))
+    tag_id = tok.single_token_id(PRM_STEP_TAG)
+    assert tag_id is not None
+    tokens, tags = tagged(tok, [{"role": "user", "content": prompt}], steps, tag_id)
+    model = AutoModelForTokenClassification.from_pretrained(folder, dtype=torch.float32)
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([tokens])).logits[0]
+    return [float(p) for p in torch.softmax(logits[tags], dim=-1)[:, 1]]
+
+
+def test_server_scores_process_reward_model_rubrics(prm_folder: Path, rm_server: str) -> None:
+    """Step scores are the seeded PRM's probabilities at the tags (vLLM's STEP pooling equals
+    transformers), the reward their minimum; a response writing the tag adds no step."""
+    prm = {
+        "name": "toy-prm",
+        "mode": "process_reward_model",
+        "process_reward_model": {"model": "prm", "step_tag": PRM_STEP_TAG},
+    }
+    prompt = "What is 12 + 30?"
+    response = "Step 1: 12 + 30 = 42.\nStep 2: So the answer is 42."
+    hostile = f"Step 1: 12 + 30 = 42.{PRM_STEP_TAG}{PRM_STEP_TAG}\nStep 2: 42{PRM_STEP_TAG}"
+    items = [
+        {"prompt": prompt, "response": response},
+        {"prompt": prompt, "response": hostile},
+    ]
+    with httpx.Client(base_url=rm_server, timeout=120) as client:
+        body = client.post(
+            "/v1/score", json={"rubric": prm, "items": items, "options": {"cache": False}}
+        ).json()
+        assert body["model"] == str(prm_folder)
+        for it, result in zip(items, body["results"], strict=True):
+            assert result["status"] == "ok", result
+            text, steps = it["response"], result["details"]["steps"]
+            texts = [text[s["start"] : s["end"]] for s in steps]
+            assert len(texts) == 2 and texts[1].startswith("Step 2:")
+            expected = transformers_step_probs(prm_folder, prompt, texts)
+            assert [s["score"] for s in steps] == pytest.approx(expected, abs=1e-3)
+            assert result["reward"] == pytest.approx(min(expected), abs=1e-3)
+            assert result["details"]["folded_steps"] == 0
+        assert body["results"][0]["reward"] != pytest.approx(body["results"][1]["reward"])
+
+        # Each kind refuses the other's mode: a status and no reward, never a score.
+        crossed = [
+            {**prm, "process_reward_model": {"model": "toy", "step_tag": PRM_STEP_TAG}},
+            {"name": "rm", "mode": "reward_model", "reward_model": {"model": "prm"}},
+        ]
+        for rubric in crossed:
             body = client.post(
                 "/v1/score",
-                json={
-                    "rubric": plain,
-                    "items": [
-                        {"prompt": prompt, "response": good},
-                        {"prompt": prompt, "response": bad},
-                    ],
-                    "options": {"cache": False},
-                },
+                json={"rubric": rubric, "items": items[:1], "options": {"cache": False}},
             ).json()
-            assert body["model"] == str(reward_folder)
-            results = body["results"]
-            assert [r["status"] for r in results] == ["ok", "ok"]
-            for r in results:
-                assert r["reward"] == pytest.approx(1 / (1 + math.exp(-r["details"]["score"])))
-            r_good, r_bad = (r["details"]["score"] for r in results)
-
-            body = client.post(
-                "/v1/score",
-                json={
-                    "rubric": centred,
-                    "items": [
-                        {"prompt": prompt, "response": good, "reference": good},
-                        {"prompt": prompt, "response": good, "reference": bad},
-                        {"prompt": prompt, "response": good},
-                    ],
-                    "options": {"cache": False},
-                },
-            ).json()
-            tie, vs_bad, no_ref = body["results"]
-            assert tie["status"] == "ok" and tie["reward"] == 0.5
-            assert vs_bad["details"]["reference_score"] == pytest.approx(r_bad, abs=1e-3)
-            assert vs_bad["reward"] == pytest.approx(1 / (1 + math.exp(r_bad - r_good)), abs=1e-3)
-            assert no_ref["status"] == "invalid_input" and no_ref["reward"] is None
-
-            # an unknown reward model is a 422 naming the flag that would load it
-            missing = {**plain, "reward_model": {"model": "absent"}}
-            resp = client.post(
-                "/v1/score", json={"rubric": missing, "items": [{"prompt": "q", "response": "a"}]}
-            )
-            assert resp.status_code == 422 and "--reward-model" in resp.json()["error"]["message"]
-    finally:
-        stop(proc)
+            (result,) = body["results"]
+            assert result["status"] == "judge_error" and result["reward"] is None, result
 
 
 def cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:

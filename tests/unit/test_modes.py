@@ -33,6 +33,7 @@ BUILT_IN = {
     "reward_model",
     "simulated_user",
     "process",
+    "process_reward_model",
 }
 
 
