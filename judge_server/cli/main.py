@@ -305,12 +305,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "build-value-head":
         from judge_server.cli.value_head import build_command
 
-        sys.exit(build_command(settings, args.out, args.base, args.seed))
+        sys.exit(build_command(settings, args.out, args.base, args.seed, process=args.prm))
     elif args.command == "build-tiny-vlm":
         from judge_server.cli import tiny_vlm
 
         sys.exit(tiny_vlm.build_command(settings, args.out, args.base, args.seed))
-        sys.exit(build_command(settings, args.out, args.base, args.seed, process=args.prm))
 
 
 def rubrics_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -55,7 +55,7 @@ def build_reward_models(settings: Settings) -> RewardModels:
     """The ``--reward-model NAME=PATH`` models, each a vLLM engine of its own (not started)."""
     if not settings.reward_models:
         return RewardModels()
-    from judge_server.engines.vllm_engine import VllmRewardModel
+    from judge_server.engines.vllm_reward_model import VllmRewardModel
 
     config = vllm_config(settings)
     share = settings.reward_model_gpu_memory_utilization

@@ -24,7 +24,7 @@ from judge_server.engines.config import VllmConfig
 from judge_server.engines.model_store import resolve_model
 from judge_server.engines.plain_text import PlainTextTokenizer
 from judge_server.engines.step_tags import tagged
-from judge_server.engines.vllm_engine import VllmRewardModel
+from judge_server.engines.vllm_reward_model import VllmRewardModel
 from judge_server.settings import Settings
 from tests.integration.conftest import engine_env, free_port, start_server, stop, wait_ready
 

@@ -14,7 +14,8 @@ import judge_server.engines
 from judge_server.engines import vllm_engine
 from judge_server.engines.config import GIB, VllmConfig
 from judge_server.engines.factory import build_engine, build_reward_models, vllm_config
-from judge_server.engines.vllm_engine import VllmEngine, VllmRewardModel
+from judge_server.engines.vllm_engine import VllmEngine
+from judge_server.engines.vllm_reward_model import VllmRewardModel
 from judge_server.settings import Settings
 
 
@@ -114,7 +115,7 @@ def test_cpu_kv_cache_is_an_engine_argument(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
     seen = _fake_vllm(monkeypatch, on_cpu=True)
     before = dict(os.environ)
-    llm, tokenizer = vllm_engine._start_async_llm(
+    llm, tokenizer = vllm_engine.start_async_llm(
         VllmConfig(kv_cache_gib=1.5, max_model_len=1024), "/m", gpu_share=0.5
     )
     assert (llm, tokenizer.tokenizer) == ("llm", "tokenizer")
@@ -127,7 +128,7 @@ def test_cpu_kv_cache_is_an_engine_argument(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_kv_block_size_is_an_engine_argument(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _fake_vllm(monkeypatch, on_cpu=True)
-    vllm_engine._start_async_llm(VllmConfig(kv_block_size=32), "/m", gpu_share=0.5)
+    vllm_engine.start_async_llm(VllmConfig(kv_block_size=32), "/m", gpu_share=0.5)
     assert seen["block_size"] == 32
 
 

@@ -28,4 +28,4 @@ def test_only_the_vllm_adapters_import_vllm() -> None:
             for line in path.read_text(encoding="utf-8").splitlines()
         )
     }
-    assert importers == {"engines/vllm_engine.py"}
+    assert importers == {"engines/vllm_engine.py", "engines/vllm_reward_model.py"}
