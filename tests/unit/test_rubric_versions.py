@@ -27,7 +27,7 @@ SHIPPED = {
     "reference_likelihood": "8de8c24923fc",  # was 16b08315066e
     "safety_compliance": "52f7f5854aa3",  # was 41b570cc90a5
     "simulated_user": "b2c10f3bee82",  # new in issue 12 (simulated users)
-    "step_correctness": "b2edbf18deb2",  # new in issue 12 (process mode)
+    "step_correctness": "c817ed125170",  # new in issue 12 (process mode)
     "verify": "15e3a7b9c248",  # was 68a3740c9fec
 }
 
