@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -71,10 +72,11 @@ def label_distribution(
 
 
 #: Per engine: labels (with the model's identity) -> the forms that are single tokens of it.
-_USABLE: weakref.WeakKeyDictionary[JudgeEngine, dict[Hashable, dict[str, list[str]]]] = (
-    weakref.WeakKeyDictionary()
-)
-#: Distinct label sets remembered per engine (rubrics x verdict kinds; more are recomputed).
+_USABLE: weakref.WeakKeyDictionary[
+    JudgeEngine, OrderedDict[Hashable, dict[str, list[str]]]
+] = weakref.WeakKeyDictionary()
+#: Distinct label sets remembered per engine (rubrics x verdict kinds): past it the least
+#: recently used is forgotten, so a changed model revision or new rubrics are still remembered.
 _USABLE_MAX = 1024
 
 
@@ -89,8 +91,9 @@ def usable_forms(
         hash(key)
     except TypeError:  # forms given as lists
         key = (engine.model_id, engine.model_revision, tuple((k, tuple(v)) for k, v in forms_of))
-    memo = _USABLE.setdefault(engine, {})
+    memo = _USABLE.setdefault(engine, OrderedDict())
     if (known := memo.get(key)) is not None:
+        memo.move_to_end(key)
         return known
     usable: dict[str, list[str]] = {}
     for label, forms in labels.items():
@@ -101,8 +104,9 @@ def usable_forms(
                 "the rubric's verdict tokens do not fit this judge model"
             )
         usable[label] = kept
-    if len(memo) < _USABLE_MAX:
-        memo[key] = usable
+    memo[key] = usable
+    if len(memo) > _USABLE_MAX:
+        memo.popitem(last=False)
     return usable
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from judge_server.judges import JudgeFailure, JudgeItem, judge_for
 from judge_server.judges.modes import parse_rubric
+from judge_server.judges import verdicts
 from judge_server.judges.verdicts import label_distribution
 from tests.fakes import ScriptedEngine
 
@@ -83,3 +84,27 @@ async def test_tokens_that_are_not_single_tokens_fail_clearly() -> None:
     rubric = parse_rubric({**VERDICT.model_dump(), "verdict": {"yes": ["Yup"], "no": ["No"]}})
     with pytest.raises(JudgeFailure, match="do not fit this judge model"):
         await judge_for(rubric).judge(ITEM, ScriptedEngine())
+
+
+def test_usable_forms_memo_keeps_remembering_past_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full memo forgets its least recently used entry, not every new one."""
+    monkeypatch.setattr(verdicts, "_USABLE_MAX", 2)
+    engine = ScriptedEngine()
+    asked: list[str] = []
+    real = engine.single_token_id
+
+    def counting(text: str) -> int | None:
+        asked.append(text)
+        return real(text)
+
+    engine.single_token_id = counting  # type: ignore[method-assign]
+    for labels in ({"y": ["Yes"]}, {"n": ["No"]}, {"a": ["A"]}):
+        verdicts.usable_forms(engine, labels)
+    asked.clear()
+    assert verdicts.usable_forms(engine, {"a": ["A"]}) == {"a": ["A"]}  # the newest: kept
+    assert verdicts.usable_forms(engine, {"n": ["No"]}) == {"n": ["No"]}
+    assert asked == []
+    verdicts.usable_forms(engine, {"y": ["Yes"]})  # the oldest was the one forgotten
+    assert asked == ["Yes"]
