@@ -12,7 +12,6 @@ background tasks and closes the engine, the reward models and the cache.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -40,6 +39,7 @@ from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricRegistry
 from judge_server.rubrics.watcher import keep_watching
 from judge_server.service import JudgeService, build_service
+from judge_server.service.heap import thaw
 from judge_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,11 +90,6 @@ async def _run_engines(
         if on_fatal is not None:
             on_fatal(service.engine_error or "engine failed to start")
         return
-    # What start built (the model's modules, the tokenizer, the rubrics) lives as long as the
-    # process: out of the collector's way, every full collection stops walking it. Collected
-    # first, once, so no garbage of the start is kept for good.
-    gc.collect()
-    gc.freeze()
     while (reason := _dead_reason(service)) is None:
         await asyncio.sleep(interval_s)
     service.engine_died(reason)
@@ -154,6 +149,7 @@ def create_app(
                     starter.cancel()
         finally:
             await service.close()
+            thaw()  # what service.start froze
 
     app = FastAPI(title="judge-server", version=__version__, lifespan=lifespan)
     install_error_handlers(app)

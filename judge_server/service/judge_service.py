@@ -46,6 +46,7 @@ from judge_server.service.errors import (
     TooManyRubrics,
     TooMuchWork,
 )
+from judge_server.service.heap import freeze_built
 from judge_server.service.image_checks import image_checked
 from judge_server.service.input_checks import item_problem, unencodable
 from judge_server.service.rubric_limits import definition_problem, spec_problem
@@ -93,10 +94,9 @@ class JudgeService:
         self.metrics.rubric_label = self._rubric_label
         self.checks = CheckPool(settings.check_workers, settings.check_timeout_s)
         """Worker processes for CPU-bound checks, so none runs on the event loop."""
-        self.engine_error: str | None = None
-        """Why the engine (or a reward model) is not serving: failed to start or died."""
-        self.draining = False
-        """Shutting down (SIGTERM): not ready, new scoring refused, work in flight finishes."""
+        self.engine_error: str | None = None  # why the engine or a reward model is not serving
+        self.draining = False  # SIGTERM: not ready, no new scoring, work in flight finishes
+        self.started = False  # the models are up and the heap frozen: ready may turn true
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -108,6 +108,8 @@ class JudgeService:
             if not self.engine.ready:
                 await self.engine.start()
             await self.reward_models.start()
+            freeze_built()  # with no await before ready turns true: it holds up no request
+            self.started = True
             await self.checks.start()
             await asyncio.to_thread(warm_answer_guard)
         except Exception as exc:
@@ -160,7 +162,8 @@ class JudgeService:
     @property
     def ready(self) -> bool:
         return (
-            self.engine.ready
+            self.started
+            and self.engine.ready
             and self.reward_models.ready
             and bool(self.registry.current)
             and self.engine_error is None

@@ -6,6 +6,7 @@ The same paths run against real vLLM in tests/integration/test_lifecycle_live.py
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import threading
 import time
@@ -160,3 +161,12 @@ def test_the_grace_period_ends_a_drain_that_never_goes_idle() -> None:
     server.handle_exit(signal.SIGTERM, None)
     assert asyncio.run(server.on_tick(1)) is True
     assert server.config.timeout_graceful_shutdown == 1
+
+
+def test_start_freezes_the_heap_before_ready_and_the_lifespan_unfreezes_it() -> None:
+    gc.unfreeze()
+    app = create_app(settings(), ScriptedEngine())
+    with TestClient(app) as c:
+        wait_for(lambda: c.get("/ready").status_code == 200)
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0  # the next app in this process starts unfrozen
