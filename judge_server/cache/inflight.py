@@ -23,6 +23,12 @@ class Computation:
     key: str
     task: asyncio.Task[Any] = field(init=False)
     waiters: int = 0
+    # Set by the caller (the scorer): whether the starter caches its result, whether the
+    # result's cost was reported and whether it was written to the backend, each once only,
+    # by whichever caller takes the result first: the starter may have gone away.
+    caching: bool = False
+    claimed: bool = False
+    stored: bool = False
 
 
 @dataclass

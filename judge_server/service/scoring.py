@@ -47,7 +47,8 @@ class ItemResult:
     error: str | None = None
     cached: bool = False
     usage: Usage = field(default_factory=Usage)
-    """The engine calls judging this item made (none for a cache hit or a shared result)."""
+    """The engine calls judging this item made: a computation's are reported once, by the first
+    item to take its result (none for a cache hit or a later taker of a shared result)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class Scorer:
         keys: dict[int, str] = {}
         judged: dict[int, JudgeItem] = {}
         caching = self.cache is not None and use_cache
+        persist: list[tuple[str, CachedResult]] = []  # this request's backend batch
         try:
             await self._prepare(judge, items, timeout_s, results, keys, judged)
             if caching and keys:
@@ -114,15 +116,14 @@ class Scorer:
             seconds = [time.perf_counter() - started] * len(items)
             pending = [i for i in keys if results[i] is None]
             await self._judge_all(
-                judge, judged, keys, pending, timeout_s, caching, results, seconds, started
+                judge, judged, keys, pending, timeout_s, caching, results, seconds, started, persist
             )
         finally:
             # Also when cancelled (a disconnect, a shutdown): what was judged is stored and
             # counted. Shielded, so a cancelled request's backend write still lands.
             self._count(judge, results, seconds)
-            if caching:
-                fresh = [(key, r) for i, key in keys.items() if (r := results[i]) is not None]
-                await asyncio.shield(self._store(fresh))
+            if persist:
+                await asyncio.shield(self._store(persist))
         done = [result for result in results if result is not None]
         assert len(done) == len(items), "every item has a result"
         return done
@@ -192,17 +193,12 @@ class Scorer:
             if hit is not None:
                 results[i] = ItemResult(items[i].id, "ok", hit.reward, hit.details, cached=True)
 
-    async def _store(self, judged: Sequence[tuple[str, ItemResult]]) -> None:
-        """Write the judged ``ok`` results (the memory tier has them since each was judged)
-        onward, once per key, in one batch; a cache never fails them."""
+    async def _store(self, entries: Sequence[tuple[str, CachedResult]]) -> None:
+        """Write the judged results (the memory tier has them since each was judged) onward,
+        in one batch; a cache never fails them."""
         assert self.cache is not None
-        entries = {
-            key: CachedResult(r.reward, r.details)
-            for key, r in judged
-            if r.status == "ok" and r.reward is not None and not r.cached
-        }
         try:
-            await self.cache.persist_many(list(entries.items()))
+            await self.cache.persist_many(entries)
         except Exception:
             log.exception("result cache write failed; the results are served uncached")
 
@@ -223,46 +219,59 @@ class Scorer:
         results: list[ItemResult | None],
         seconds: list[float],
         started: float,
+        persist: list[tuple[str, CachedResult]],
     ) -> None:
         """Judge the ``pending`` items: each in a computation of its own (one task, shared by
         the identical items of every request running at once), the request waiting on all of
         them in one ``asyncio.wait``, not a task per item. Fills in ``results`` and ``seconds``
         as far as it gets: a cancelled request keeps what was judged (its computations nobody
-        else waits for are stopped)."""
+        else waits for are stopped). ``persist`` gets the results this request writes to the
+        backend: each computation's once, by the first request to take it that caches or
+        whose computation was started by one that does (which may have gone away)."""
         if self.dead is not None:  # the engine died while this request read the cache
             for i in pending:
                 results[i] = ItemResult(judged[i].id, "judge_error", error=self.dead)
             return
-        joined: dict[int, tuple[Computation, bool]] = {}
+        joined: dict[int, Computation] = {}
         timed_out = False
         try:
             for i in pending:
                 compute = functools.partial(self._compute, judge, judged[i], keys[i], caching)
-                joined[i] = self.inflight.join(keys[i], compute)
+                computation, shared = self.inflight.join(keys[i], compute)
+                if not shared:  # the starter's choice: its computation remembers the result
+                    computation.caching = caching
+                joined[i] = computation
             if joined:
-                tasks = {computation.task for computation, _ in joined.values()}
+                tasks = {computation.task for computation in joined.values()}
                 _, late = await asyncio.wait(tasks, timeout=timeout_s)
                 timed_out = bool(late)
         finally:
-            shared_ok: list[tuple[str, CachedResult]] = []
-            for i, (computation, shared) in joined.items():
+            unremembered: list[tuple[str, CachedResult]] = []
+            for i, computation in joined.items():
                 self.inflight.leave(computation)
                 task = computation.task
                 if not task.done() and not timed_out:
                     continue  # cancelled request: no result for an item still being judged
-                result, finished = self._outcome(judged[i].id, task, timeout_s, shared)
+                result, finished = self._outcome(judged[i].id, computation, timeout_s)
                 results[i] = result
                 seconds[i] = max(seconds[i], finished - started)
-                if shared and caching and result.reward is not None:
-                    shared_ok.append((keys[i], CachedResult(result.reward, result.details)))
-            if shared_ok:  # computed for a request that may not cache
+                if result.reward is None:
+                    continue
+                entry = CachedResult(result.reward, result.details)
+                if caching and not computation.caching:  # computed for a request that may not cache
+                    unremembered.append((keys[i], entry))
+                if (caching or computation.caching) and not computation.stored:
+                    computation.stored = True
+                    persist.append((keys[i], entry))
+            if unremembered:
                 assert self.cache is not None
-                await asyncio.shield(self.cache.remember_many(shared_ok))
+                await asyncio.shield(self.cache.remember_many(unremembered))
 
     def _outcome(
-        self, item_id: str, task: asyncio.Task[Any], timeout_s: float, shared: bool
+        self, item_id: str, computation: Computation, timeout_s: float
     ) -> tuple[ItemResult, float]:
         """An item's result from its computation's task (done, or late), and when it ended."""
+        task = computation.task
         if not task.done():
             return _failure(item_id, TimeoutError(), timeout_s), time.perf_counter()
         if task.cancelled():  # only fail_pending cancels a computation someone waits on
@@ -273,9 +282,10 @@ class Scorer:
             return _failure(item_id, computed.error, timeout_s), computed.finished
         assert computed.judgment is not None
         final = computed.judgment
-        # Usage is the starter's: a shared result cost the engine nothing more. A copy, as
-        # the computation's result may reach several items.
-        usage = Usage() if shared else replace(computed.usage)
+        # The first item to take the result reports its engine calls (the starter may have
+        # gone away); later ones cost the engine nothing more. A copy: results are mutable.
+        usage = Usage() if computation.claimed else replace(computed.usage)
+        computation.claimed = True
         result = ItemResult(item_id, "ok", final.reward, final.details, usage=usage)
         return result, computed.finished
 

@@ -163,3 +163,49 @@ async def test_a_large_request_does_not_hold_the_event_loop() -> None:
     await spinner
     assert [(r.status, r.cached) for r in outcome] == [("ok", True)] * len(items)
     assert turns >= 10, turns  # one per 5 ms slice of ~0.1 s or more of hashing
+
+
+@pytest.mark.parametrize("starter_leaves", ["times_out", "disconnects"])
+async def test_a_result_taken_after_its_starter_left_reports_its_engine_calls(
+    starter_leaves: str,
+) -> None:
+    """Usage belongs to the first item that takes the result, not to whoever started it."""
+    scorer = Scorer(InstantEngine())
+    (item,) = short_items(1, 0)
+    judge, judged, gate = gated_judge(item.id)
+    timeout_s = 0.05 if starter_leaves == "times_out" else 5
+    starter = asyncio.create_task(scorer.score(judge, [item], timeout_s=timeout_s))
+    await until(lambda: judged == [item.id])
+    sharer = asyncio.create_task(scorer.score(judge, [item], timeout_s=5))
+    await until(lambda: scorer.inflight.stats.shared == 1)
+    if starter_leaves == "disconnects":
+        starter.cancel()
+    outcome = await asyncio.gather(starter, return_exceptions=True)
+    gate.set()
+    (taken,) = await sharer
+    results = [r for out in outcome if isinstance(out, list) for r in out] + [taken]
+    assert taken.status == "ok"
+    assert sum(r.usage.engine_calls for r in results) == 1 == taken.usage.engine_calls
+    assert judged == [item.id]
+
+
+async def test_a_result_whose_caching_starter_left_is_stored_by_an_uncached_sharer() -> None:
+    back = Backend()
+    memory = MemoryCache(100)
+    scorer = Scorer(InstantEngine(), cache=TieredCache(memory, back))
+    (item,) = short_items(1, 0)
+    judge, judged, gate = gated_judge(item.id)
+    starter = asyncio.create_task(scorer.score(judge, [item], timeout_s=5))  # caches
+    await until(lambda: judged == [item.id])
+    sharer = asyncio.create_task(scorer.score(judge, [item], timeout_s=5, use_cache=False))
+    await until(lambda: scorer.inflight.stats.shared == 1)
+    starter.cancel()  # its client disconnects before the result is ready
+    await asyncio.gather(starter, return_exceptions=True)
+    gate.set()
+    assert [r.status for r in await sharer] == ["ok"]
+    key = scorer.key(judge, item)
+    assert back.writes == [[key]]  # in memory (the starter's choice) and in the backend too
+    (again,) = await Scorer(InstantEngine(), cache=TieredCache(MemoryCache(100), back)).score(
+        judge, [item], timeout_s=5
+    )
+    assert again.cached  # another replica, sharing only the backend, replays it
