@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -47,26 +47,6 @@ class InFlight:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-    async def run(
-        self, key: str, factory: Callable[[], Awaitable[T]], timeout_s: float | None = None
-    ) -> tuple[T, bool]:
-        """Await ``factory()``, or the identical computation already running under ``key``.
-
-        Returns the result and whether it was shared (True: another caller started it).
-        The computation's exception reaches every caller. Past ``timeout_s`` this caller gets
-        ``TimeoutError`` (a result that is ready by the time it looks is still taken).
-        """
-        computation, shared = self.join(key, factory)
-        try:
-            # asyncio.wait never cancels what it waits for (like shield), and its deadline
-            # costs a timer, not a task of its own as wait_for's does on Python 3.11.
-            done, _ = await asyncio.wait((computation.task,), timeout=timeout_s)
-            if not done:
-                raise TimeoutError
-            return cast(T, computation.task.result()), shared
-        finally:
-            self.leave(computation)
 
     def join(self, key: str, factory: Callable[[], Awaitable[Any]]) -> tuple[Computation, bool]:
         """Wait on the computation running under ``key``, or start ``factory()`` as one: the

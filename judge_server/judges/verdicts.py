@@ -72,9 +72,9 @@ def label_distribution(
 
 
 #: Per engine: labels (with the model's identity) -> the forms that are single tokens of it.
-_USABLE: weakref.WeakKeyDictionary[
-    JudgeEngine, OrderedDict[Hashable, dict[str, list[str]]]
-] = weakref.WeakKeyDictionary()
+_USABLE: weakref.WeakKeyDictionary[JudgeEngine, OrderedDict[Hashable, dict[str, list[str]]]] = (
+    weakref.WeakKeyDictionary()
+)
 #: Distinct label sets remembered per engine (rubrics x verdict kinds): past it the least
 #: recently used is forgotten, so a changed model revision or new rubrics are still remembered.
 _USABLE_MAX = 1024

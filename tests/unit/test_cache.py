@@ -8,9 +8,9 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -518,13 +518,34 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+T = TypeVar("T")
+
+
+async def run(
+    inflight: InFlight,
+    key: str,
+    factory: Callable[[], Awaitable[T]],
+    timeout_s: float | None = None,
+) -> tuple[T, bool]:
+    """One caller the way the scorer waits: ``join``, ``asyncio.wait`` (which never cancels
+    the computation), ``leave`` whatever happens. The result, and whether it was shared."""
+    computation, shared = inflight.join(key, factory)
+    try:
+        done, _ = await asyncio.wait((computation.task,), timeout=timeout_s)
+        if not done:
+            raise TimeoutError
+        return computation.task.result(), shared
+    finally:
+        inflight.leave(computation)
+
+
 async def test_inflight_identical_calls_compute_once() -> None:
     inflight = InFlight()
     work = Computation("verdict")
     other = Computation("other")
-    first = asyncio.create_task(inflight.run("k", work))
-    second = asyncio.create_task(inflight.run("k", work))
-    third = asyncio.create_task(inflight.run("k2", other))
+    first = asyncio.create_task(run(inflight, "k", work))
+    second = asyncio.create_task(run(inflight, "k", work))
+    third = asyncio.create_task(run(inflight, "k2", other))
     await settle()
     assert len(inflight) == 2
     work.release.set()
@@ -541,15 +562,15 @@ async def test_inflight_does_not_remember_finished_results() -> None:
     inflight = InFlight()
     work = Computation()
     work.release.set()
-    assert await inflight.run("k", work) == ("v", False)
-    assert await inflight.run("k", work) == ("v", False)
+    assert await run(inflight, "k", work) == ("v", False)
+    assert await run(inflight, "k", work) == ("v", False)
     assert work.calls == 2
 
 
 async def test_inflight_error_reaches_every_waiter_and_is_not_kept() -> None:
     inflight = InFlight()
     failing = Computation(error=RuntimeError("engine died"))
-    waiters = [asyncio.create_task(inflight.run("k", failing)) for _ in range(3)]
+    waiters = [asyncio.create_task(run(inflight, "k", failing)) for _ in range(3)]
     await settle()
     failing.release.set()
     outcomes = await asyncio.gather(*waiters, return_exceptions=True)
@@ -558,14 +579,14 @@ async def test_inflight_error_reaches_every_waiter_and_is_not_kept() -> None:
     assert len(inflight) == 0
     healthy = Computation("fine")
     healthy.release.set()
-    assert await inflight.run("k", healthy) == ("fine", False)  # recomputed, not replayed
+    assert await run(inflight, "k", healthy) == ("fine", False)  # recomputed, not replayed
 
 
 async def test_inflight_one_waiter_cancelled_does_not_cancel_the_others() -> None:
     inflight = InFlight()
     work = Computation("v")
-    first = asyncio.create_task(inflight.run("k", work))
-    second = asyncio.create_task(inflight.run("k", work))
+    first = asyncio.create_task(run(inflight, "k", work))
+    second = asyncio.create_task(run(inflight, "k", work))
     await settle()
     first.cancel()  # the caller that started it goes away
     await settle()
@@ -579,10 +600,10 @@ async def test_inflight_one_waiter_cancelled_does_not_cancel_the_others() -> Non
 async def test_inflight_waiter_timeout_leaves_the_computation_to_others() -> None:
     inflight = InFlight()
     work = Computation("v")
-    patient = asyncio.create_task(inflight.run("k", work))
+    patient = asyncio.create_task(run(inflight, "k", work))
     await settle()
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(inflight.run("k", work), 0.01)
+        await run(inflight, "k", work, timeout_s=0.01)
     work.release.set()
     assert await patient == ("v", False)
     assert work.cancelled == 0
@@ -591,7 +612,7 @@ async def test_inflight_waiter_timeout_leaves_the_computation_to_others() -> Non
 async def test_inflight_all_waiters_cancelled_cancels_the_computation() -> None:
     inflight = InFlight()
     work = Computation("v")
-    waiters = [asyncio.create_task(inflight.run("k", work)) for _ in range(3)]
+    waiters = [asyncio.create_task(run(inflight, "k", work)) for _ in range(3)]
     await settle()
     for waiter in waiters:
         waiter.cancel()
@@ -602,7 +623,7 @@ async def test_inflight_all_waiters_cancelled_cancels_the_computation() -> None:
     assert len(inflight) == 0
     fresh = Computation("again")
     fresh.release.set()
-    assert await inflight.run("k", fresh) == ("again", False)
+    assert await run(inflight, "k", fresh) == ("again", False)
 
 
 # ------------------------------------------------------------------------------------- build

@@ -3,9 +3,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from judge_server.judges import JudgeFailure, JudgeItem, judge_for
+from judge_server.judges import JudgeFailure, JudgeItem, judge_for, verdicts
 from judge_server.judges.modes import parse_rubric
-from judge_server.judges import verdicts
 from judge_server.judges.verdicts import label_distribution
 from tests.fakes import ScriptedEngine
 
