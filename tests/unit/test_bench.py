@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from judge_server.api import create_app
-from judge_server.cli.bench import report
+from judge_server.cli.bench import report, sections
 from judge_server.cli.bench.backends import instant_backends
 from judge_server.cli.bench.http_load import client
 from judge_server.cli.bench.instant_engine import InstantEngine
@@ -98,6 +98,39 @@ async def test_overhead_section_through_the_real_app_on_the_instant_engine(
         runs = figures[f"{path}_runs_items_per_s"]
         assert len(runs) == sized.engine_runs and figures[f"{path}_items_per_s"] == max(runs)
     assert positive(figures["overhead_single_item_requests_per_s"])
+
+
+async def test_overhead_runs_alternate_which_server_goes_first_and_report_median_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Neither server always runs second, on a machine the other just warmed or disturbed."""
+    order: list[str] = []
+    # Per server, (items/s, CPU us per item) of each run in turn: the fastest run is not the
+    # median-CPU one, so the test tells the two figures apart.
+    figures = {
+        "judge": iter([(300.0, 150.0), (100.0, 90.0), (200.0, 120.0)]),
+        "bare": iter([(900.0, 20.0), (800.0, 40.0), (700.0, 30.0)]),
+    }
+
+    async def batches(_: object, url: str, __: Sizes, ___: object) -> tuple[float, float]:
+        order.append(url)
+        return next(figures[url])
+
+    async def singles(*_: object, **__: object) -> float:
+        return 1.0
+
+    monkeypatch.setattr(sections, "_overhead_batches", batches)
+    monkeypatch.setattr(sections.http_load, "single_item_clients", singles)
+    out = await overhead_beside_bare(
+        None,  # type: ignore[arg-type]
+        ("judge", lambda: 0.0),
+        ("bare", lambda: 0.0),
+        replace(TINY, engine_runs=3),
+    )
+    assert order == ["judge", "bare", "bare", "judge", "judge", "bare"]
+    assert out["overhead_items_per_s"] == 300.0 and out["bare_framework_items_per_s"] == 900.0
+    assert out["overhead_server_cpu_us_per_item"] == 120.0  # the median, not the fastest run's
+    assert out["bare_framework_server_cpu_us_per_item"] == 30.0
 
 
 async def test_full_run_on_the_instant_engine_writes_every_key(

@@ -4,6 +4,7 @@ figures; which engine or server that is, and when it starts and stops, is ``run`
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,12 +52,13 @@ class Sizes:
     """Rubrics generated (after one warm-up) for the seconds-per-rubric figure."""
     engine_runs: int = 2
     """Runs of the ceiling, server batch and server concurrent sections (each on fresh items),
-    and of the overhead and bare framework sections (alternated): the fastest run is the figure,
-    the least disturbed by whatever else the machine ran; every run's rate is in the JSON
+    and of the overhead and bare framework sections (alternated, each going first in turn):
+    the fastest run is the figure, the least disturbed by whatever else the machine ran (the
+    server CPU per item of those two: the median of the runs); every run's rate is in the JSON
     beside it (``*_runs_items_per_s``) to show the spread."""
 
 
-# --quick: about 8 minutes on a 2-core CPU with the embedded model (each run of an engine-bound
+# --quick: about 9 minutes on a 2-core CPU with the embedded model (each run of an engine-bound
 # section of 64 items takes 25-35 s there, each engine start about 30 s).
 QUICK = Sizes(throughput_items=64, cache_repeats=64, overhead_items=4096, rubric_items=4)
 FULL = Sizes(
@@ -189,16 +191,21 @@ async def overhead_beside_bare(
 ) -> dict[str, Any]:
     """The HTTP and judging layers alone (the real app on the instant engine) and the
     framework's ceiling (``instant_server --mode bare``: a bare FastAPI route that parses the
-    body and answers the same shape), the same batches against each, their runs alternated
-    (``engine_runs`` each): the fastest run of each is its figure, with that run's server
-    CPU. Then single-item requests from ``clients`` concurrent clients to the real app."""
+    body and answers the same shape), the same batches against each, ``engine_runs`` pairs of
+    runs, which goes first alternating from pair to pair (neither always runs on the machine
+    the other just warmed or disturbed): the fastest run of each is its rate, the median of
+    its runs its server CPU per item. Then single-item requests from ``clients`` concurrent
+    clients to the real app."""
     judged: list[tuple[float, float]] = []
     framework: list[tuple[float, float]] = []
-    for _ in range(sizes.engine_runs):
-        judged.append(await _overhead_batches(http, judge[0], sizes, judge[1]))
-        framework.append(await _overhead_batches(http, bare[0], sizes, bare[1]))
-    rate, cpu_us = max(judged)
-    bare_rate, bare_cpu_us = max(framework)
+    for pair in range(sizes.engine_runs):
+        order = [(judge, judged), (bare, framework)]
+        for (url, cpu), runs in order if pair % 2 == 0 else reversed(order):
+            runs.append(await _overhead_batches(http, url, sizes, cpu))
+    rate = max(r for r, _ in judged)
+    bare_rate = max(r for r, _ in framework)
+    cpu_us = statistics.median(c for _, c in judged)
+    bare_cpu_us = statistics.median(c for _, c in framework)
     singles = short_items(max(1, sizes.overhead_items // 4), OVERHEAD)
     single_s = await http_load.single_item_clients(
         http, judge[0], POINTWISE_NAME, singles, clients=sizes.clients, cache=False
