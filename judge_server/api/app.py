@@ -39,7 +39,6 @@ from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricRegistry
 from judge_server.rubrics.watcher import keep_watching
 from judge_server.service import JudgeService, build_service
-from judge_server.service.heap import thaw
 from judge_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -149,7 +148,6 @@ def create_app(
                     starter.cancel()
         finally:
             await service.close()
-            thaw()  # what service.start froze
 
     app = FastAPI(title="judge-server", version=__version__, lifespan=lifespan)
     install_error_handlers(app)

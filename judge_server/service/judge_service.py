@@ -46,7 +46,7 @@ from judge_server.service.errors import (
     TooManyRubrics,
     TooMuchWork,
 )
-from judge_server.service.heap import freeze_built
+from judge_server.service.heap import freeze_built, thaw
 from judge_server.service.image_checks import image_checked
 from judge_server.service.input_checks import item_problem, unencodable
 from judge_server.service.rubric_limits import definition_problem, spec_problem
@@ -158,6 +158,7 @@ class JudgeService:
             await self.cache.close()
         if self.shared_rubrics is not None:
             await self.shared_rubrics.store.close()
+        thaw()  # what start froze: a process running services in turn (tests) is not frozen again
 
     @property
     def ready(self) -> bool:
@@ -327,8 +328,7 @@ class JudgeService:
         hint: str = "",
     ) -> int:
         """The engine calls ``n_items`` items of ``judge`` cost at most (``items``, when given,
-        counted one by one: their own criteria may differ); ``TooMuchWork`` past the
-        per-request bound."""
+        one by one: their criteria may differ); ``TooMuchWork`` past the per-request bound."""
         per_item = [engine_calls(judge, item) for item in items] or [engine_calls(judge)]
         calls = sum(per_item) if items else per_item[0] * n_items
         limit = self.settings.max_engine_calls_per_request

@@ -22,7 +22,7 @@ from judge_server.api.app import Drain
 from judge_server.cli.serve import _draining_server
 from judge_server.engines.reward_models import RewardModels
 from judge_server.engines.vllm_engine import _dead_reason
-from judge_server.service import RETRY_AFTER_S
+from judge_server.service import RETRY_AFTER_S, build_service
 from judge_server.settings import Settings, project_rubrics_dir
 from tests.fakes import ScriptedEngine
 
@@ -170,3 +170,14 @@ def test_start_freezes_the_heap_before_ready_and_the_lifespan_unfreezes_it() -> 
         wait_for(lambda: c.get("/ready").status_code == 200)
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0  # the next app in this process starts unfrozen
+
+
+async def test_a_service_frozen_at_start_is_unfrozen_by_close() -> None:
+    gc.unfreeze()
+    service = build_service(settings(), engine=ScriptedEngine())
+    await service.start()
+    try:
+        assert service.ready and gc.get_freeze_count() > 0
+    finally:
+        await service.close()
+    assert gc.get_freeze_count() == 0
