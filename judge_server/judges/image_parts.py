@@ -55,24 +55,17 @@ def part_urls(contents: Iterable[object]) -> set[str]:
     }
 
 
-def has_image_parts(content: object) -> bool:
-    """Whether ``content`` (a message's or a response's) is a list holding an image part."""
-    return isinstance(content, list) and any(
-        isinstance(part, Mapping) and part.get("type") == "image_url" for part in content
-    )
-
-
 @dataclass
 class ImageReader:
-    """Reads one item's content parts, collecting its images. ``sanitize``: the item has
-    images, so its text loses the slot characters (a text-only item's text stays as sent)."""
+    """Reads one item's content parts, collecting its images. Every item's text loses the slot
+    characters, images or not: only the parser places a slot, so text can never forge one (and
+    share an image item's cache key). Text without those private-use characters is unchanged."""
 
     limits: ImageLimits
-    sanitize: bool = True
     images: list[ImageData] = field(default_factory=list)
 
     def text(self, text: str) -> str:
-        return without_slots(text) if self.sanitize else text
+        return without_slots(text)
 
     def image_slot(self, part: Mapping[str, Any], where: str) -> str:
         """The slot standing for an ``image_url`` part; its image joins the item's."""
@@ -119,6 +112,17 @@ class ImageReader:
                 f"{where}: the image is {len(data)} bytes; at most {limit} (JUDGE_MAX_IMAGE_BYTES)"
             )
         return data
+
+
+def metadata_text(value: Any) -> Any:
+    """``value`` (an item's metadata) with the slot characters replaced in every string in it."""
+    if isinstance(value, str):
+        return without_slots(value)
+    if isinstance(value, Mapping):
+        return {metadata_text(key): metadata_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [metadata_text(item) for item in value]
+    return value
 
 
 def parts_text(content: list[Any], where: str, reader: ImageReader | None) -> str:
