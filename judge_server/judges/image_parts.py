@@ -17,6 +17,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
 
 from judge_server.engines.images import ImageData, without_slots
 from judge_server.judges.items import InvalidItemError
@@ -33,8 +36,37 @@ class ImageLimits:
     """The allowed URLs' bytes, or why they could not be fetched."""
 
 
+#: the longest image URL taken (a data URL is bounded by its bytes instead)
+MAX_URL_CHARS = 2048
+
+
 def allowed_url(url: str, prefixes: Sequence[str]) -> bool:
-    return url.startswith(("http://", "https://")) and url.startswith(tuple(prefixes))
+    """Whether ``url`` is an http(s) URL under one of ``prefixes``, compared as httpx will
+    fetch it (scheme, host, port, normalised path), never as text: "prefix/../secret" would
+    start with the prefix and fetch "secret". Userinfo and dot segments are refused outright,
+    and so is a URL httpx cannot parse."""
+    if not prefixes or len(url) > MAX_URL_CHARS:
+        return False
+    try:
+        parsed = httpx.URL(url)
+        raw_path = urlsplit(url).path
+    except (httpx.InvalidURL, ValueError):
+        return False
+    dots = {".", ".."}.intersection(re.split(r"[/\\]", unquote(raw_path)))
+    if parsed.scheme not in ("http", "https") or parsed.userinfo or dots:
+        return False
+    return any(_under(parsed, prefix) for prefix in prefixes)
+
+
+def _under(url: httpx.URL, prefix: str) -> bool:
+    try:
+        base = httpx.URL(prefix)
+    except (httpx.InvalidURL, ValueError):
+        return False
+    return (
+        (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+        and url.path.startswith(base.path)
+    )
 
 
 def _url(part: Mapping[str, Any]) -> object:

@@ -10,6 +10,7 @@ the allowed prefixes). A failed fetch is a message that the items naming the URL
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Iterable, Mapping
 
 import httpx
@@ -19,6 +20,20 @@ from judge_server.settings import Settings
 
 #: distinct image URLs one request may have fetched; items naming more are refused
 MAX_URLS_PER_REQUEST = 64
+#: image fetches in flight across all requests (per event loop): many requests naming many
+#: URLs wait for a slot instead of opening a connection each
+MAX_CONCURRENT_FETCHES = 16
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _fetch_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _slots.get(loop)
+    if slots is None:
+        slots = _slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
+    return slots
 
 
 async def fetch_images(
@@ -55,6 +70,11 @@ async def fetch_images(
 
 
 async def _fetch(client: httpx.AsyncClient, url: str, limit: int) -> bytes | str:
+    async with _fetch_slots():
+        return await _fetch_one(client, url, limit)
+
+
+async def _fetch_one(client: httpx.AsyncClient, url: str, limit: int) -> bytes | str:
     try:
         async with client.stream("GET", url) as resp:
             if resp.is_redirect:
@@ -70,5 +90,6 @@ async def _fetch(client: httpx.AsyncClient, url: str, limit: int) -> bytes | str
                 if len(body) > limit:
                     return f"the image is over {limit} bytes (JUDGE_MAX_IMAGE_BYTES)"
             return bytes(body)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        # InvalidURL is no HTTPError: a URL httpx will not send is this item's problem only.
         return f"the image could not be fetched ({type(exc).__name__})"

@@ -1,0 +1,107 @@
+"""Image inputs that must stay one item's problem: malformed and escaping URLs, a group's
+broken response image, judges that cannot see images, modes that cannot count them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from judge_server.api.protocol import ScoreItemIn
+from judge_server.judges.image_parts import allowed_url
+from judge_server.service.image_checks import image_limits
+from judge_server.service.image_fetch import fetch_images
+from judge_server.settings import Settings
+from tests.unit.test_images import BLUE, RED, VisionEngine, image_part, make_client, score
+
+PREFIX = "https://img.test/ok/"
+
+
+def url_part(url: str) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def test_a_malformed_image_url_is_that_items_invalid_input_never_a_500() -> None:
+    bad = PREFIX + "a\x7fb.png"  # httpx refuses it: InvalidURL, which is no HTTPError
+    with make_client(VisionEngine(), image_url_prefixes=PREFIX) as client:
+        results = score(
+            client,
+            [
+                {"prompt": "p", "response": [url_part(bad)]},
+                {"prompt": "p", "response": [url_part(PREFIX + "x" * 3000)]},
+                {"prompt": "p", "response": [image_part(RED)]},
+            ],
+        )
+        assert [r["status"] for r in results] == ["invalid_input", "invalid_input", "ok"]
+        group = client.post(
+            "/v1/score/group",
+            json={"rubric": "pairwise", "prompt": "p", "responses": [[url_part(bad)], "b"]},
+        )
+    assert group.status_code == 422, group.text
+    assert group.json()["error"]["param"] == "responses"
+
+
+def test_a_fetch_that_httpx_refuses_is_a_message() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.InvalidURL("no")
+
+    settings = Settings(image_url_prefixes=PREFIX)
+    fetched = asyncio.run(
+        fetch_images([[url_part(PREFIX + "a.png")]], settings, transport=httpx.MockTransport(refuse))
+    )
+    assert fetched == {PREFIX + "a.png": "the image could not be fetched (InvalidURL)"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        PREFIX + "../secret.png",
+        PREFIX + "%2e%2e/secret.png",
+        PREFIX + "a/./b.png",
+        PREFIX + "..\\secret.png",
+        "https://user:pw@img.test/ok/a.png",
+        "https://img.test:8443/ok/a.png",
+        "http://img.test/ok/a.png",
+        "https://img.test.evil.org/ok/a.png",
+        "https://img.test/okay/a.png",
+    ],
+)
+def test_urls_escaping_the_prefix_are_never_fetched(url: str) -> None:
+    def never(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"fetched {request.url}")
+
+    settings = Settings(image_url_prefixes=PREFIX)
+    assert not allowed_url(url, [PREFIX])
+    fetched = asyncio.run(
+        fetch_images([[url_part(url)]], settings, transport=httpx.MockTransport(never))
+    )
+    assert fetched == {}
+    refused = ScoreItemIn(prompt="p", response=[url_part(url)]).to_input(
+        "0", images=image_limits(settings, fetched)
+    )
+    assert "JUDGE_IMAGE_URL_PREFIXES" in getattr(refused, "reason", "")
+
+
+def test_urls_under_the_prefix_are_allowed_as_httpx_reads_them() -> None:
+    assert allowed_url(PREFIX + "a.png?v=../x", [PREFIX])
+    assert allowed_url("HTTPS://IMG.test/ok/a%20b.png", [PREFIX])
+
+
+def test_a_broken_response_image_fails_only_its_own_comparisons() -> None:
+    broken = image_part(b"\x89PNG\r\n\x1a\n not really")
+    with make_client(VisionEngine()) as client:
+        resp = client.post(
+            "/v1/score/group",
+            json={
+                "rubric": "pairwise",
+                "prompt": [{"role": "user", "content": [{"type": "text", "text": "Draw"}]}],
+                "responses": [[image_part(RED)], [image_part(BLUE)], [broken]],
+                "options": {"pairing": "all_pairs"},
+            },
+        )
+    assert resp.status_code == 200, resp.text
+    status = {(c["i"], c["j"]): c["status"] for c in resp.json()["comparisons"]}
+    assert status[(0, 1)] == "ok"
+    assert status[(0, 2)] == status[(1, 2)] == "invalid_input"
