@@ -40,13 +40,16 @@ async def fetch_images(
     contents: Iterable[object],
     settings: Settings,
     *,
+    refusal: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Mapping[str, bytes | str]:
-    """URL -> its bytes, or why they could not be had, for the allowed URLs in ``contents``."""
+    """URL -> its bytes, or why they could not be had, for the allowed URLs in ``contents``.
+    With a ``refusal`` (the judge cannot see images: ``image_checks.text_only``) nothing is
+    fetched and every URL gets that refusal."""
     prefixes = tuple(settings.image_url_prefixes)
     urls = sorted(u for u in part_urls(contents) if allowed_url(u, prefixes))
-    if not urls:
-        return {}
+    if not urls or refusal is not None:
+        return dict.fromkeys(urls, refusal or "")
     fetched: dict[str, bytes | str] = {
         url: f"more than {MAX_URLS_PER_REQUEST} image URLs in one request"
         for url in urls[MAX_URLS_PER_REQUEST:]

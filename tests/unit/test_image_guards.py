@@ -10,10 +10,14 @@ import httpx
 import pytest
 
 from judge_server.api.protocol import ScoreItemIn
+from judge_server.cli.bench.workload import pointwise_rubric
+from judge_server.judges import judge_for
 from judge_server.judges.image_parts import allowed_url
-from judge_server.service.image_checks import image_limits
+from judge_server.service.image_checks import image_checked, image_limits, text_only
 from judge_server.service.image_fetch import fetch_images
+from judge_server.service.scoring import Scorer, ScoreInput
 from judge_server.settings import Settings
+from tests.fakes import ScriptedEngine
 from tests.unit.test_images import BLUE, RED, VisionEngine, image_part, make_client, score
 
 PREFIX = "https://img.test/ok/"
@@ -105,3 +109,46 @@ def test_a_broken_response_image_fails_only_its_own_comparisons() -> None:
     status = {(c["i"], c["j"]): c["status"] for c in resp.json()["comparisons"]}
     assert status[(0, 1)] == "ok"
     assert status[(0, 2)] == status[(1, 2)] == "invalid_input"
+
+
+async def test_text_only_judges_refuse_image_items_naming_their_own_model() -> None:
+    """A process reward model (and a reward model) reads text: its image items are refused in
+    the one shared place, naming the PRM, even on a vision-language main engine."""
+    from tests.unit.test_process_reward_model import FakePrm
+    from tests.unit.test_process_reward_model import rubric as prm_rubric
+
+    judge = judge_for(prm_rubric(), reward_models={"toy": FakePrm("the-prm")})
+    engine = VisionEngine()
+    assert engine.takes_images and not judge.takes_images
+    refusal = text_only(judge, engine, "the-prm")
+    items: list[ScoreInput] = [
+        ScoreItemIn(
+            prompt="p", response=[{"type": "text", "text": "Step 1: a"}, image_part(RED)]
+        ).to_item("0"),
+        ScoreItemIn(prompt="p", response="Step 1: p=0.9 a\nStep 2: b").to_item("1"),
+    ]
+    checked = await image_checked(items, Settings(), refusal)
+    results = await Scorer(engine).score(judge, checked, timeout_s=5)
+    assert results[0].status == "invalid_input"
+    assert "the-prm does not take images" in str(results[0].error)
+    assert "process_reward_model mode" in str(results[0].error)
+    assert results[1].status == "ok"
+    assert text_only(judge_for(pointwise_rubric()), engine, "x") is None
+
+
+def test_a_text_only_judge_fetches_no_image_url() -> None:
+    """The refusal comes before any fetch: no connection to the (unreachable) host is tried."""
+    never = httpx.MockTransport(lambda request: pytest.fail(f"fetched {request.url}"))
+    fetched = asyncio.run(
+        fetch_images([[url_part(PREFIX + "a.png")]], Settings(), refusal="no", transport=never)
+    )
+    assert fetched == {}  # no prefix configured: nothing is even named
+    settings = Settings(image_url_prefixes=PREFIX)
+    fetched = asyncio.run(
+        fetch_images([[url_part(PREFIX + "a.png")]], settings, refusal="no", transport=never)
+    )
+    assert fetched == {PREFIX + "a.png": "no"}
+    with make_client(ScriptedEngine(), image_url_prefixes=PREFIX) as client:
+        results = score(client, [{"prompt": "p", "response": [url_part(PREFIX + "a.png")]}])
+    assert results[0]["status"] == "invalid_input"
+    assert "fake-judge does not take images" in results[0]["error"]
