@@ -140,6 +140,30 @@ def open_image(data: bytes, max_pixels: int | None = None) -> Any:
         raise ValueError(f"the image cannot be decoded: {exc}") from None
 
 
+def image_feature_tokens(model_path: str) -> int:
+    """The positions one image takes in the prompt once vLLM expands its placeholder, as far
+    as the model config says (``image_seq_len``, ``mm_tokens_per_image``, or the vision
+    encoder's patches, pixel-shuffled by ``scale_factor``); 1 when it says nothing. A model
+    that splits large images into tiles takes a multiple of it: a lower bound."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(model_path)
+    except (OSError, ValueError):
+        return 1
+    for name in ("image_seq_len", "mm_tokens_per_image"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    vision = getattr(config, "vision_config", None)
+    size, patch = getattr(vision, "image_size", None), getattr(vision, "patch_size", None)
+    if not (isinstance(size, int) and isinstance(patch, int) and patch > 0):
+        return 1
+    scale = getattr(config, "scale_factor", 1)
+    scale = scale if isinstance(scale, int) and scale > 0 else 1
+    return max(1, (size // patch) ** 2 // scale**2)
+
+
 def image_token_id(model_path: str) -> int | None:
     """The id of the model's image placeholder token (``image_token_id`` or, for LLaVA,
     ``image_token_index`` in its config); None for a text-only model."""

@@ -4,6 +4,7 @@ broken response image, judges that cannot see images, modes that cannot count th
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +12,8 @@ import pytest
 
 from judge_server.api.protocol import ScoreItemIn
 from judge_server.cli.bench.workload import pointwise_rubric
+from judge_server.engines.base import PromptTooLongError
+from judge_server.engines.images import image_feature_tokens
 from judge_server.judges import judge_for
 from judge_server.judges.image_parts import allowed_url
 from judge_server.service.image_checks import image_checked, image_limits, text_only
@@ -152,3 +155,36 @@ def test_a_text_only_judge_fetches_no_image_url() -> None:
         results = score(client, [{"prompt": "p", "response": [url_part(PREFIX + "a.png")]}])
     assert results[0]["status"] == "invalid_input"
     assert "fake-judge does not take images" in results[0]["error"]
+
+
+def test_likelihood_mode_refuses_image_items_and_scores_text_ones() -> None:
+    with make_client(VisionEngine()) as client:
+        results = score(
+            client,
+            [
+                {"prompt": "p", "response": [image_part(RED)], "reference": "r"},
+                {"prompt": "p", "response": "text", "reference": "r"},
+            ],
+            rubric="reference_likelihood",
+        )
+    assert results[0]["status"] == "invalid_input"
+    assert "likelihood mode" in results[0]["error"] and "text only" in results[0]["error"]
+    assert results[1]["status"] == "ok"
+
+
+def test_the_length_check_counts_each_images_features(tmp_path: Path) -> None:
+    from transformers import Idefics3Config
+
+    from judge_server.cli.tiny_vlm import IMAGE_SIZE, IMAGE_TOKENS, PATCH_SIZE, SCALE_FACTOR
+
+    Idefics3Config(
+        vision_config={"image_size": IMAGE_SIZE, "patch_size": PATCH_SIZE},
+        scale_factor=SCALE_FACTOR,
+    ).save_pretrained(tmp_path)
+    assert image_feature_tokens(str(tmp_path)) == IMAGE_TOKENS == 4
+    assert image_feature_tokens(str(tmp_path / "absent")) == 1
+    engine = ScriptedEngine(max_model_len=20)
+    engine.image_features = 4
+    assert engine.check_length([0] * 10, reserve=1, images=3) == [0] * 10  # 10 + 3 * 3 + 1 = 20
+    with pytest.raises(PromptTooLongError):
+        engine.check_length([0] * 10, reserve=1, images=4)  # 10 + 4 * 3 + 1 > 20
