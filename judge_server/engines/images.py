@@ -120,13 +120,18 @@ def decoded_prompt(
         raise EngineError(str(exc)) from None
 
 
+#: the encodings taken; Pillow would otherwise try every format it has a plugin for
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
+
+
 def open_image(data: bytes, max_pixels: int | None = None) -> Any:
-    """The decoded RGB image (a PIL image); ``ValueError`` saying why when the bytes are not an
-    image Pillow reads or it has more than ``max_pixels`` pixels. CPU work: call it in a thread."""
+    """The decoded RGB image (a PIL image); ``ValueError`` saying why when the bytes are not a
+    PNG, JPEG, WebP or GIF image or it has more than ``max_pixels`` pixels. CPU work: call it
+    in a thread."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
             width, height = img.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ValueError(

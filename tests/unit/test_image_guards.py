@@ -4,16 +4,18 @@ broken response image, judges that cannot see images, modes that cannot count th
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from judge_server.api.protocol import ScoreItemIn
 from judge_server.cli.bench.workload import pointwise_rubric
 from judge_server.engines.base import PromptTooLongError
-from judge_server.engines.images import image_feature_tokens
+from judge_server.engines.images import image_feature_tokens, open_image
 from judge_server.judges import judge_for
 from judge_server.judges.image_parts import allowed_url
 from judge_server.service.image_checks import image_checked, image_limits, text_only
@@ -188,3 +190,16 @@ def test_the_length_check_counts_each_images_features(tmp_path: Path) -> None:
     assert engine.check_length([0] * 10, reserve=1, images=3) == [0] * 10  # 10 + 3 * 3 + 1 = 20
     with pytest.raises(PromptTooLongError):
         engine.check_length([0] * 10, reserve=1, images=4)  # 10 + 4 * 3 + 1 > 20
+
+
+def test_only_png_jpeg_webp_and_gif_are_decoded() -> None:
+    def encoded(fmt: str) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGB", (4, 4), "red").save(buffer, format=fmt)
+        return buffer.getvalue()
+
+    for fmt in ("PNG", "JPEG", "WEBP", "GIF"):
+        assert open_image(encoded(fmt)).size == (4, 4)
+    for fmt in ("BMP", "TIFF"):  # Pillow reads them, but they are not taken
+        with pytest.raises(ValueError, match="cannot be read"):
+            open_image(encoded(fmt))
