@@ -63,10 +63,8 @@ def _under(url: httpx.URL, prefix: str) -> bool:
         base = httpx.URL(prefix)
     except (httpx.InvalidURL, ValueError):
         return False
-    return (
-        (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
-        and url.path.startswith(base.path)
-    )
+    same_origin = (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+    return same_origin and url.path.startswith(base.path)
 
 
 def _url(part: Mapping[str, Any]) -> object:

@@ -1,5 +1,6 @@
 """Items with images, checked before any judging: the judge (its mode and model) and the engine
-must take images, and every image must decode (Pillow, in a worker thread: decoding is CPU work) within the pixel bound.
+must take images, and every image must decode (Pillow, in a worker thread: decoding is CPU
+work) within the pixel bound.
 Each problem is that item's ``invalid_input``; the other items go on."""
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from judge_server.judges import judge_for
 from judge_server.judges.image_parts import allowed_url
 from judge_server.service.image_checks import image_checked, image_limits, text_only
 from judge_server.service.image_fetch import fetch_images
-from judge_server.service.scoring import Scorer, ScoreInput
+from judge_server.service.scoring import ScoreInput, Scorer
 from judge_server.settings import Settings
 from tests.fakes import ScriptedEngine
 from tests.unit.test_images import BLUE, RED, VisionEngine, image_part, make_client, score
@@ -58,7 +58,9 @@ def test_a_fetch_that_httpx_refuses_is_a_message() -> None:
 
     settings = Settings(image_url_prefixes=PREFIX)
     fetched = asyncio.run(
-        fetch_images([[url_part(PREFIX + "a.png")]], settings, transport=httpx.MockTransport(refuse))
+        fetch_images(
+            [[url_part(PREFIX + "a.png")]], settings, transport=httpx.MockTransport(refuse)
+        )
     )
     assert fetched == {PREFIX + "a.png": "the image could not be fetched (InvalidURL)"}
 

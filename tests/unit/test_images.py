@@ -18,6 +18,7 @@ from PIL import Image
 
 from judge_server.api import create_app
 from judge_server.api.protocol import ScoreItemIn
+from judge_server.cli.bench.workload import pointwise_rubric
 from judge_server.engines import generate_wire
 from judge_server.engines.base import NextTokenLogprobs
 from judge_server.engines.completions_wire import cached_tokens, first_choice, step_logprobs
@@ -29,7 +30,6 @@ from judge_server.engines.images import (
     prompt_parts,
     providing,
 )
-from judge_server.cli.bench.workload import pointwise_rubric
 from judge_server.judges import JudgeItem, judge_for
 from judge_server.judges.image_parts import ImageLimits
 from judge_server.service.image_checks import image_limits
