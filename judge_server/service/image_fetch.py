@@ -1,8 +1,9 @@
 """Image URLs a request names, fetched before its items are read: only those under a prefix
 of ``JUDGE_IMAGE_URL_PREFIXES`` (none by default: the server then fetches nothing).
 
-Bounded: distinct URLs per request, bytes per image (the declared length first, then while
-reading), one deadline for the request's fetches together, no redirects (a redirect could leave
+Bounded: distinct URLs per request, fetches in flight across requests, bytes per image (the
+declared length first, then while reading), one deadline for the request's fetches together,
+no redirects (a redirect could leave
 the allowed prefixes). A failed fetch is a message that the items naming the URL get as their
 ``invalid_input``; it never fails the request.
 """
@@ -48,8 +49,10 @@ async def fetch_images(
     fetched and every URL gets that refusal."""
     prefixes = tuple(settings.image_url_prefixes)
     urls = sorted(u for u in part_urls(contents) if allowed_url(u, prefixes))
-    if not urls or refusal is not None:
-        return dict.fromkeys(urls, refusal or "")
+    if refusal is not None:
+        return dict.fromkeys(urls, refusal)
+    if not urls:
+        return {}
     fetched: dict[str, bytes | str] = {
         url: f"more than {MAX_URLS_PER_REQUEST} image URLs in one request"
         for url in urls[MAX_URLS_PER_REQUEST:]
