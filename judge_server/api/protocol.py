@@ -12,7 +12,7 @@ from judge_server.engines.images import ImageData
 from judge_server.judges.base import InvalidItemError, JudgeItem
 from judge_server.judges.conversation import ROLES, chat_turns, content_text
 from judge_server.judges.group import DEFAULT_ANCHORS, DEFAULT_ROUNDS, Pairing
-from judge_server.judges.image_parts import ImageLimits, ImageReader, has_image_parts
+from judge_server.judges.image_parts import ImageLimits, ImageReader, metadata_text
 from judge_server.rubrics.criteria import Criterion
 from judge_server.rubrics.instance import (
     MAX_INSTANCE_CRITERIA,
@@ -63,16 +63,6 @@ DEFAULT_IMAGE_LIMITS = ImageLimits()
 #: a response: text, or OpenAI-style content parts (text and image_url)
 Content = str | list[dict[str, Any]]
 _CONTENT_DOC = "text, or OpenAI-style content parts (text; image_url with a data URL)"
-
-
-def image_reader(
-    limits: ImageLimits, prompt: str | list[Message], contents: list[Content]
-) -> ImageReader:
-    """A reader for one item's images; an item without image parts keeps its text as sent."""
-    images = any(has_image_parts(c) for c in contents) or (
-        not isinstance(prompt, str) and any(has_image_parts(m.content) for m in prompt)
-    )
-    return ImageReader(limits, sanitize=images)
 
 
 def judge_prompt(
@@ -139,14 +129,17 @@ class ScoreItemIn(_In):
     ) -> JudgeItem:
         """The item to judge; ``InvalidItemError`` when its prompt, response or criteria
         cannot be read."""
-        reader = image_reader(images, self.prompt, [self.response])
+        reader = ImageReader(images)
+        criteria = self.criteria(max_criteria)
         return JudgeItem(
             id=self.id if self.id is not None else default_id,
             prompt=judge_prompt(self.prompt, reader),
             response=content_text(self.response, "response", reader),
             reference=reader.text(self.reference) if self.reference is not None else None,
-            metadata=self.metadata,
-            criteria=self.criteria(max_criteria),
+            metadata=metadata_text(self.metadata),
+            criteria=None
+            if criteria is None
+            else tuple(c.model_copy(update={"text": reader.text(c.text)}) for c in criteria),
             images=tuple(reader.images),
         )
 
@@ -344,17 +337,16 @@ class GroupScoreRequest(_In):
         """The prompt, the responses and the reference as the judge reads them, and their
         images (each response, like the prompt, bounded as one item); ``InvalidItemError``
         names the part that cannot be read."""
-        sanitize = image_reader(limits, self.prompt, list(self.responses)).sanitize
-        prompt_images = ImageReader(limits, sanitize=sanitize)
+        prompt_images = ImageReader(limits)
         prompt = judge_prompt(self.prompt, prompt_images)
         images = list(prompt_images.images)
         texts: list[str] = []
         for i, response in enumerate(self.responses):
-            reader = ImageReader(limits, sanitize=sanitize)
+            reader = ImageReader(limits)
             texts.append(content_text(response, f"responses.{i}", reader))
             images.extend(reader.images)
         reference = self.reference
-        if reference is not None and sanitize:
+        if reference is not None:
             reference = prompt_images.text(reference)
         return prompt, texts, reference, images
 

@@ -16,7 +16,7 @@ from judge_server.api.protocol import (
 from judge_server.api.responses import SCORING, errors
 from judge_server.judges import InvalidItemError
 from judge_server.service import GroupOptions, score_group
-from judge_server.service.image_checks import image_limits
+from judge_server.service.image_checks import image_limits, text_only
 from judge_server.service.image_fetch import fetch_images
 
 router = APIRouter(tags=["score"], dependencies=[ApiKey])
@@ -30,7 +30,9 @@ async def group(
     judge = service.judge(request.rubric)
     settings = service.settings
     try:  # one prompt for the whole group: if it cannot be judged, nothing in the group can
-        limits = image_limits(service.settings, await fetch_images(request.contents(), settings))
+        refusal = text_only(judge, service.engine, service.model_id(judge))
+        fetched = await fetch_images(request.contents(), settings, refusal=refusal)
+        limits = image_limits(settings, fetched)
         prompt, responses, reference, images = request.judge_inputs(limits)
     except InvalidItemError as exc:
         param = "responses" if str(exc).startswith("responses.") else "prompt"

@@ -13,7 +13,7 @@ from judge_server.api.disconnect import cancel_on_disconnect
 from judge_server.api.protocol import ScoreRequest, ScoreResponse
 from judge_server.api.responses import SCORING, errors
 from judge_server.service import ItemResult
-from judge_server.service.image_checks import image_limits
+from judge_server.service.image_checks import image_limits, text_only
 from judge_server.service.image_fetch import fetch_images
 
 router = APIRouter(tags=["score"], dependencies=[ApiKey])
@@ -26,9 +26,10 @@ async def score(request: ScoreRequest, service: ReadyServiceDep, http_request: R
     service.check_size(len(request.items))
     # An item's own criteria past the bound are refused before they are validated.
     limit = service.settings.max_inline_criteria
-    images = image_limits(
-        service.settings, await fetch_images(request.contents(), service.settings)
-    )
+    # A judge that cannot see images fetches none: its image items are refused anyway.
+    refusal = text_only(judge, service.engine, service.model_id(judge))
+    fetched = await fetch_images(request.contents(), service.settings, refusal=refusal)
+    images = image_limits(service.settings, fetched)
     items = [
         item.to_input(str(i), max_criteria=limit, images=images)
         for i, item in enumerate(request.items)

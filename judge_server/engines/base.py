@@ -88,6 +88,9 @@ class JudgeEngine(abc.ABC):
     #: the model's image placeholder token, set by ``start`` for a vision-language model
     #: (``engines.images``); None: the model takes text only
     image_token_id: int | None = None
+    #: the prompt positions one image takes once vLLM expands its placeholder (a lower
+    #: bound, from the model config: ``engines.images.image_feature_tokens``)
+    image_features: int = 1
 
     def __init__(self) -> None:
         self.stats = EngineStats()
@@ -166,10 +169,12 @@ class JudgeEngine(abc.ABC):
             ids[cand] = tid
         return ids
 
-    def check_length(self, tokens: list[int], reserve: int = 1) -> list[int]:
-        """``tokens`` if they fit the context with ``reserve`` tokens to spare."""
-        if len(tokens) + reserve > self.max_model_len:
-            raise PromptTooLongError(len(tokens), self.max_model_len - reserve)
+    def check_length(self, tokens: list[int], reserve: int = 1, images: int = 0) -> list[int]:
+        """``tokens`` if they fit the context with ``reserve`` tokens to spare, each of the
+        prompt's ``images`` placeholders counted as the ``image_features`` it expands to."""
+        length = len(tokens) + images * (self.image_features - 1)
+        if length + reserve > self.max_model_len:
+            raise PromptTooLongError(length, self.max_model_len - reserve)
         return tokens
 
     def as_content(self, text: str) -> str:

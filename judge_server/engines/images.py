@@ -120,13 +120,18 @@ def decoded_prompt(
         raise EngineError(str(exc)) from None
 
 
+#: the encodings taken; Pillow would otherwise try every format it has a plugin for
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
+
+
 def open_image(data: bytes, max_pixels: int | None = None) -> Any:
-    """The decoded RGB image (a PIL image); ``ValueError`` saying why when the bytes are not an
-    image Pillow reads or it has more than ``max_pixels`` pixels. CPU work: call it in a thread."""
+    """The decoded RGB image (a PIL image); ``ValueError`` saying why when the bytes are not a
+    PNG, JPEG, WebP or GIF image or it has more than ``max_pixels`` pixels. CPU work: call it
+    in a thread."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as img:
             width, height = img.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ValueError(
@@ -138,6 +143,30 @@ def open_image(data: bytes, max_pixels: int | None = None) -> Any:
         raise ValueError(f"the image cannot be read: {exc}") from None
     except (OSError, SyntaxError) as exc:  # Pillow's errors for corrupt data
         raise ValueError(f"the image cannot be decoded: {exc}") from None
+
+
+def image_feature_tokens(model_path: str) -> int:
+    """The positions one image takes in the prompt once vLLM expands its placeholder, as far
+    as the model config says (``image_seq_len``, ``mm_tokens_per_image``, or the vision
+    encoder's patches, pixel-shuffled by ``scale_factor``); 1 when it says nothing. A model
+    that splits large images into tiles takes a multiple of it: a lower bound."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(model_path)
+    except (OSError, ValueError):
+        return 1
+    for name in ("image_seq_len", "mm_tokens_per_image"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    vision = getattr(config, "vision_config", None)
+    size, patch = getattr(vision, "image_size", None), getattr(vision, "patch_size", None)
+    if not (isinstance(size, int) and isinstance(patch, int) and patch > 0):
+        return 1
+    scale = getattr(config, "scale_factor", 1)
+    scale = scale if isinstance(scale, int) and scale > 0 else 1
+    return max(1, (size // patch) ** 2 // scale**2)
 
 
 def image_token_id(model_path: str) -> int | None:

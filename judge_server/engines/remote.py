@@ -73,7 +73,13 @@ from judge_server.engines.completions_wire import (
     logprob,
     step_logprobs,
 )
-from judge_server.engines.images import ImageData, encode_with_images, image_token_id, prompt_parts
+from judge_server.engines.images import (
+    ImageData,
+    encode_with_images,
+    image_feature_tokens,
+    image_token_id,
+    prompt_parts,
+)
 from judge_server.engines.plain_text import PlainTextTokenizer
 from judge_server.engines.replica_client import ReplicaClient, RequestRefused
 from judge_server.engines.routing import Replica
@@ -145,6 +151,8 @@ class RemoteEngine(JudgeEngine):
             loaded = await asyncio.to_thread(self._load_tokenizer, name)
             self._tokenizer = PlainTextTokenizer(loaded)
             self.image_token_id = await asyncio.to_thread(image_token_id, name)
+            if self.image_token_id is not None:
+                self.image_features = await asyncio.to_thread(image_feature_tokens, name)
         self._fleet.start_health_checks()
         self._started = True
         log.info(
@@ -247,7 +255,7 @@ class RemoteEngine(JudgeEngine):
     ) -> NextTokenLogprobs:
         ids = self.candidate_ids(candidates)
         tokens, images = await self._encode(prompt)
-        tokens = self.check_length(tokens, reserve=1)
+        tokens = self.check_length(tokens, reserve=1, images=len(images))
         body = await self._complete(
             {
                 "prompt": tokens,
@@ -286,8 +294,8 @@ class RemoteEngine(JudgeEngine):
         json_schema: Mapping[str, Any] | None = None,
     ) -> Generation:
         tokens, images = await self._encode(prompt)
-        tokens = self.check_length(tokens, reserve=1)
-        room = self.max_model_len - len(tokens)
+        tokens = self.check_length(tokens, reserve=1, images=len(images))
+        room = self.max_model_len - len(tokens) - len(images) * (self.image_features - 1)
         payload: dict[str, Any] = {
             "prompt": tokens,
             "max_tokens": max(1, min(max_tokens, room)),
@@ -316,7 +324,7 @@ class RemoteEngine(JudgeEngine):
         (head, images), tail = await self._encode(prompt), await tok.encode_text_async(continuation)
         if not tail:
             return []
-        tokens = self.check_length(head + tail, reserve=1)
+        tokens = self.check_length(head + tail, reserve=1, images=len(images))
         body = await self._complete(
             {"prompt": tokens, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0},
             len(tokens),

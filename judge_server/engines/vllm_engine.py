@@ -23,7 +23,12 @@ from judge_server.engines.base import (
     NextTokenLogprobs,
 )
 from judge_server.engines.config import VllmConfig
-from judge_server.engines.images import decoded_prompt, image_token_id, prompt_parts
+from judge_server.engines.images import (
+    decoded_prompt,
+    image_feature_tokens,
+    image_token_id,
+    prompt_parts,
+)
 from judge_server.engines.model_identity import model_revision
 from judge_server.engines.model_store import resolve_model
 from judge_server.engines.plain_text import PlainTextTokenizer
@@ -190,6 +195,8 @@ class VllmEngine(VllmLifetime, JudgeEngine):
             resolve_model, self.config.model, self.config.cache_dir
         )
         self.image_token_id = await asyncio.to_thread(image_token_id, self.model_path)
+        if self.image_token_id is not None:
+            self.image_features = await asyncio.to_thread(image_feature_tokens, self.model_path)
         await self._start_built()
         log.info("vLLM engine ready: %s (%s)", self.model_id, self.model_path)
 
@@ -231,7 +238,7 @@ class VllmEngine(VllmLifetime, JudgeEngine):
 
         ids = self.candidate_ids(candidates)
         tokens, images = await self._encode(prompt)
-        tokens = self.check_length(tokens, reserve=1)
+        tokens = self.check_length(tokens, reserve=1, images=len(images))
         params = SamplingParams(
             max_tokens=1,
             temperature=0.0,
@@ -262,8 +269,8 @@ class VllmEngine(VllmLifetime, JudgeEngine):
         from vllm.sampling_params import StructuredOutputsParams
 
         tokens, images = await self._encode(prompt)
-        tokens = self.check_length(tokens, reserve=1)
-        room = self.max_model_len - len(tokens)
+        tokens = self.check_length(tokens, reserve=1, images=len(images))
+        room = self.max_model_len - len(tokens) - len(images) * (self.image_features - 1)
         params = SamplingParams(
             max_tokens=min(max_tokens, room),
             temperature=temperature,
@@ -292,7 +299,7 @@ class VllmEngine(VllmLifetime, JudgeEngine):
         (head, images), tail = await self._encode(prompt), await tok.encode_text_async(continuation)
         if not tail:
             return []
-        tokens = self.check_length(head + tail, reserve=1)
+        tokens = self.check_length(head + tail, reserve=1, images=len(images))
         # Only the numbers are read: no decoding every prompt token's text.
         params = SamplingParams(max_tokens=1, prompt_logprobs=0, detokenize=False)
         out = await self._run(tokens, params, images)

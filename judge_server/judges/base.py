@@ -25,6 +25,10 @@ S = TypeVar("S", bound=RubricSpec, default=RubricSpec, covariant=True)
 
 
 class Judge(abc.ABC, Generic[S]):
+    #: whether this judge's model sees images: a text-only judge's items with images are
+    #: refused in one place, before any fetching or decoding (``service.image_checks``)
+    takes_images: bool = True
+
     def __init__(self, rubric: S) -> None:
         self.rubric = rubric
 

@@ -78,6 +78,8 @@ class CompositeJudge(Judge[CompositeSpec]):
                         "a rubric with criteria of its own"
                     )
             self.parts.append((comp, sub))
+        # An image item's images reach every component: each must see them.
+        self.takes_images = all(sub.takes_images for _, sub in self.parts if sub is not None)
 
     def validate(self, item: JudgeItem) -> None:
         for _, sub in self.parts:

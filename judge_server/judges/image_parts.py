@@ -17,6 +17,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
 
 from judge_server.engines.images import ImageData, without_slots
 from judge_server.judges.items import InvalidItemError
@@ -33,8 +36,35 @@ class ImageLimits:
     """The allowed URLs' bytes, or why they could not be fetched."""
 
 
+#: the longest image URL taken (a data URL is bounded by its bytes instead)
+MAX_URL_CHARS = 2048
+
+
 def allowed_url(url: str, prefixes: Sequence[str]) -> bool:
-    return url.startswith(("http://", "https://")) and url.startswith(tuple(prefixes))
+    """Whether ``url`` is an http(s) URL under one of ``prefixes``, compared as httpx will
+    fetch it (scheme, host, port, normalised path), never as text: "prefix/../secret" would
+    start with the prefix and fetch "secret". Userinfo and dot segments are refused outright,
+    and so is a URL httpx cannot parse."""
+    if not prefixes or len(url) > MAX_URL_CHARS:
+        return False
+    try:
+        parsed = httpx.URL(url)
+        raw_path = urlsplit(url).path
+    except (httpx.InvalidURL, ValueError):
+        return False
+    dots = {".", ".."}.intersection(re.split(r"[/\\]", unquote(raw_path)))
+    if parsed.scheme not in ("http", "https") or parsed.userinfo or dots:
+        return False
+    return any(_under(parsed, prefix) for prefix in prefixes)
+
+
+def _under(url: httpx.URL, prefix: str) -> bool:
+    try:
+        base = httpx.URL(prefix)
+    except (httpx.InvalidURL, ValueError):
+        return False
+    same_origin = (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+    return same_origin and url.path.startswith(base.path)
 
 
 def _url(part: Mapping[str, Any]) -> object:
@@ -55,24 +85,17 @@ def part_urls(contents: Iterable[object]) -> set[str]:
     }
 
 
-def has_image_parts(content: object) -> bool:
-    """Whether ``content`` (a message's or a response's) is a list holding an image part."""
-    return isinstance(content, list) and any(
-        isinstance(part, Mapping) and part.get("type") == "image_url" for part in content
-    )
-
-
 @dataclass
 class ImageReader:
-    """Reads one item's content parts, collecting its images. ``sanitize``: the item has
-    images, so its text loses the slot characters (a text-only item's text stays as sent)."""
+    """Reads one item's content parts, collecting its images. Every item's text loses the slot
+    characters, images or not: only the parser places a slot, so text can never forge one (and
+    share an image item's cache key). Text without those private-use characters is unchanged."""
 
     limits: ImageLimits
-    sanitize: bool = True
     images: list[ImageData] = field(default_factory=list)
 
     def text(self, text: str) -> str:
-        return without_slots(text) if self.sanitize else text
+        return without_slots(text)
 
     def image_slot(self, part: Mapping[str, Any], where: str) -> str:
         """The slot standing for an ``image_url`` part; its image joins the item's."""
@@ -119,6 +142,17 @@ class ImageReader:
                 f"{where}: the image is {len(data)} bytes; at most {limit} (JUDGE_MAX_IMAGE_BYTES)"
             )
         return data
+
+
+def metadata_text(value: Any) -> Any:
+    """``value`` (an item's metadata) with the slot characters replaced in every string in it."""
+    if isinstance(value, str):
+        return without_slots(value)
+    if isinstance(value, Mapping):
+        return {metadata_text(key): metadata_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [metadata_text(item) for item in value]
+    return value
 
 
 def parts_text(content: list[Any], where: str, reader: ImageReader | None) -> str:

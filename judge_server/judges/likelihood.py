@@ -81,6 +81,13 @@ def split_before(rendered: str, target: str) -> str:
 
 class LikelihoodJudge(Judge[LikelihoodSpec]):
     def validate(self, item: JudgeItem) -> None:
+        if item.images:
+            # vLLM expands each image to its feature positions: the prompt's log-probs no
+            # longer line up with its text tokens, so the continuation cannot be read.
+            raise InvalidItemError(
+                f"rubric {self.rubric.name!r} (likelihood mode) scores text only: the "
+                "likelihood of a continuation is not read after images; send text only"
+            )
         if self.rubric.likelihood.target == "reference" and not (item.reference or "").strip():
             raise InvalidItemError("likelihood of the reference needs a reference answer")
 

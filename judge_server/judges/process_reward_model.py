@@ -60,6 +60,8 @@ class ProcessRewardModelSpec(RubricSpec):
 
 
 class ProcessRewardModelJudge(Judge[ProcessRewardModelSpec]):
+    takes_images = False  # a process reward model reads text
+
     def __init__(self, rubric: ProcessRewardModelSpec, model: RewardModel) -> None:
         super().__init__(rubric)
         self.model = model

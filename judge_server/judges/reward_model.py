@@ -69,15 +69,13 @@ def conversation(item: JudgeItem, response: str) -> list[ChatMessage]:
 
 
 class RewardModelJudge(Judge[RewardModelSpec]):
+    takes_images = False  # a reward model reads text
+
     def __init__(self, rubric: RewardModelSpec, model: RewardModel) -> None:
         super().__init__(rubric)
         self.model = model
 
     def validate(self, item: JudgeItem) -> None:
-        if item.images:
-            raise InvalidItemError(
-                f"the reward model {self.model.model_id} does not take images; send text only"
-            )
         super().validate(item)
         if self.rubric.reward_model.center_on_reference and not (item.reference or "").strip():
             raise InvalidItemError(

@@ -98,7 +98,8 @@ async def score_group(
     images: Sequence[ImageData] = (),
 ) -> GroupScore:
     """Rewards for ``responses``; ``images``: those the prompt and responses name by slot
-    (``engines.images``), given to every comparison."""
+    (``engines.images``). A comparison carries only the images its own texts name (the
+    prompt's and its two responses'), so one broken response image fails only its own."""
     rubric = judge.rubric
     if rubric.mode != "pairwise":
         raise InvalidRubric(
@@ -110,6 +111,8 @@ async def score_group(
     service.check_size(len(plan.calls), noun="comparisons to judge", param="responses", hint=hint)
     service.check_calls(judge, len(plan.calls), param="responses", hint=hint)
     unjudgeable = _text_problems(plan, service.settings.max_text_chars)
+    shared = prompt if isinstance(prompt, str) else "".join(m["content"] for m in prompt)
+    shared += reference or ""
     items: list[ScoreInput] = []
     for a, b in plan.calls:
         problem = unjudgeable.get(a) or unjudgeable.get(b)
@@ -123,7 +126,7 @@ async def score_group(
                 response=plan.texts[a],
                 reference=reference,
                 metadata={RESPONSE_B: plan.texts[b]},
-                images=tuple(images),
+                images=_named(images, shared, plan.texts[a], plan.texts[b]),
             )
         )
     results = await service.score(
@@ -148,6 +151,12 @@ async def score_group(
         ),
         usage=usage,
     )
+
+
+def _named(images: Sequence[ImageData], *texts: str) -> tuple[ImageData, ...]:
+    """The distinct ``images`` whose slot one of ``texts`` holds."""
+    named = {i.sha256: i for i in images if any(i.slot in text for text in texts)}
+    return tuple(named.values())
 
 
 def _text_problems(plan: GroupPlan, max_chars: int) -> dict[int, str]:

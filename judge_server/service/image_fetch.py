@@ -1,8 +1,9 @@
 """Image URLs a request names, fetched before its items are read: only those under a prefix
 of ``JUDGE_IMAGE_URL_PREFIXES`` (none by default: the server then fetches nothing).
 
-Bounded: distinct URLs per request, bytes per image (the declared length first, then while
-reading), one deadline for the request's fetches together, no redirects (a redirect could leave
+Bounded: distinct URLs per request, fetches in flight across requests, bytes per image (the
+declared length first, then while reading), one deadline for the request's fetches together,
+no redirects (a redirect could leave
 the allowed prefixes). A failed fetch is a message that the items naming the URL get as their
 ``invalid_input``; it never fails the request.
 """
@@ -10,6 +11,7 @@ the allowed prefixes). A failed fetch is a message that the items naming the URL
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Iterable, Mapping
 
 import httpx
@@ -19,17 +21,36 @@ from judge_server.settings import Settings
 
 #: distinct image URLs one request may have fetched; items naming more are refused
 MAX_URLS_PER_REQUEST = 64
+#: image fetches in flight across all requests (per event loop): many requests naming many
+#: URLs wait for a slot instead of opening a connection each
+MAX_CONCURRENT_FETCHES = 16
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _fetch_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _slots.get(loop)
+    if slots is None:
+        slots = _slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
+    return slots
 
 
 async def fetch_images(
     contents: Iterable[object],
     settings: Settings,
     *,
+    refusal: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Mapping[str, bytes | str]:
-    """URL -> its bytes, or why they could not be had, for the allowed URLs in ``contents``."""
+    """URL -> its bytes, or why they could not be had, for the allowed URLs in ``contents``.
+    With a ``refusal`` (the judge cannot see images: ``image_checks.text_only``) nothing is
+    fetched and every URL gets that refusal."""
     prefixes = tuple(settings.image_url_prefixes)
     urls = sorted(u for u in part_urls(contents) if allowed_url(u, prefixes))
+    if refusal is not None:
+        return dict.fromkeys(urls, refusal)
     if not urls:
         return {}
     fetched: dict[str, bytes | str] = {
@@ -55,6 +76,11 @@ async def fetch_images(
 
 
 async def _fetch(client: httpx.AsyncClient, url: str, limit: int) -> bytes | str:
+    async with _fetch_slots():
+        return await _fetch_one(client, url, limit)
+
+
+async def _fetch_one(client: httpx.AsyncClient, url: str, limit: int) -> bytes | str:
     try:
         async with client.stream("GET", url) as resp:
             if resp.is_redirect:
@@ -70,5 +96,6 @@ async def _fetch(client: httpx.AsyncClient, url: str, limit: int) -> bytes | str
                 if len(body) > limit:
                     return f"the image is over {limit} bytes (JUDGE_MAX_IMAGE_BYTES)"
             return bytes(body)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        # InvalidURL is no HTTPError: a URL httpx will not send is this item's problem only.
         return f"the image could not be fetched ({type(exc).__name__})"

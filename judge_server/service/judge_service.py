@@ -47,7 +47,7 @@ from judge_server.service.errors import (
     TooMuchWork,
 )
 from judge_server.service.heap import freeze_built, thaw
-from judge_server.service.image_checks import image_checked
+from judge_server.service.image_checks import image_checked, text_only
 from judge_server.service.input_checks import item_problem, unencodable
 from judge_server.service.rubric_limits import definition_problem, spec_problem
 from judge_server.service.scoring import ItemResult, Rejected, ScoreInput, Scorer
@@ -392,7 +392,8 @@ class JudgeService:
         ``Rejected`` item, refused before judging, gets ``invalid_input``, as does one whose
         images cannot be judged)."""
         self.check_size(len(items))
-        items = await image_checked(self.checked(items), self.engine, self.settings)
+        refusal = text_only(judge, self.engine, self.model_id(judge))
+        items = await image_checked(self.checked(items), self.settings, refusal)
         judged = [item for item in items if isinstance(item, JudgeItem)]
         calls = self.check_calls(judge, len(judged), items=judged)
         with self.admitted(len(items), calls):

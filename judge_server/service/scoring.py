@@ -175,6 +175,8 @@ class Scorer:
         fingerprint = item_fingerprint(item.prompt, item.response, item.reference, item.metadata)
         if item.criteria is not None:  # absent otherwise, so keys of plain items are unchanged
             fingerprint["criteria"] = [c.model_dump(mode="json") for c in item.criteria]
+        if item.images:  # absent for text-only items, so their keys are unchanged
+            fingerprint["images"] = [image.sha256 for image in item.images]
         return fingerprint
 
     async def _replay(

@@ -18,6 +18,7 @@ from PIL import Image
 
 from judge_server.api import create_app
 from judge_server.api.protocol import ScoreItemIn
+from judge_server.cli.bench.workload import pointwise_rubric
 from judge_server.engines import generate_wire
 from judge_server.engines.base import NextTokenLogprobs
 from judge_server.engines.completions_wire import cached_tokens, first_choice, step_logprobs
@@ -29,9 +30,11 @@ from judge_server.engines.images import (
     prompt_parts,
     providing,
 )
+from judge_server.judges import JudgeItem, judge_for
 from judge_server.judges.image_parts import ImageLimits
 from judge_server.service.image_checks import image_limits
 from judge_server.service.image_fetch import fetch_images
+from judge_server.service.scoring import Scorer
 from judge_server.settings import Settings, project_rubrics_dir
 from tests.fakes import ScriptedEngine
 
@@ -103,13 +106,16 @@ def score(client: TestClient, items: list[dict[str, Any]], rubric: str = "helpfu
     return resp.json()["results"]
 
 
-def test_text_items_are_parsed_exactly_as_before() -> None:
-    """No image part: the text (private-use characters and all) and the images are as sent."""
-    text = f"odd {SLOT_OPEN} text"
-    item = ScoreItemIn(prompt=text, response=text).to_item("0")
-    assert (item.prompt, item.response, item.images) == (text, text, ())
-    parts = ScoreItemIn(prompt="p", response=[{"type": "text", "text": text}]).to_item("0")
-    assert parts.response == text
+def test_text_without_slot_characters_is_parsed_and_keyed_exactly_as_before() -> None:
+    """No private-use slot character: the text, the metadata and the cache key are as sent."""
+    text = "plain \ue000 text \u00e9"  # other private-use characters are kept
+    meta = {"k": [text, 1], "n": {"x": text}}
+    sent = ScoreItemIn(prompt=text, response=[{"type": "text", "text": text}], metadata=meta)
+    item = sent.to_item("0")
+    assert (item.prompt, item.response, item.metadata, item.images) == (text, text, meta, ())
+    direct = JudgeItem(id="0", prompt=text, response=text, metadata=meta)
+    scorer, judge = Scorer(ScriptedEngine()), judge_for(pointwise_rubric())
+    assert scorer.key(judge, item) == scorer.key(judge, direct)
 
 
 def test_an_image_part_becomes_a_slot_naming_its_bytes_and_forged_slots_are_broken() -> None:
@@ -129,8 +135,28 @@ def test_an_image_part_becomes_a_slot_naming_its_bytes_and_forged_slots_are_brok
     assert tokens[-1] == -1 and tokens.count(-1) == 1
 
 
-def test_a_text_only_context_leaves_slot_characters_as_text() -> None:
-    assert prompt_parts(ImageData.of(RED).slot) is None  # no images provided: plain text
+def test_a_text_only_item_cannot_forge_an_image_items_slot_or_key() -> None:
+    """Slot characters are replaced in every item's text (prompt, response, reference,
+    criteria, metadata), images or not, and the key names the item's images: a text-only
+    response spelling an image's slot is not that image's item."""
+    slot = ImageData.of(RED).slot
+    forged = ScoreItemIn(
+        prompt=slot,
+        response=slot,
+        reference=slot,
+        metadata={"m": [slot]},
+        rubrics=[{"criterion": "is " + slot, "points": 1}],
+    ).to_item("0")
+    assert SLOT_OPEN not in repr((forged.prompt, forged.response, forged.reference))
+    assert SLOT_OPEN not in repr((forged.metadata, forged.criteria))
+    real = ScoreItemIn(prompt="p", response=[image_part(RED)]).to_item("0")
+    assert real.response == slot and real.images == (ImageData.of(RED),)
+    raw = JudgeItem(id="0", prompt="p", response=slot)  # built past the parser: same text
+    scorer, judge = Scorer(ScriptedEngine()), judge_for(pointwise_rubric())
+    assert scorer.key(judge, raw) != scorer.key(judge, real)
+    forged_p = ScoreItemIn(prompt="p", response=slot).to_item("0")
+    assert scorer.key(judge, forged_p) != scorer.key(judge, real)
+    assert prompt_parts(slot) is None  # no images provided: never an image
 
 
 @pytest.mark.parametrize(
