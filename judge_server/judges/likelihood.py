@@ -80,6 +80,11 @@ def split_before(rendered: str, target: str) -> str:
 
 
 class LikelihoodJudge(Judge[LikelihoodSpec]):
+    reads_verdicts = False
+
+    def readings(self, item: JudgeItem | None) -> int:
+        return 2 if self.rubric.likelihood.normalise else 1
+
     def validate(self, item: JudgeItem) -> None:
         if self.rubric.likelihood.target == "reference" and not (item.reference or "").strip():
             raise InvalidItemError("likelihood of the reference needs a reference answer")
