@@ -19,8 +19,8 @@ from judge_server.engines.base import ChatMessage, JudgeEngine, RewardModel
 from judge_server.judges.base import Judge
 from judge_server.judges.items import JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.registration import BuildContext, JudgeMode
-from judge_server.judges.step_scores import check_steps, item_steps, step_details
 from judge_server.judges.reward_model import loaded_reward_model, turns
+from judge_server.judges.step_scores import check_steps, item_steps, step_details
 from judge_server.rubrics.spec import RubricSpec
 from judge_server.rubrics.steps import StepAggregate, Steps, StepSplit, aggregate_steps
 from judge_server.rubrics.strict import StrictModel

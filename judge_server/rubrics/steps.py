@@ -62,9 +62,10 @@ class StepSplit(StrictModel):
 @dataclass(frozen=True)
 class StepSpan:
     start: int
-    """Offset of the step's first character in the response."""
+    """Offset of the step's first character in the response, in Unicode code points (a Python
+    string index; not bytes, not UTF-16 units)."""
     end: int
-    """Offset one past its last character (surrounding whitespace excluded)."""
+    """Offset one past its last character, in code points (surrounding whitespace excluded)."""
 
 
 @dataclass(frozen=True)

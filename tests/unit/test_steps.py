@@ -108,8 +108,15 @@ def test_numbered_steps_in_markdown_and_without_a_space() -> None:
         "**Step 2:** b",
     ]
     assert texts("Step 1:\na\nStep 2:\nb", by="numbered") == ["Step 1:\na", "Step 2:\nb"]
-    assert texts("Step 1:3*4 = 12\nStep 2:12+2", by="numbered") == ["Step 1:3*4 = 12", "Step 2:12+2"]
-    assert texts("**1.** a\n* 2. b\n### 3)\nc", by="numbered") == ["**1.** a", "* 2. b", "### 3)\nc"]
+    assert texts("Step 1:3*4 = 12\nStep 2:12+2", by="numbered") == [
+        "Step 1:3*4 = 12",
+        "Step 2:12+2",
+    ]
+    assert texts("**1.** a\n* 2. b\n### 3)\nc", by="numbered") == [
+        "**1.** a",
+        "* 2. b",
+        "### 3)\nc",
+    ]
     # a decimal or a word that starts like a step is no step
     assert texts("pi is\n3.14\nStepping 2: no", by="numbered") == []
 
