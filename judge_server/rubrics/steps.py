@@ -179,7 +179,8 @@ def split_steps(response: str, split: StepSplit) -> Steps:
 
     Linear in the response and cheap past the limit: spans are built for the first
     ``max_steps + 1`` steps only; the steps after are counted (``folded`` is exact) by regex
-    and str methods, with no Python-level loop over characters or over the folded steps."""
+    and str methods, with no Python-level loop over characters or over the folded steps (only
+    ``marker`` steps over each marker before the limit, one ``str.find`` each)."""
     ranges, count_from = _ranges(response, split)
     spans: list[StepSpan] = []
     for start, end in ranges:
