@@ -131,7 +131,8 @@ def test_a_huge_response_splits_fast_and_counts_every_folded_step() -> None:
             steps = split_steps(response, StepSplit(by=by))
         assert len(steps.spans) == 16 and steps.folded == 131_072 - 16
         assert steps.spans[-1] == type(steps.spans[-1])(30, len(response) - 1)
-    assert time.perf_counter() - start < 2.0
+    # 20 splits: ~0.5 s idle, ~2 s on the loaded 2-core box; the character walk took ~29 s
+    assert time.perf_counter() - start < 8.0
     marked = "x ки " * 50_000
     steps = split_steps(marked, StepSplit(by="marker", marker="ки"))
     assert steps.folded == 50_000 - 16 and steps.spans[-1].end == len(marked) - 4
