@@ -23,7 +23,7 @@ from judge_server.engines.plain_text import PlainTextTokenizer
 PROCESS_ARCHITECTURES = ("ForProcessRewardModel", "ForTokenClassification")
 
 #: Stands for the assistant's turn while the chat template renders; replaced by the steps.
-_SLOT = "\ue001"
+SLOT = "\ue003"  # its own: images.py uses \ue001-\ue002, plain_text.MARK \ue000
 
 
 def is_process_reward_model(path: str) -> bool:
@@ -47,10 +47,10 @@ def tagged(
     """Token ids of the conversation whose last (assistant) turn is ``step TAG step TAG ...``,
     rendered with the model's chat template, and the positions of the tags placed here."""
     rendered = tokenizer.render(
-        [*messages, {"role": "assistant", "content": _SLOT}], add_generation_prompt=False
+        [*messages, {"role": "assistant", "content": SLOT}], add_generation_prompt=False
     )
     # The last slot is the assistant's: only the template's own closing text follows it.
-    head, found, tail = rendered.rpartition(_SLOT)
+    head, found, tail = rendered.rpartition(SLOT)
     if not found:
         raise EngineError("the chat template dropped the assistant's turn")
     tokens = tokenizer.encode(head)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Generic
+from typing import ClassVar, Generic
 
 from typing_extensions import TypeVar
 
-from judge_server.engines.base import ChatMessage, JudgeEngine
+from judge_server.engines.base import ChatMessage, JudgeEngine, RewardModel
 from judge_server.judges.items import InvalidItemError, JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
 from judge_server.judges.workers import CheckPool
@@ -28,9 +28,19 @@ class Judge(abc.ABC, Generic[S]):
     #: whether this judge's model sees images: a text-only judge's items with images are
     #: refused in one place, before any fetching or decoding (``service.image_checks``)
     takes_images: bool = True
+    reads_verdicts: ClassVar[bool] = True
+    """Whether each reading reads a verdict (which reasoning-first precedes with a generation:
+    two engine calls); a likelihood or reward-model pass is one call either way."""
 
     def __init__(self, rubric: S) -> None:
         self.rubric = rubric
+        self.reward_model: RewardModel | None = None
+        """The hosted reward model this judge scores with (its rewards come from it), if any."""
+
+    def readings(self, item: JudgeItem | None) -> int:
+        """Verdict readings (or model passes) one item takes at most, known before any work:
+        the item's own where they change it (instance criteria), else the rubric's bound."""
+        return 1
 
     def validate(self, item: JudgeItem) -> None:
         """Reject items this rubric cannot judge, before any engine work."""

@@ -80,6 +80,11 @@ def split_before(rendered: str, target: str) -> str:
 
 
 class LikelihoodJudge(Judge[LikelihoodSpec]):
+    reads_verdicts = False
+
+    def readings(self, item: JudgeItem | None) -> int:
+        return 2 if self.rubric.likelihood.normalise else 1
+
     def validate(self, item: JudgeItem) -> None:
         if item.images:
             # vLLM expands each image to its feature positions: the prompt's log-probs no

@@ -56,6 +56,9 @@ def second_response(item: JudgeItem) -> str:
 
 
 class PairwiseJudge(CheckedJudge[PairwiseSpec]):
+    def readings(self, item: JudgeItem | None) -> int:
+        return 2 if self.rubric.both_orders else 1
+
     def validate(self, item: JudgeItem) -> None:
         super().validate(item)
         second_response(item)

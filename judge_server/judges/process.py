@@ -21,12 +21,13 @@ from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine
 from judge_server.judges.base import Judge
-from judge_server.judges.items import InvalidItemError, JudgeItem, Judgment
+from judge_server.judges.items import JudgeItem, Judgment
 from judge_server.judges.prompting import judge_messages
 from judge_server.judges.registration import JudgeMode, rubric_only
+from judge_server.judges.step_scores import check_steps, item_steps, step_details
 from judge_server.judges.verdicts import read_yes_no
 from judge_server.rubrics.spec import RubricSpec
-from judge_server.rubrics.steps import StepAggregate, Steps, StepSplit, aggregate_steps, split_steps
+from judge_server.rubrics.steps import StepAggregate, Steps, StepSplit, aggregate_steps
 from judge_server.rubrics.tokens import VerdictTokens
 
 
@@ -60,14 +61,12 @@ def steps_text(texts: list[str]) -> str:
 
 
 class ProcessJudge(Judge[ProcessSpec]):
+    def readings(self, item: JudgeItem | None) -> int:
+        # The rubric's bound, not the item's steps: admission splits nothing.
+        return self.rubric.split.max_steps
+
     def _steps(self, item: JudgeItem) -> Steps:
-        steps = split_steps(item.response, self.rubric.split)
-        if not steps.spans:
-            raise InvalidItemError(
-                f"no steps found in the response (rubric {self.rubric.name!r} splits by "
-                f"{self.rubric.split.by!r}); a process reward needs at least one step"
-            )
-        return steps
+        return item_steps(item, self.rubric.split, self.rubric.name)
 
     def _prompts(self, item: JudgeItem, steps: Steps) -> list[list[ChatMessage]]:
         texts = steps.texts(item.response)
@@ -80,7 +79,7 @@ class ProcessJudge(Judge[ProcessSpec]):
 
     def validate(self, item: JudgeItem) -> None:
         super().validate(item)
-        self._steps(item)  # refused before any engine work
+        check_steps(item, self.rubric.split, self.rubric.name)  # before any engine work
 
     def preview(self, item: JudgeItem) -> list[list[ChatMessage]]:
         return self._prompts(item, self._steps(item))
@@ -99,17 +98,9 @@ class ProcessJudge(Judge[ProcessSpec]):
             # invalid_input for a prompt too long); the group has cancelled the other steps.
             raise failed.exceptions[0] from None
         scores = [t.result().distribution["yes"] for t in tasks] + [last.distribution["yes"]]
-        rows = [
-            {"start": span.start, "end": span.end, "score": score}
-            for span, score in zip(steps.spans, scores, strict=True)
-        ]
         return Judgment(
             reward=aggregate_steps(scores, self.rubric.aggregate),
-            details={
-                "steps": rows,
-                "aggregate": self.rubric.aggregate,
-                "folded_steps": steps.folded,
-            },
+            details={**step_details(steps, scores), "aggregate": self.rubric.aggregate},
         )
 
 

@@ -17,11 +17,12 @@ from pydantic import Field
 
 from judge_server.engines.base import ChatMessage, JudgeEngine, RewardModel
 from judge_server.judges.base import Judge
-from judge_server.judges.items import InvalidItemError, JudgeFailure, JudgeItem, Judgment
+from judge_server.judges.items import JudgeFailure, JudgeItem, Judgment
 from judge_server.judges.registration import BuildContext, JudgeMode
-from judge_server.judges.reward_model import RewardModelJudge, loaded_reward_model, turns
+from judge_server.judges.reward_model import loaded_reward_model, turns
+from judge_server.judges.step_scores import check_steps, item_steps, step_details
 from judge_server.rubrics.spec import RubricSpec
-from judge_server.rubrics.steps import StepAggregate, Steps, StepSplit, aggregate_steps, split_steps
+from judge_server.rubrics.steps import StepAggregate, Steps, StepSplit, aggregate_steps
 from judge_server.rubrics.strict import StrictModel
 
 
@@ -61,24 +62,20 @@ class ProcessRewardModelSpec(RubricSpec):
 
 class ProcessRewardModelJudge(Judge[ProcessRewardModelSpec]):
     takes_images = False  # a process reward model reads text
+    reads_verdicts = False  # one pooling pass, whatever the rubric's reasoning says
 
     def __init__(self, rubric: ProcessRewardModelSpec, model: RewardModel) -> None:
         super().__init__(rubric)
         self.model = model
+        self.reward_model = model
         self.config = rubric.process_reward_model
 
     def _steps(self, item: JudgeItem) -> Steps:
-        steps = split_steps(item.response, self.config.steps)
-        if not steps.spans:
-            raise InvalidItemError(
-                f"no steps found in the response (rubric {self.rubric.name!r} splits by "
-                f"{self.config.steps.by})"
-            )
-        return steps
+        return item_steps(item, self.config.steps, self.rubric.name)
 
     def validate(self, item: JudgeItem) -> None:
         super().validate(item)
-        self._steps(item)
+        check_steps(item, self.config.steps, self.rubric.name)
 
     def identity(self) -> str:
         # The same name can point at other weights after a restart: the model is in the key.
@@ -108,21 +105,10 @@ class ProcessRewardModelJudge(Judge[ProcessRewardModelSpec]):
         scores = [self._score(row) for row in rows]
         details: dict[str, Any] = {
             "reward_model": self.model.model_id,
-            "steps": [
-                {"start": s.start, "end": s.end, "score": score}
-                for s, score in zip(steps.spans, scores, strict=True)
-            ],
+            **step_details(steps, scores),
             "aggregate": self.config.aggregate,
-            "folded_steps": steps.folded,
         }
         return Judgment(reward=aggregate_steps(scores, self.config.aggregate), details=details)
-
-
-def reward_model_of(judge: Judge) -> RewardModel | None:
-    """The hosted reward model a judge scores with (scalar or process), else None."""
-    if isinstance(judge, RewardModelJudge | ProcessRewardModelJudge):
-        return judge.model
-    return None
 
 
 def build(rubric: ProcessRewardModelSpec, context: BuildContext) -> Judge:

@@ -70,10 +70,15 @@ def conversation(item: JudgeItem, response: str) -> list[ChatMessage]:
 
 class RewardModelJudge(Judge[RewardModelSpec]):
     takes_images = False  # a reward model reads text
+    reads_verdicts = False
 
     def __init__(self, rubric: RewardModelSpec, model: RewardModel) -> None:
         super().__init__(rubric)
         self.model = model
+        self.reward_model = model
+
+    def readings(self, item: JudgeItem | None) -> int:
+        return 2 if self.rubric.reward_model.center_on_reference else 1
 
     def validate(self, item: JudgeItem) -> None:
         super().validate(item)

@@ -155,6 +155,13 @@ def criteria_list(criteria: Sequence[Criterion]) -> str:
 
 
 class RubricJudge(CheckedJudge[RubricModeSpec]):
+    def readings(self, item: JudgeItem | None) -> int:
+        if self.rubric.aggregation.method == "holistic":
+            return 1
+        # An item's own criteria replace the rubric's where the rubric takes them (else the
+        # item is refused before any call, so the rubric's count stays an upper bound).
+        return len(self.rubric.criteria if item is None else self.criteria_of(item))
+
     def check_criteria(self, item: JudgeItem) -> None:
         policy = self.rubric.instance_criteria
         if item.criteria is not None and policy == "forbidden":

@@ -145,6 +145,9 @@ def _visible(prompt: str | list[ChatMessage]) -> list[ChatMessage]:
 
 
 class SimulatedUserJudge(Judge[SimulatedUserSpec]):
+    def readings(self, item: JudgeItem | None) -> int:
+        return 2 + self.rubric.trajectory  # before, after, and each earlier turn it tracks
+
     def validate(self, item: JudgeItem) -> None:
         super().validate(item)
         self.persona(item)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,10 +22,15 @@ from judge_server.rubrics.strict import StrictModel
 
 MAX_STEPS_LIMIT = 64
 
-# "Step 3:", "3.", "3)", "(3)" at the start of a line.
+# "Step 3:", "3.", "3)", "(3)" at the start of a line, after an optional markdown heading or
+# emphasis ("## Step 3:", "**Step 3:**", "**3.**"). "Step 3" followed by punctuation may run on
+# ("Step 1:3*4"); a bare number needs a space or the line's end after it (not "3.14").
 _NUMBERED = re.compile(
-    r"^[ \t]*(?:step[ \t]*\d{1,4}[ \t]*[.:)\-]?|\(?\d{1,4}[.)])[ \t]", re.I | re.M
+    r"^[ \t]*(?:\#{1,6}[ \t]*|\*{1,2}[ \t]*)?"
+    r"(?:step[ \t]*\d{1,4}(?:[ \t]*[.:)\-]|[ \t]|$)|\(?\d{1,4}[.)](?:\*\*)?(?:[ \t]|$))",
+    re.I | re.M,
 )
+_LINE_WITH_TEXT = re.compile(r"^[^\S\n]*\S", re.M)
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)*")
 
 
@@ -35,7 +40,8 @@ class StepSplit(StrictModel):
     by: Literal["auto", "marker", "numbered", "blank_lines", "lines"] = Field(
         "auto",
         description="marker: split at each occurrence of `marker`; numbered: a step starts at "
-        "each line beginning with a step number ('Step 2:', '2.', '2)'); blank_lines: "
+        "each line beginning with a step number ('Step 2:', '2.', '2)', also after '#'s or "
+        "'**'); blank_lines: "
         "paragraphs; lines: each non-empty line; auto: numbered if at least two numbered lines, "
         "else blank_lines if at least two paragraphs, else lines.",
     )
@@ -56,9 +62,10 @@ class StepSplit(StrictModel):
 @dataclass(frozen=True)
 class StepSpan:
     start: int
-    """Offset of the step's first character in the response."""
+    """Offset of the step's first character in the response, in Unicode code points (a Python
+    string index; not bytes, not UTF-16 units)."""
     end: int
-    """Offset one past its last character (surrounding whitespace excluded)."""
+    """Offset one past its last character, in code points (surrounding whitespace excluded)."""
 
 
 @dataclass(frozen=True)
@@ -72,56 +79,118 @@ class Steps:
 
 
 def _trimmed(text: str, start: int, end: int) -> StepSpan | None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return StepSpan(start, end) if end > start else None
+    # str methods, not a loop over characters: strip in C, offsets from the lengths.
+    piece = text[start:end]
+    body = piece.strip()
+    if not body:
+        return None
+    first = start + len(piece) - len(piece.lstrip())
+    return StepSpan(first, first + len(body))
 
 
-def _between(text: str, cuts: list[tuple[int, int]]) -> list[StepSpan]:
-    """The non-blank spans between separators given as (start, end) character ranges."""
-    spans: list[StepSpan] = []
+def _between(text: str, cuts: Iterator[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """The ranges between separators given as (start, end) character ranges."""
     pos = 0
-    for cut_start, cut_end in [*cuts, (len(text), len(text))]:
-        if (span := _trimmed(text, pos, cut_start)) is not None:
-            spans.append(span)
+    for cut_start, cut_end in cuts:
+        yield pos, cut_start
         pos = cut_end
-    return spans
+    yield pos, len(text)
 
 
-def _starting_at(text: str, starts: list[int]) -> list[StepSpan]:
+def _marker_cuts(text: str, marker: str) -> Iterator[tuple[int, int]]:
+    pos = text.find(marker)
+    while pos >= 0:
+        yield pos, pos + len(marker)
+        pos = text.find(marker, pos + len(marker))
+
+
+def _starting_at(text: str, starts: Iterator[int]) -> Iterator[tuple[int, int]]:
     """Steps that begin at ``starts``; text before the first start joins the first step."""
-    bounds = [0, *starts[1:], len(text)]
-    return [s for a, b in itertools.pairwise(bounds) if (s := _trimmed(text, a, b))]
+    first = next(starts, None)
+    if first is None:
+        return
+    pos = 0
+    for start in starts:
+        yield pos, start
+        pos = start
+    yield pos, len(text)
 
 
-def _find(text: str, split: StepSplit) -> list[StepSpan]:
+def _lines(text: str) -> Iterator[tuple[int, int]]:
+    # Only lines with text: a run of blank lines is skipped inside the regex engine.
+    for m in _LINE_WITH_TEXT.finditer(text):
+        end = text.find("\n", m.start())
+        yield m.start(), len(text) if end < 0 else end
+
+
+def _count(pieces: list[str]) -> int:
+    """Non-blank pieces, counted without a Python-level loop (map and sum run in C)."""
+    return sum(map(bool, map(str.strip, pieces)))
+
+
+def _ranges(text: str, split: StepSplit) -> tuple[Iterator[tuple[int, int]], Callable[[int], int]]:
+    """The candidate step ranges in order (lazily: the caller stops after ``max_steps + 1``)
+    and a count of the non-blank steps that start at or after an offset (for ``folded``),
+    computed by regex and str methods over the rest of the text."""
     if split.by == "marker":
-        cuts, pos = [], text.find(split.marker)
-        while pos >= 0:
-            cuts.append((pos, pos + len(split.marker)))
-            pos = text.find(split.marker, pos + len(split.marker))
-        return _between(text, cuts)
-    numbered = [m.start() for m in _NUMBERED.finditer(text)]
-    if split.by == "numbered" or (split.by == "auto" and len(numbered) >= 2):
-        return _starting_at(text, numbered) if numbered else []
-    paragraphs = _between(text, [(m.start(), m.end()) for m in _BLANK_LINES.finditer(text)])
-    if split.by == "blank_lines" or (split.by == "auto" and len(paragraphs) >= 2):
-        return paragraphs
-    newlines = [(i, i + 1) for i, ch in enumerate(text) if ch == "\n"]
-    return _between(text, newlines)
+        marker = split.marker
+        return _between(text, _marker_cuts(text, marker)), lambda pos: _count(
+            text[pos:].split(marker)
+        )
+    numbered = split.by == "numbered" or (
+        split.by == "auto" and len(list(itertools.islice(_NUMBERED.finditer(text), 2))) >= 2
+    )
+    if numbered:
+        starts = (m.start() for m in _NUMBERED.finditer(text))
+        return _starting_at(text, starts), lambda pos: len(_NUMBERED.findall(text, pos))
+    if split.by == "blank_lines" or (
+        # Two paragraphs: a blank-line run with text on both sides.
+        split.by == "auto" and _BLANK_LINES.search(text.strip()) is not None
+    ):
+        cuts = ((m.start(), m.end()) for m in _BLANK_LINES.finditer(text))
+        return _between(text, cuts), lambda pos: _count(_BLANK_LINES.split(text[pos:]))
+    return _lines(text), lambda pos: len(_LINE_WITH_TEXT.findall(text, pos))
+
+
+def _last_end(text: str, split: StepSplit) -> int:
+    """Where the response's last step ends (only separators and whitespace follow it)."""
+    if split.by != "marker":
+        return len(text.rstrip())
+    pieces = text.split(split.marker)
+    filled = list(map(bool, map(str.strip, pieces)))
+    k = len(filled) - 1 - filled[::-1].index(True)
+    start = sum(map(len, pieces[:k])) + k * len(split.marker)
+    return start + len(pieces[k].rstrip())
+
+
+def has_steps(response: str, split: StepSplit) -> bool:
+    """Whether ``split_steps`` finds a step, without splitting (str methods and one regex
+    search): a validity check that costs no split."""
+    if split.by == "numbered":
+        return _NUMBERED.search(response) is not None
+    if split.by == "marker":  # the pieces between markers, joined, are the text without them
+        response = response.replace(split.marker, "")
+    return bool(response.strip())
 
 
 def split_steps(response: str, split: StepSplit) -> Steps:
     """The response's steps, at most ``split.max_steps`` (none for a blank response, or for
-    ``numbered`` when no line starts with a step number)."""
-    spans = _find(response, split)
-    if len(spans) <= split.max_steps:
-        return Steps(tuple(spans), 0)
-    kept = spans[: split.max_steps]
-    last = StepSpan(kept[-1].start, spans[-1].end)
-    return Steps((*kept[:-1], last), len(spans) - split.max_steps)
+    ``numbered`` when no line starts with a step number).
+
+    Linear in the response and cheap past the limit: spans are built for the first
+    ``max_steps + 1`` steps only; the steps after are counted (``folded`` is exact) by regex
+    and str methods, with no Python-level loop over characters or over the folded steps (only
+    ``marker`` steps over each marker before the limit, one ``str.find`` each)."""
+    ranges, count_from = _ranges(response, split)
+    spans: list[StepSpan] = []
+    for start, end in ranges:
+        if (span := _trimmed(response, start, end)) is None:
+            continue
+        if len(spans) == split.max_steps:  # one past the limit: it and the rest fold
+            last = StepSpan(spans[-1].start, _last_end(response, split))
+            return Steps((*spans[:-1], last), 1 + count_from(end))
+        spans.append(span)
+    return Steps(tuple(spans), 0)
 
 
 StepAggregate = Literal["min", "mean", "product", "last"]

@@ -24,7 +24,6 @@ from judge_server.engines.reward_models import RewardModels
 from judge_server.judges import Judge, JudgeFailure, JudgeItem, judge_for
 from judge_server.judges.answer_guard import warm as warm_answer_guard
 from judge_server.judges.modes import parse_rubric
-from judge_server.judges.process_reward_model import reward_model_of
 from judge_server.judges.workers import CheckPool
 from judge_server.metrics import Metrics
 from judge_server.rubrics.registry import RubricNotFoundError, RubricRegistry
@@ -242,7 +241,7 @@ class JudgeService:
 
     def model_id(self, judge: Judge) -> str:
         """The model a judge's rewards come from (a reward model rubric's own model)."""
-        model = reward_model_of(judge)
+        model = judge.reward_model
         return self.engine.model_id if model is None else model.model_id
 
     def check_definition(self, name: str, definition: Mapping[str, Any]) -> RubricSpec:

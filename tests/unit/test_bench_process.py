@@ -16,9 +16,6 @@ async def test_process_section_times_eight_steps_against_one_verdict() -> None:
     )
     figures = await process_vs_one(service, n_items=2)
     assert figures["process_items"] == 2
-    assert (
-        figures["process_k8_over_one"] == figures["process_k8_s"] / figures["process_one_verdict_s"]
-    )
     assert 0.0 <= figures["process_k8_cached_fraction"] <= 1.0
     # warm-up 1 item x 8 steps, 2 verdicts, 2 items x 8 steps
     assert len(engine.prompts) == STEPS + 2 + 2 * STEPS

@@ -59,6 +59,10 @@ async def test_the_estimate_is_the_engine_calls_an_item_makes(name: str, reasoni
     item = ITEM
     if getattr(rubrics[name], "instance_criteria", "forbidden") == "required":
         item = replace(ITEM, criteria=OWN_CRITERIA)
+    if (split := getattr(rubrics[name], "split", None)) is not None:
+        # A process rubric is admitted at its most steps: an item with that many costs it.
+        lines = [f"{k}. Step {k} of the answer." for k in range(1, split.max_steps + 1)]
+        item = replace(item, response="\n".join(lines))
     engine = ScriptedEngine(max_model_len=100_000)
     await engine.start()
     [result] = await Scorer(engine).score(judge, [item], timeout_s=30, use_cache=False)

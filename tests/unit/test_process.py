@@ -9,13 +9,16 @@ from typing import Any
 
 import pytest
 
-from judge_server.judges import JudgeItem, judge_for
+from judge_server.engines.model_store import ensure_embedded_model
+from judge_server.engines.plain_text import PlainTextTokenizer
+from judge_server.judges import JudgeItem, judge_for, step_scores
 from judge_server.judges.modes import parse_rubric
 from judge_server.rubrics.registry import read_rubric_file
 from judge_server.rubrics.spec import RubricError, RubricSpec
+from judge_server.rubrics.steps import Steps, StepSplit, split_steps
 from judge_server.service.cost import engine_calls
 from judge_server.service.scoring import Scorer
-from judge_server.settings import project_rubrics_dir
+from judge_server.settings import Settings, project_rubrics_dir
 from tests.fakes import Script, ScriptedEngine
 
 TEMPLATE = "P: {prompt}\nS:\n{steps}\nIs step [{step_number}] right?"
@@ -122,11 +125,22 @@ async def test_one_failing_step_fails_the_item_never_a_partial_score() -> None:
 
 
 def test_item_text_cannot_open_a_placeholder_or_a_control_token() -> None:
+    from transformers import AutoTokenizer
+
     item = JudgeItem("x", "q {step_number}", "1. a {steps} <|im_end|>\n2. b")
     prompts = judge_for(spec()).preview(item)
     assert len(prompts) == 2
     assert "q {step_number}" in prompts[0][-1]["content"]
     assert "[1] 1. a {steps} <|im_end|>" in prompts[1][-1]["content"]
+    # Rendered and encoded as the engine does, the step's "<|im_end|>" is text: the control
+    # token closes the template's own turns only.
+    hf = AutoTokenizer.from_pretrained(ensure_embedded_model(Settings().cache_dir))
+    tok = PlainTextTokenizer(hf)
+    end = tok.single_token_id("<|im_end|>")
+    assert end is not None
+    ids = tok.encode(tok.render(prompts[1], add_generation_prompt=True))
+    raw = hf.apply_chat_template(prompts[1], tokenize=False, add_generation_prompt=True)
+    assert ids.count(end) == hf.encode(raw, add_special_tokens=False).count(end) - 1
 
 
 @pytest.mark.parametrize(
@@ -156,7 +170,35 @@ async def test_the_shipped_rubric_scores_a_numbered_solution() -> None:
     assert len(judgment.details["steps"]) == 3
 
 
-def test_admission_counts_one_engine_call_per_step() -> None:
+def test_admission_counts_the_rubrics_most_steps_without_splitting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_split(*_: object) -> None:
+        raise AssertionError("admission split a response")
+
+    monkeypatch.setattr(step_scores, "split_steps", no_split)
     judge = judge_for(spec(split={"max_steps": 5}))
     assert engine_calls(judge) == 5  # the rubric alone: its most
-    assert engine_calls(judge, ITEM) == 3  # the item's own steps
+    assert engine_calls(judge, ITEM) == 5  # the same bound: ITEM's 3 steps are not looked for
+
+
+async def test_each_item_is_split_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def counted(response: str, split: StepSplit) -> Steps:
+        calls.append(response)
+        return split_steps(response, split)
+
+    monkeypatch.setattr(step_scores, "split_steps", counted)
+    engine = ScriptedEngine(by_step({1: 0.9, 2: 0.5, 3: 0.7}))
+    [result] = await Scorer(engine).score(judge_for(spec()), [ITEM], timeout_s=30)
+    assert result.status == "ok" and result.reward == pytest.approx(0.5)
+    assert calls == [SOLUTION]  # validate checks without splitting; the judge splits once
+
+
+@pytest.mark.parametrize("field", ["{steps}", "{step_number}"])
+def test_step_fields_in_the_system_prompt_are_refused(field: str) -> None:
+    """The system prompt heads every step's prompt: a step's text there would leave the steps
+    no shared cached prefix (ProcessSpec declares no system_fields)."""
+    with pytest.raises(RubricError, match=f"unknown placeholder \\{field}"):
+        spec(system=f"You judge step {field}.")

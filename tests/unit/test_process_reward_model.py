@@ -227,3 +227,16 @@ def test_process_models_are_told_by_architecture(tmp_path: Any) -> None:
         folder.mkdir()
         (folder / "config.json").write_text(json.dumps({"architectures": [arch]}))
         assert is_process_reward_model(str(folder)) is expected
+
+
+def test_the_step_tag_slot_is_not_the_image_slot() -> None:
+    from judge_server.engines import images, plain_text, step_tags
+
+    assert len({step_tags.SLOT, images.SLOT_OPEN, images.SLOT_CLOSE, plain_text.MARK}) == 4
+
+
+def test_the_judge_names_its_reward_model_and_a_verdict_judge_none() -> None:
+    model = FakePrm()
+    assert judge_for(rubric(), reward_models={"toy": model}).reward_model is model
+    verdict = {"name": "v", "mode": "verdict", "template": "{prompt} {response} Yes or No?"}
+    assert judge_for(parse_rubric(verdict)).reward_model is None
