@@ -98,12 +98,28 @@ class ReplicaClient:
         try:
             resp = await self._get_health(replica)
         except httpx.HTTPError as exc:
-            self.pool.mark_down(replica, f"health check: {type(exc).__name__}: {exc}")
+            reason = f"health check: {type(exc).__name__}: {exc}"
+            if self._busy_not_down(exc):
+                log.info("lone upstream %s kept: %s", replica.url, reason)
+                return
+            self.pool.mark_down(replica, reason)
             return
         if resp.status_code == 200:
             self.pool.mark_up(replica)
         else:
             self.pool.mark_down(replica, f"health check: HTTP {resp.status_code}")
+
+    def _busy_not_down(self, exc: httpx.HTTPError) -> bool:
+        """A lone upstream (one server, or a router before a fleet) that connected but was slow
+        to answer its probe is busy, not down: taking it out would fail every item while it
+        works, with nowhere else to send them. A refused connection or a non-200 answer still
+        takes it out; with several replicas a slow one is left out until it answers."""
+        lone = len(self.pool.replicas) == 1
+        return (
+            lone
+            and isinstance(exc, httpx.TimeoutException)
+            and not isinstance(exc, httpx.ConnectTimeout)
+        )
 
     async def _get_health(self, replica: Replica) -> httpx.Response:
         if replica.url not in self._health_only:

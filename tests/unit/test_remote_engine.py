@@ -82,6 +82,7 @@ class Fleet:
         self.tokenizer = WordTokenizer()  # the one the engine under test uses
         self.readiness: dict[str, int] = {}  # host -> its GET /readiness status (a router's)
         self.probes: list[str] = []  # health probe paths, in order
+        self.slow_probes: set[str] = set()  # hosts whose probes time out (busy, not down)
 
     def served_by(self) -> list[str]:
         return [host for host, _ in self.completions]
@@ -90,6 +91,8 @@ class Fleet:
         host = request.url.host
         if host in self.dead:
             raise httpx.ConnectError("connection refused", request=request)
+        if host in self.slow_probes and request.url.path in ("/health", "/readiness"):
+            raise httpx.ReadTimeout("no answer in time", request=request)
         if request.url.path in ("/health", "/readiness"):
             self.probes.append(request.url.path)
         if request.url.path == "/readiness":  # only routers have it; `vllm serve` answers 404
@@ -314,6 +317,37 @@ async def test_a_lone_upstream_is_taken_out_by_its_health_probe_only() -> None:
         assert not engine.ready
         with pytest.raises(EngineError, match="no healthy judge replica"):
             await engine.generate("hello", max_tokens=2)
+    finally:
+        await engine.shutdown()
+
+
+async def test_a_slow_probe_takes_out_one_of_several_replicas_but_not_a_lone_upstream() -> None:
+    """A probe that times out on a lone upstream means it is busy (a loaded router or CPU
+    replica): every item would fail while it is out, so it stays in. One of several replicas
+    is left out until it answers, as before."""
+    fleet = Fleet()
+    engine = scripted_engine(fleet, URLS[:1], health_interval_s=3600)
+    await engine.start()
+    try:
+        fleet.slow_probes.add("r0.test")
+        await engine.check_health()
+        assert engine.ready and engine.replicas[0].healthy
+        assert (await engine.generate("hello", max_tokens=2)).text == "No"
+        fleet.slow_probes.clear()
+        fleet.dead.add("r0.test")  # refused: down
+        await engine.check_health()
+        assert not engine.ready
+    finally:
+        await engine.shutdown()
+
+    fleet = Fleet()
+    engine = scripted_engine(fleet, URLS[:2], health_interval_s=3600)
+    await engine.start()
+    try:
+        fleet.slow_probes.add("r1.test")
+        await engine.check_health()
+        assert engine.replicas[0].healthy and not engine.replicas[1].healthy
+        assert "ReadTimeout" in (engine.replicas[1].last_error or "")
     finally:
         await engine.shutdown()
 
