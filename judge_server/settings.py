@@ -77,9 +77,9 @@ class Settings(BaseSettings):
         ge=16,
         le=256,
         multiple_of=16,
-        description="Tokens per KV-cache block, the prefix cache's unit of reuse; None keeps "
-        "vLLM's own (128 on CPU, 16 on GPU). On a CPU, 32 lets rubric criteria share a short "
-        "prompt's prefix (vLLM-CPU's attention needs a multiple of 32 and refuses 16).",
+        description="Tokens per KV-cache block, the prefix cache's unit of reuse. None: 32 on "
+        "CPU (vLLM-CPU's own 128 makes every rubric criterion recompute a short prompt's "
+        "prefix; its attention needs a multiple of 32 and refuses 16), vLLM's own 16 on GPU.",
     )
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     tensor_parallel_size: int = Field(1, ge=1)

@@ -52,7 +52,7 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--kv-block-size",
         type=int,
-        help="tokens per KV-cache block (default: vLLM's, 128 on CPU, 16 on GPU)",
+        help="tokens per KV-cache block (default: 32 on CPU, vLLM's 16 on GPU)",
     )
     p.add_argument("--engine", choices=["vllm", "remote"], help="default vllm (in-process)")
     p.add_argument(

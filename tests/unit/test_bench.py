@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from judge_server.api import create_app
-from judge_server.cli.bench import report, sections
+from judge_server.cli.bench import report, sections, servers
 from judge_server.cli.bench.backends import instant_backends
 from judge_server.cli.bench.http_load import client
 from judge_server.cli.bench.instant_engine import InstantEngine
@@ -271,8 +271,15 @@ def test_naive_parse(text: str, score: int | None) -> None:
     assert parse_naive_score(text) == score
 
 
-def test_the_naive_baseline_uses_the_judge_servers_kv_block_size() -> None:
-    """Both servers cache prefixes in blocks of the same size, or the comparison is unfair."""
+def test_the_naive_baseline_uses_the_judge_servers_kv_block_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both servers cache prefixes in blocks of the same size, or the comparison is unfair:
+    the one set, else the engine's own default (32 on a CPU, vLLM's on GPU)."""
     cmd = vllm_server_cmd(8000, "/models/judge", Settings(kv_block_size=64), "float32")
     assert cmd[cmd.index("--block-size") + 1] == "64"
+    monkeypatch.setattr(servers, "runs_on_cpu", lambda: True)
+    cmd = vllm_server_cmd(8000, "/models/judge", Settings(), "float32")
+    assert cmd[cmd.index("--block-size") + 1] == "32"
+    monkeypatch.setattr(servers, "runs_on_cpu", lambda: False)
     assert "--block-size" not in vllm_server_cmd(8000, "/models/judge", Settings(), "float32")

@@ -12,7 +12,7 @@ import pytest
 
 import judge_server.engines
 from judge_server.engines import vllm_engine
-from judge_server.engines.config import GIB, VllmConfig
+from judge_server.engines.config import CPU_KV_BLOCK_SIZE, GIB, VllmConfig
 from judge_server.engines.factory import build_engine, build_reward_models, vllm_config
 from judge_server.engines.vllm_engine import VllmEngine
 from judge_server.engines.vllm_reward_model import VllmRewardModel
@@ -122,12 +122,21 @@ def test_cpu_kv_cache_is_an_engine_argument(monkeypatch: pytest.MonkeyPatch) -> 
     assert seen["kv_cache_memory_bytes"] == int(1.5 * GIB)
     assert "gpu_memory_utilization" not in seen
     assert seen["dtype"] == "float32" and seen["max_model_len"] == 1024
-    assert "block_size" not in seen  # vLLM's own default unless asked
+    assert seen["block_size"] == CPU_KV_BLOCK_SIZE == 32  # not vLLM-CPU's 128 unless asked
     assert dict(os.environ) == before
 
 
 def test_kv_block_size_is_an_engine_argument(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _fake_vllm(monkeypatch, on_cpu=True)
+    vllm_engine.start_async_llm(VllmConfig(kv_block_size=64), "/m", gpu_share=0.5)
+    assert seen["block_size"] == 64
+
+
+def test_gpu_keeps_vllms_own_kv_block_size_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _fake_vllm(monkeypatch, on_cpu=False)
+    vllm_engine.start_async_llm(VllmConfig(), "/m", gpu_share=0.5)
+    assert "block_size" not in seen
+    seen = _fake_vllm(monkeypatch, on_cpu=False)
     vllm_engine.start_async_llm(VllmConfig(kv_block_size=32), "/m", gpu_share=0.5)
     assert seen["block_size"] == 32
 

@@ -1,7 +1,7 @@
 """Cost of k criteria against one on the same responses (the prefix cache's work), on long
-responses (a shared prefix of many cache blocks) and on short ones (about 125 tokens: on a CPU,
-whose prefix-cache block is 128 tokens unless ``--kv-block-size`` says otherwise, most of the
-shared prefix falls in a partial block and is computed again for every criterion)."""
+responses (a shared prefix of many cache blocks) and on short ones (about 125 tokens: the part
+of the shared prefix past its last whole prefix-cache block, up to 31 tokens with the CPU default
+of 32, all of it with vLLM-CPU's own 128, is computed again for every criterion)."""
 
 from __future__ import annotations
 

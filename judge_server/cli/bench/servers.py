@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from judge_server.engines.config import kv_block_size_for, runs_on_cpu
 from judge_server.settings import Settings
 
 START_TIMEOUT_S = 900.0  # a compiling vLLM start on a 2-core CPU takes minutes
@@ -88,8 +89,10 @@ def vllm_server_cmd(port: int, model_path: str, settings: Settings, dtype: str) 
         "--max-model-len",
         str(settings.max_model_len),
     ]
-    if settings.kv_block_size is not None:  # the same KV blocks as the judge server's engine
-        cmd += ["--block-size", str(settings.kv_block_size)]
+    # the same KV blocks as the judge server's engine (which picks 32 on a CPU by default)
+    block_size = kv_block_size_for(settings.kv_block_size, on_cpu=runs_on_cpu())
+    if block_size is not None:
+        cmd += ["--block-size", str(block_size)]
     return [*cmd, "--enforce-eager"] if settings.enforce_eager else cmd
 
 
