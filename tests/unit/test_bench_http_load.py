@@ -6,6 +6,7 @@ No timing assertions: the rates come from ``judge-server bench`` itself.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -123,3 +124,16 @@ async def test_bodies_are_encoded_before_the_clock_starts_and_sent_as_encoded(
         )
         assert events == ["encode"] * 3 + ["clock"]
     assert sorted(received) == sorted(encoded)  # the very bytes encoded, nothing re-encoded
+
+
+async def test_the_garbage_collector_is_off_only_while_the_clock_runs() -> None:
+    seen: list[bool] = []
+
+    def watching(body: dict[str, Any]) -> dict[str, Any]:
+        seen.append(gc.isenabled())  # the server runs on this test's loop, in the timed region
+        return all_ok(body)
+
+    assert gc.isenabled()
+    async with scoring(watching) as (url, _), http_load.client() as http:
+        await http_load.batches(http, url, "r", short_items(8, 0), batch_size=4, cache=False)
+    assert seen == [False, False] and gc.isenabled()
