@@ -5,9 +5,8 @@ or it, not the server, bounds the rate: aiohttp on one session with unlimited co
 cost about 300 us of client CPU per item, more than a bare FastAPI route's whole serving cost),
 every request body JSON-encoded to bytes before the clock starts, answers decoded with orjson
 (the standard library's ``json.loads`` alone took about 13 us per item of a 64-item answer),
-the garbage collector off while the clock runs.
-Each load reports this process's own CPU time over its timed region beside the wall time, so a
-reader can tell.
+the garbage collector off while the clock runs. Each load reports this process's own CPU time
+over its timed region beside the wall time, so a reader can tell.
 """
 
 from __future__ import annotations
@@ -75,6 +74,16 @@ def score_body(rubric: str, batch: Sequence[JudgeItem], cache: bool) -> bytes:
             "options": {"cache": cache, "timeout_s": REQUEST_TIMEOUT_S},
         }
     )
+
+
+def _chat_body(model: str, item: JudgeItem, max_tokens: int) -> bytes:
+    body = {
+        "model": model,
+        "messages": naive_messages(item),
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+    }
+    return encode(body)
 
 
 async def _post(http: aiohttp.ClientSession, url: str, body: bytes) -> Any:
@@ -158,20 +167,7 @@ async def naive_chat_clients(
     url = f"{base_url}/v1/chat/completions"
     texts: dict[str, str] = {}
     queue: Iterator[tuple[str, bytes]] = iter(
-        [
-            (
-                item.id,
-                encode(
-                    {
-                        "model": model,
-                        "messages": naive_messages(item),
-                        "max_tokens": max_tokens,
-                        "temperature": 0.0,
-                    }
-                ),
-            )
-            for item in items
-        ]
+        [(item.id, _chat_body(model, item, max_tokens)) for item in items]
     )
 
     async def worker() -> None:

@@ -32,7 +32,7 @@ async def _with_cpu(cpu: CpuClock, n_items: int, work: Awaitable[T]) -> tuple[T,
     """``work``'s result, and the server CPU time it took in microseconds per item."""
     before = cpu()
     result = await work
-    return result, (cpu() - before) * 1e6 / n_items
+    return result, _us_per_item(cpu() - before, n_items)
 
 
 def _us_per_item(seconds: float, n_items: int) -> float:
