@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from judge_server.api import create_app
-from judge_server.cli.bench import report, sections, servers
+from judge_server.cli.bench import http_load, report, sections, servers
 from judge_server.cli.bench.backends import instant_backends
 from judge_server.cli.bench.http_load import client
 from judge_server.cli.bench.instant_engine import InstantEngine
@@ -95,6 +95,7 @@ async def test_overhead_section_through_the_real_app_on_the_instant_engine(
     for path in ("overhead", "bare_framework"):
         assert positive(figures[f"{path}_items_per_s"])
         assert positive(figures[f"{path}_server_cpu_us_per_item"])
+        assert positive(figures[f"{path}_client_cpu_us_per_item"])
         runs = figures[f"{path}_runs_items_per_s"]
         assert len(runs) == sized.engine_runs and figures[f"{path}_items_per_s"] == max(runs)
     assert positive(figures["overhead_single_item_requests_per_s"])
@@ -105,19 +106,19 @@ async def test_overhead_runs_alternate_which_server_goes_first_and_report_median
 ) -> None:
     """Neither server always runs second, on a machine the other just warmed or disturbed."""
     order: list[str] = []
-    # Per server, (items/s, CPU us per item) of each run in turn: the fastest run is not the
-    # median-CPU one, so the test tells the two figures apart.
+    # Per server, (items/s, server and client CPU us per item) of each run in turn: the fastest
+    # run is not the median-CPU one, so the test tells the figures apart.
     figures = {
-        "judge": iter([(300.0, 150.0), (100.0, 90.0), (200.0, 120.0)]),
-        "bare": iter([(900.0, 20.0), (800.0, 40.0), (700.0, 30.0)]),
+        "judge": iter([(300.0, 150.0, 9.0), (100.0, 90.0, 5.0), (200.0, 120.0, 7.0)]),
+        "bare": iter([(900.0, 20.0, 30.0), (800.0, 40.0, 50.0), (700.0, 30.0, 10.0)]),
     }
 
-    async def batches(_: object, url: str, __: Sizes, ___: object) -> tuple[float, float]:
+    async def batches(_: object, url: str, __: Sizes, ___: object) -> sections.PathRun:
         order.append(url)
-        return next(figures[url])
+        return sections.PathRun(*next(figures[url]))
 
-    async def singles(*_: object, **__: object) -> float:
-        return 1.0
+    async def singles(*_: object, **__: object) -> http_load.Timed:
+        return http_load.Timed(elapsed_s=1.0, client_cpu_s=0.5)
 
     monkeypatch.setattr(sections, "_overhead_batches", batches)
     monkeypatch.setattr(sections.http_load, "single_item_clients", singles)
@@ -131,6 +132,8 @@ async def test_overhead_runs_alternate_which_server_goes_first_and_report_median
     assert out["overhead_items_per_s"] == 300.0 and out["bare_framework_items_per_s"] == 900.0
     assert out["overhead_server_cpu_us_per_item"] == 120.0  # the median, not the fastest run's
     assert out["bare_framework_server_cpu_us_per_item"] == 30.0
+    assert out["overhead_client_cpu_us_per_item"] == 7.0
+    assert out["bare_framework_client_cpu_us_per_item"] == 30.0
 
 
 async def test_full_run_on_the_instant_engine_writes_every_key(
@@ -171,6 +174,13 @@ async def test_full_run_on_the_instant_engine_writes_every_key(
     for key in report.REQUIRED_KEYS:
         assert key in captured.out
     assert "server batch / engine ceiling" in captured.out
+    # every path whose client outspent its server is named, and noted under the table
+    for path in ("overhead", "bare_framework", "cache_hit"):
+        client, server = (written[f"{path}_{who}_cpu_us_per_item"] for who in ("client", "server"))
+        bound = client > server
+        assert (path in written["load_generator_bound"]) == bound
+        noted = f"note: {path}_items_per_s is bounded by the load generator" in captured.out
+        assert noted == bound
     assert "[bench" in captured.err and "engine ceiling" in captured.err
     # matplotlib is optional: either a chart or a message saying why there is none
     assert plot.exists() or "--plot needs matplotlib" in captured.err
@@ -205,6 +215,23 @@ def test_ratios_and_targets() -> None:
         "cache_hit_over_bare_framework": True,
     }
     assert "NOT met" in report.table(figures)
+    assert figures["load_generator_bound"] == []  # no CPU figures, nothing to say
+
+
+def test_a_path_whose_client_outspent_its_server_is_flagged() -> None:
+    figures = report.add_ratios(
+        {
+            "overhead_server_cpu_us_per_item": 200.0,
+            "overhead_client_cpu_us_per_item": 30.0,
+            "bare_framework_server_cpu_us_per_item": 11.0,
+            "bare_framework_client_cpu_us_per_item": 25.0,
+            "cache_hit_server_cpu_us_per_item": 80.0,
+        }
+    )
+    assert figures["load_generator_bound"] == ["bare_framework"]
+    notes = [line for line in report.table(figures).splitlines() if "load generator" in line]
+    assert len(notes) == 1 and "bare_framework_items_per_s" in notes[0]
+    assert "25.0 us" in notes[0] and "11.0 us" in notes[0]
 
 
 async def test_the_bare_route_answers_the_shape_of_the_real_one(tmp_path: Path) -> None:

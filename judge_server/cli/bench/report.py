@@ -26,9 +26,17 @@ CPU_KEYS = (
     "cache_hit_server_cpu_us_per_item",
     "bare_framework_server_cpu_us_per_item",
 )
+#: The load generator's (the bench process's) CPU time per item on the same paths: where it is
+#: above the server's, the load generator bounded the rate, not the server.
+CLIENT_CPU_KEYS = (
+    "overhead_client_cpu_us_per_item",
+    "cache_hit_client_cpu_us_per_item",
+    "bare_framework_client_cpu_us_per_item",
+)
 REQUIRED_KEYS = (
     *THROUGHPUT_KEYS,
     *CPU_KEYS,
+    *CLIENT_CPU_KEYS,
     "naive_parse_failures",
     "rubric_k1_s",
     "rubric_k8_s",
@@ -121,7 +129,20 @@ def add_ratios(figures: dict[str, Any]) -> dict[str, Any]:
             met[key] = _COMPARE[target[0]](out[key], target[1])
     out["targets"] = targets
     out["targets_met"] = met
+    out["load_generator_bound"] = load_generator_bound(figures)
     return out
+
+
+def load_generator_bound(figures: dict[str, Any]) -> list[str]:
+    """The HTTP paths whose load generator spent more CPU per item than their server: the
+    client, not the server, bounded their rate."""
+    bound = []
+    for client_key in CLIENT_CPU_KEYS:
+        path = client_key.removesuffix("_client_cpu_us_per_item")
+        client, server = figures.get(client_key), figures.get(f"{path}_server_cpu_us_per_item")
+        if isinstance(client, int | float) and isinstance(server, int | float) and client > server:
+            bound.append(path)
+    return bound
 
 
 def _shown(value: Any) -> str:
@@ -151,7 +172,18 @@ def table(figures: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [f"{a.ljust(widths[0])}  {b.rjust(widths[1])}  {c}".rstrip() for a, b, c in rows]
     lines.insert(1, "-" * (sum(widths) + 4))
-    return "\n".join([*lines, "", "  ".join(context), *busy_notes(figures)])
+    notes = [*client_bound_notes(figures), *busy_notes(figures)]
+    return "\n".join([*lines, "", "  ".join(context), *notes])
+
+
+def client_bound_notes(figures: dict[str, Any]) -> list[str]:
+    return [
+        f"note: {path}_items_per_s is bounded by the load generator, not the server: the bench "
+        f"spent {figures[f'{path}_client_cpu_us_per_item']:.1f} us of CPU per item sending it, "
+        f"the server {figures[f'{path}_server_cpu_us_per_item']:.1f} us (ratios with it measure "
+        "the load generator too)"
+        for path in figures.get("load_generator_bound", [])
+    ]
 
 
 def busy_notes(figures: dict[str, Any]) -> list[str]:

@@ -23,12 +23,12 @@ import httpx
 import yaml
 
 from judge_server.cli.bench import rm_report
-from judge_server.cli.bench.http_load import client
 from judge_server.cli.bench.report import write_json
 from judge_server.cli.bench.rm_load import (
     LoadResult,
     Sample,
     Send,
+    client,
     get_reward_sender,
     judge_server_senders,
     one_sample_clients,

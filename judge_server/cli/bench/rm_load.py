@@ -33,6 +33,17 @@ class Sample:
 
 
 Send = Callable[[httpx.AsyncClient, Sample], Awaitable[float]]
+REQUEST_TIMEOUT_S = 3600.0
+
+
+def client() -> httpx.AsyncClient:
+    """httpx, not the scoring sections' aiohttp load generator: here every request is one
+    sample to an engine-bound server (a few a second on a CPU), so the client's CPU is noise,
+    and httpx serves the in-process apps of this load's tests."""
+    return httpx.AsyncClient(
+        timeout=REQUEST_TIMEOUT_S,
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+    )
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
+import aiohttp
 
 from judge_server.cli.bench import http_load
 from judge_server.cli.bench.workload import POINTWISE_NAME, parse_naive_score, short_items
@@ -32,7 +32,11 @@ async def _with_cpu(cpu: CpuClock, n_items: int, work: Awaitable[T]) -> tuple[T,
     """``work``'s result, and the server CPU time it took in microseconds per item."""
     before = cpu()
     result = await work
-    return result, (cpu() - before) * 1e6 / n_items
+    return result, _us_per_item(cpu() - before, n_items)
+
+
+def _us_per_item(seconds: float, n_items: int) -> float:
+    return seconds * 1e6 / n_items
 
 
 @dataclass(frozen=True)
@@ -54,17 +58,20 @@ class Sizes:
     """Runs of the ceiling, server batch and server concurrent sections (each on fresh items),
     and of the overhead and bare framework sections (alternated, each going first in turn):
     the fastest run is the figure, the least disturbed by whatever else the machine ran (the
-    server CPU per item of those two: the median of the runs); every run's rate is in the JSON
-    beside it (``*_runs_items_per_s``) to show the spread."""
+    server and client CPU per item of those two: the median of the runs); every run's rate is
+    in the JSON beside it (``*_runs_items_per_s``) to show the spread."""
 
 
 # --quick: about 9 minutes on a 2-core CPU with the embedded model (each run of an engine-bound
 # section of 64 items takes 25-35 s there, each engine start about 30 s).
-QUICK = Sizes(throughput_items=64, cache_repeats=64, overhead_items=4096, rubric_items=4)
+# The HTTP-bound sections (overhead, bare framework, cache hits) send thousands of items: the
+# bare route answers tens of thousands a second, and a run must last long enough (a second or
+# more on the slower paths) that start-up and clock ticks do not decide it.
+QUICK = Sizes(throughput_items=64, cache_repeats=256, overhead_items=16384, rubric_items=4)
 FULL = Sizes(
     throughput_items=512,
-    cache_repeats=256,
-    overhead_items=16384,
+    cache_repeats=1024,
+    overhead_items=65536,
     rubric_items=32,
     generation_runs=8,
 )
@@ -102,7 +109,7 @@ def _best(key: str, rates: list[float]) -> dict[str, Any]:
     return {key: max(rates), key.replace("_items_per_s", "_runs_items_per_s"): rates}
 
 
-async def server_warmup(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> None:
+async def server_warmup(http: aiohttp.ClientSession, base_url: str, sizes: Sizes) -> None:
     """One batch scored with the result cache on: it warms the server up, and it is the batch
     that ``cache_hits`` sends again."""
     await http_load.batches(
@@ -115,7 +122,7 @@ async def server_warmup(http: httpx.AsyncClient, base_url: str, sizes: Sizes) ->
     )
 
 
-async def server_batch(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> dict[str, Any]:
+async def server_batch(http: aiohttp.ClientSession, base_url: str, sizes: Sizes) -> dict[str, Any]:
     """Batches of ``batch_size`` items, all in flight at once, result cache off."""
     n = sizes.throughput_items
 
@@ -124,29 +131,31 @@ async def server_batch(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> 
         load = http_load.batches(
             http, base_url, POINTWISE_NAME, items, batch_size=sizes.batch_size, cache=False
         )
-        elapsed, _ = await load
-        return elapsed
+        return (await load).elapsed_s
 
     rates = [n / await run(BATCH + i * n) for i in range(sizes.engine_runs)]
     return _best("server_batch_items_per_s", rates)
 
 
-async def server_concurrent(http: httpx.AsyncClient, base_url: str, sizes: Sizes) -> dict[str, Any]:
+async def server_concurrent(
+    http: aiohttp.ClientSession, base_url: str, sizes: Sizes
+) -> dict[str, Any]:
     """``clients`` concurrent clients sending one item per request, result cache off."""
     n = sizes.throughput_items
 
     async def run(first: int) -> float:
         items = short_items(n, first)
-        return await http_load.single_item_clients(
+        load = http_load.single_item_clients(
             http, base_url, POINTWISE_NAME, items, clients=sizes.clients, cache=False
         )
+        return (await load).elapsed_s
 
     rates = [n / await run(CONCURRENT + i * n) for i in range(sizes.engine_runs)]
     return _best("server_concurrent_items_per_s", rates)
 
 
 async def cache_hits(
-    http: httpx.AsyncClient, base_url: str, sizes: Sizes, cpu: CpuClock
+    http: aiohttp.ClientSession, base_url: str, sizes: Sizes, cpu: CpuClock
 ) -> dict[str, Any]:
     """The batch ``server_warmup`` scored, sent again ``cache_repeats`` times (all in flight at
     once), cache on: every item must come back a hit."""
@@ -154,21 +163,32 @@ async def cache_hits(
     load = http_load.batches(
         http, base_url, POINTWISE_NAME, repeated, batch_size=sizes.batch_size, cache=True
     )
-    (elapsed, results), cpu_us = await _with_cpu(cpu, len(repeated), load)
-    misses = sum(1 for r in results if not r["cached"])
+    timed, cpu_us = await _with_cpu(cpu, len(repeated), load)
+    misses = sum(1 for r in timed.results if not r["cached"])
     if misses:
-        raise RuntimeError(f"cache section: {misses} of {len(results)} repeated items missed")
+        raise RuntimeError(f"cache section: {misses} of {len(timed.results)} repeated items missed")
     return {
-        "cache_hit_items_per_s": len(repeated) / elapsed,
+        "cache_hit_items_per_s": len(repeated) / timed.elapsed_s,
         "cache_hit_server_cpu_us_per_item": cpu_us,
+        "cache_hit_client_cpu_us_per_item": _us_per_item(timed.client_cpu_s, len(repeated)),
     }
 
 
+@dataclass(frozen=True)
+class PathRun:
+    """One run of the overhead or bare framework path."""
+
+    items_per_s: float
+    server_cpu_us: float
+    client_cpu_us: float
+    """The load generator's (this process's) CPU per item: above the server's, it bounded the
+    rate."""
+
+
 async def _overhead_batches(
-    http: httpx.AsyncClient, base_url: str, sizes: Sizes, cpu: CpuClock
-) -> tuple[float, float]:
-    """After a warm-up batch, ``overhead_items`` items in batches, cache off: (items/s, server
-    CPU us per item)."""
+    http: aiohttp.ClientSession, base_url: str, sizes: Sizes, cpu: CpuClock
+) -> PathRun:
+    """After a warm-up batch, ``overhead_items`` items in batches, cache off."""
     await server_warmup(http, base_url, sizes)
     load = http_load.batches(
         http,
@@ -178,8 +198,9 @@ async def _overhead_batches(
         batch_size=sizes.batch_size,
         cache=False,
     )
-    (batch_s, _), cpu_us = await _with_cpu(cpu, sizes.overhead_items, load)
-    return sizes.overhead_items / batch_s, cpu_us
+    n = sizes.overhead_items
+    timed, cpu_us = await _with_cpu(cpu, n, load)
+    return PathRun(n / timed.elapsed_s, cpu_us, _us_per_item(timed.client_cpu_s, n))
 
 
 Endpoint = tuple[str, CpuClock]
@@ -187,42 +208,44 @@ Endpoint = tuple[str, CpuClock]
 
 
 async def overhead_beside_bare(
-    http: httpx.AsyncClient, judge: Endpoint, bare: Endpoint, sizes: Sizes
+    http: aiohttp.ClientSession, judge: Endpoint, bare: Endpoint, sizes: Sizes
 ) -> dict[str, Any]:
     """The HTTP and judging layers alone (the real app on the instant engine) and the
     framework's ceiling (``instant_server --mode bare``: a bare FastAPI route that parses the
     body and answers the same shape), the same batches against each, ``engine_runs`` pairs of
     runs, which goes first alternating from pair to pair (neither always runs on the machine
     the other just warmed or disturbed): the fastest run of each is its rate, the median of
-    its runs its server CPU per item. Then single-item requests from ``clients`` concurrent
-    clients to the real app."""
-    judged: list[tuple[float, float]] = []
-    framework: list[tuple[float, float]] = []
+    its runs its server CPU (and client CPU) per item. Then single-item requests from
+    ``clients`` concurrent clients to the real app."""
+    judged: list[PathRun] = []
+    framework: list[PathRun] = []
     for pair in range(sizes.engine_runs):
         order = [(judge, judged), (bare, framework)]
         for (url, cpu), runs in order if pair % 2 == 0 else reversed(order):
             runs.append(await _overhead_batches(http, url, sizes, cpu))
-    rate = max(r for r, _ in judged)
-    bare_rate = max(r for r, _ in framework)
-    cpu_us = statistics.median(c for _, c in judged)
-    bare_cpu_us = statistics.median(c for _, c in framework)
     singles = short_items(max(1, sizes.overhead_items // 4), OVERHEAD)
-    single_s = await http_load.single_item_clients(
+    single = await http_load.single_item_clients(
         http, judge[0], POINTWISE_NAME, singles, clients=sizes.clients, cache=False
     )
     return {
-        "overhead_items_per_s": rate,
-        "overhead_runs_items_per_s": [r for r, _ in judged],
-        "overhead_server_cpu_us_per_item": cpu_us,
-        "overhead_single_item_requests_per_s": len(singles) / single_s,
-        "bare_framework_items_per_s": bare_rate,
-        "bare_framework_runs_items_per_s": [r for r, _ in framework],
-        "bare_framework_server_cpu_us_per_item": bare_cpu_us,
+        **_path_figures("overhead", judged),
+        "overhead_single_item_requests_per_s": len(singles) / single.elapsed_s,
+        **_path_figures("bare_framework", framework),
+    }
+
+
+def _path_figures(path: str, runs: list[PathRun]) -> dict[str, Any]:
+    """The fastest run's rate, every run's rate, the median CPU per item of server and client."""
+    return {
+        f"{path}_items_per_s": max(r.items_per_s for r in runs),
+        f"{path}_runs_items_per_s": [r.items_per_s for r in runs],
+        f"{path}_server_cpu_us_per_item": statistics.median(r.server_cpu_us for r in runs),
+        f"{path}_client_cpu_us_per_item": statistics.median(r.client_cpu_us for r in runs),
     }
 
 
 async def naive_baseline(
-    http: httpx.AsyncClient, base_url: str, model: str, sizes: Sizes
+    http: aiohttp.ClientSession, base_url: str, model: str, sizes: Sizes
 ) -> dict[str, Any]:
     """A stock OpenAI-compatible server, one chat completion per sample from ``clients``
     concurrent clients, "Score: N" parsed from the text."""
