@@ -31,6 +31,8 @@ SLOT_CLOSE = "\ue002"
 REPLACEMENT = "\ufffd"
 _SLOT = re.compile(f"{SLOT_OPEN}([0-9a-f]{{64}}){SLOT_CLOSE}")
 _NO_SLOTS = str.maketrans({SLOT_OPEN: REPLACEMENT, SLOT_CLOSE: REPLACEMENT})
+#: every character ``without_slots`` replaces: what its fast path looks for
+_SLOT_CHARS = tuple(chr(code) for code in _NO_SLOTS)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ class ImageData:
 
 def without_slots(text: str) -> str:
     """Item text with the slot characters replaced, so only the parser places images."""
+    # str.translate walks every character through the table; most text holds no slot
+    # character (ASCII text none at all), and a search for one runs at C speed.
+    if text.isascii() or not any(char in text for char in _SLOT_CHARS):
+        return text
     return text.translate(_NO_SLOTS)
 
 

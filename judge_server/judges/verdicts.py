@@ -46,17 +46,18 @@ def label_distribution(
     outside the top-N so); NaN or +inf is a broken engine output, and a distribution with no
     mass at all has no verdict in it: both raise ``JudgeFailure``, never read as a score.
     """
-    # One pass over the forms (this runs for every item judged).
+    # One pass over the forms (this runs for every item judged), with the lookups bound once.
     raw: dict[str, float] = {}
     broken: dict[str, float] = {}
+    get, exp, inf = logprobs.get, math.exp, math.inf
     for label, forms in labels.items():
         p = 0.0
         for form in forms:
-            v = logprobs.get(form)
+            v = get(form)
             if v is None:
                 continue
-            if v < math.inf:  # false for NaN too
-                p += math.exp(v)
+            if v < inf:  # false for NaN too
+                p += exp(v)
             else:
                 broken[form] = v
         raw[label] = p
