@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from judge_server.cache.base import CachedResult
 from judge_server.cache.keys import _canonical
+from judge_server.cache.memory import MemoryCache
 from judge_server.engines.images import ImageData, prompt_parts, providing
 from judge_server.engines.usage import Usage, measure, record
 from judge_server.judges.base import shape
@@ -84,3 +86,17 @@ def test_providing_sets_the_images_for_the_block_only() -> None:
             assert prompt_parts(f"p{image.slot}") is None
         assert prompt_parts(f"p{image.slot}") == ["p", image]
     assert prompt_parts(f"p{image.slot}") is None
+
+
+async def test_memory_get_many_is_get_of_each_key() -> None:
+    many, one = MemoryCache(max_entries=10, ttl_s=60), MemoryCache(max_entries=10, ttl_s=60)
+    for cache in (many, one):
+        await cache.put("a", CachedResult(0.5, {"d": {"x": [1]}}))
+        await cache.put("b", CachedResult(1.0))
+    keys = ["a", "missing", "b", "a"]
+    got = await many.get_many(keys)
+    assert got == [await one.get(key) for key in keys]
+    assert many.stats == one.stats and many.stats.hits == 3 and many.stats.misses == 1
+    assert got[0] is not None and got[3] is not None and got[0].details is not got[3].details
+    got[0].details["d"]["x"].append(2)  # a copy: the cache keeps its own
+    assert (await many.get("a")) == CachedResult(0.5, {"d": {"x": [1]}})
