@@ -63,8 +63,8 @@ def item_fingerprint(
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 # The C encoder behind it, built once too (``encode`` builds one per call); without the
-# circular-reference check, which keeps state across a failed call: wire inputs, decoded from
-# JSON, hold no cycles.
+# circular-reference check, whose state a failed call leaves behind (an unserialisable value
+# would make later keys fail): wire inputs, decoded from JSON, hold no cycles.
 _C_CANONICAL = (
     None
     if c_make_encoder is None
@@ -77,7 +77,7 @@ _C_CANONICAL = (
 def _canonical(value: object) -> str:
     """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``, the
     encoder built once: built per call, it is most of the cost of a small item's key."""
-    if _C_CANONICAL is None or isinstance(value, str):
+    if _C_CANONICAL is None:  # a Python without the json module's C part
         return _CANONICAL.encode(value)
     return "".join(_C_CANONICAL(value, 0))
 
