@@ -136,7 +136,7 @@ class ScoreItemIn(_In):
             prompt=judge_prompt(self.prompt, reader),
             response=content_text(self.response, "response", reader),
             reference=reader.text(self.reference) if self.reference is not None else None,
-            metadata=metadata_text(self.metadata),
+            metadata=metadata_text(self.metadata) if self.metadata else {},
             criteria=None
             if criteria is None
             else tuple(c.model_copy(update={"text": reader.text(c.text)}) for c in criteria),

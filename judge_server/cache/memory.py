@@ -45,6 +45,13 @@ class MemoryCache(ResultCache):
         return key in self._entries
 
     async def get(self, key: str) -> CachedResult | None:
+        return self._get(key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[CachedResult | None]:
+        # In one call: no coroutine per key (a cache hit's request reads all its keys here).
+        return [self._get(key) for key in keys]
+
+    def _get(self, key: str) -> CachedResult | None:
         entry = self._entries.get(key)
         if entry is not None and self._expired(entry[1]):
             del self._entries[key]

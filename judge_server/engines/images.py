@@ -17,8 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -31,6 +30,8 @@ SLOT_CLOSE = "\ue002"
 REPLACEMENT = "\ufffd"
 _SLOT = re.compile(f"{SLOT_OPEN}([0-9a-f]{{64}}){SLOT_CLOSE}")
 _NO_SLOTS = str.maketrans({SLOT_OPEN: REPLACEMENT, SLOT_CLOSE: REPLACEMENT})
+#: every character ``without_slots`` replaces: what its fast path looks for
+_SLOT_CHARS = tuple(chr(code) for code in _NO_SLOTS)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class ImageData:
 
 def without_slots(text: str) -> str:
     """Item text with the slot characters replaced, so only the parser places images."""
+    # str.translate walks every character through the table; most text holds no slot
+    # character (ASCII text none at all), and a search for one runs at C speed.
+    if text.isascii() or not any(char in text for char in _SLOT_CHARS):
+        return text
     return text.translate(_NO_SLOTS)
 
 
@@ -58,15 +63,21 @@ _EMPTY: Mapping[str, ImageData] = MappingProxyType({})
 _current: ContextVar[Mapping[str, ImageData]] = ContextVar("judge_server_images", default=_EMPTY)
 
 
-@contextmanager
-def providing(images: Iterable[ImageData]) -> Iterator[None]:
-    """Engine calls made inside the block (and in tasks it starts) may use these images."""
-    table = {image.sha256: image for image in images}
-    token = _current.set(MappingProxyType(table) if table else _EMPTY)
-    try:
-        yield
-    finally:
-        _current.reset(token)
+class providing:  # lower case: it reads as the function it was, ``with providing(images)``
+    """Engine calls made inside the block (and in tasks it starts) may use these images. A
+    class, not a generator: it is entered once per item judged."""
+
+    __slots__ = ("_table", "_token")
+
+    def __init__(self, images: Iterable[ImageData]) -> None:
+        table = {image.sha256: image for image in images}
+        self._table: Mapping[str, ImageData] = MappingProxyType(table) if table else _EMPTY
+
+    def __enter__(self) -> None:
+        self._token = _current.set(self._table)
+
+    def __exit__(self, *_exc: object) -> None:
+        _current.reset(self._token)
 
 
 def prompt_parts(prompt: str) -> list[str | ImageData] | None:

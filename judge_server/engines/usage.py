@@ -18,6 +18,9 @@ class Usage:
     cached_prompt_tokens: int = 0
     engine_calls: int = 0
 
+    def copy(self) -> Usage:
+        return Usage(self.prompt_tokens, self.cached_prompt_tokens, self.engine_calls)
+
     def add(self, other: Usage) -> None:
         self.prompt_tokens += other.prompt_tokens
         self.cached_prompt_tokens += other.cached_prompt_tokens
@@ -31,7 +34,9 @@ def record(prompt_tokens: int, cached_tokens: int) -> None:
     """One engine call: add it to the usage being measured, if any."""
     usage = _current.get()
     if usage is not None:
-        usage.add(Usage(prompt_tokens, cached_tokens, 1))
+        usage.prompt_tokens += prompt_tokens
+        usage.cached_prompt_tokens += cached_tokens
+        usage.engine_calls += 1
 
 
 class measure:  # lower case: it reads as the function it replaced, ``with measure() as usage``

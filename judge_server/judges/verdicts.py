@@ -46,17 +46,18 @@ def label_distribution(
     outside the top-N so); NaN or +inf is a broken engine output, and a distribution with no
     mass at all has no verdict in it: both raise ``JudgeFailure``, never read as a score.
     """
-    # One pass over the forms (this runs for every item judged).
+    # One pass over the forms (this runs for every item judged), with the lookups bound once.
     raw: dict[str, float] = {}
     broken: dict[str, float] = {}
+    get, exp, inf = logprobs.get, math.exp, math.inf
     for label, forms in labels.items():
         p = 0.0
         for form in forms:
-            v = logprobs.get(form)
+            v = get(form)
             if v is None:
                 continue
-            if v < math.inf:  # false for NaN too
-                p += math.exp(v)
+            if v < inf:  # false for NaN too
+                p += exp(v)
             else:
                 broken[form] = v
         raw[label] = p
@@ -85,14 +86,17 @@ def usable_forms(
 ) -> Mapping[str, Sequence[str]]:
     """Keep the surface forms that are single tokens of this model; every label needs one.
     Remembered per engine and model (it is asked for every item judged): read-only."""
+    memo = _USABLE.get(engine)
+    if memo is None:
+        memo = _USABLE.setdefault(engine, OrderedDict())
     forms_of = tuple(labels.items())
     key: Hashable = (engine.model_id, engine.model_revision, forms_of)
-    try:
-        hash(key)
+    try:  # hashed once, by the lookup (a tuple does not keep its hash)
+        known = memo.get(key)
     except TypeError:  # forms given as lists
         key = (engine.model_id, engine.model_revision, tuple((k, tuple(v)) for k, v in forms_of))
-    memo = _USABLE.setdefault(engine, OrderedDict())
-    if (known := memo.get(key)) is not None:
+        known = memo.get(key)
+    if known is not None:
         memo.move_to_end(key)
         return known
     usable: dict[str, list[str]] = {}

@@ -17,7 +17,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from judge_server.cache import CachedResult, InFlight, KeyMaker, ResultCache, item_fingerprint
@@ -286,7 +286,7 @@ class Scorer:
         final = computed.judgment
         # The first item to take the result reports its engine calls (the starter may have
         # gone away); later ones cost the engine nothing more. A copy: results are mutable.
-        usage = Usage() if computation.claimed else replace(computed.usage)
+        usage = Usage() if computation.claimed else computed.usage.copy()
         computation.claimed = True
         result = ItemResult(item_id, "ok", final.reward, final.details, usage=usage)
         return result, computed.finished

@@ -22,13 +22,17 @@ from judge_server.cli.bench.workload import pointwise_rubric
 from judge_server.engines import generate_wire
 from judge_server.engines.base import NextTokenLogprobs
 from judge_server.engines.completions_wire import cached_tokens, first_choice, step_logprobs
+from judge_server.engines.images import _NO_SLOTS as NO_SLOTS
+from judge_server.engines.images import _SLOT_CHARS as SLOT_CHARS
 from judge_server.engines.images import (
+    SLOT_CLOSE,
     SLOT_OPEN,
     ImageData,
     encode_with_images,
     open_image,
     prompt_parts,
     providing,
+    without_slots,
 )
 from judge_server.judges import JudgeItem, judge_for
 from judge_server.judges.image_parts import ImageLimits
@@ -341,3 +345,27 @@ def test_image_urls_are_fetched_only_under_an_allowed_prefix_without_redirects()
 def test_image_url_prefixes_must_end_with_a_slash() -> None:
     with pytest.raises(ValueError, match="must be"):
         Settings(image_url_prefixes="https://cdn.example")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "plain ASCII text",
+        "café 🙂 naïve",  # not ASCII, no slot character
+        f"{SLOT_OPEN}",
+        f"a{SLOT_CLOSE}b",
+        f"é{SLOT_OPEN}{'0' * 64}{SLOT_CLOSE}🙂",
+        f"{SLOT_CLOSE}{SLOT_OPEN}",
+        "\ue000\ue003\ue004",  # the other private-use characters are not the slot's
+    ],
+)
+def test_without_slots_fast_path_gives_the_full_replacement(text: str) -> None:
+    """Text without a slot character is returned as it is, text with one goes through the
+    table: either way the result is the table's translation."""
+    assert without_slots(text) == text.translate(NO_SLOTS)
+    assert SLOT_OPEN not in without_slots(text) and SLOT_CLOSE not in without_slots(text)
+
+
+def test_the_fast_path_looks_for_every_character_the_table_replaces() -> None:
+    assert set(SLOT_CHARS) == {chr(code) for code in NO_SLOTS} == {SLOT_OPEN, SLOT_CLOSE}

@@ -1,6 +1,14 @@
+import re
+
 import pytest
 
-from judge_server.rubrics.template import TemplateError, check_template, fill, placeholders
+from judge_server.rubrics.template import (
+    PLACEHOLDER,
+    TemplateError,
+    check_template,
+    fill,
+    placeholders,
+)
 
 
 def test_fill_substitutes_every_placeholder_once() -> None:
@@ -27,3 +35,51 @@ def test_unknown_placeholder_is_rejected_at_load() -> None:
         check_template("{prompt} {answer}")
     check_template("{prompt} {response} {reference} {metadata.topic}")
     assert placeholders("{prompt} {metadata.k}") == {"prompt", "metadata.k"}
+
+
+def _substituted(template: str, values: dict[str, str], metadata: dict[str, object]) -> str:
+    """``fill`` as one regex substitution pass: what it computed before templates were cut
+    once and remembered."""
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name.startswith("metadata."):
+            key = name.split(".", 1)[1]
+            if key not in metadata:
+                raise TemplateError(f"item metadata has no key {key!r} used by the rubric")
+            return str(metadata[key])
+        if name not in values:
+            raise TemplateError(f"no value for placeholder {{{name}}}")
+        return values[name]
+
+    return PLACEHOLDER.sub(repl, template)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "",
+        "no placeholders at all {} {Prompt} {1x}",
+        "{prompt}",
+        "{prompt}{response}",
+        "A {prompt} B {response} C {reference} D {metadata.k-1} E {prompt}",
+        "{metadata.n}{metadata.k-1}",
+        "{missing} then {prompt}",
+        "{metadata.absent} then {missing}",
+        "long " * 20_000 + "{prompt} {response}",  # past the remembered length
+    ],
+)
+def test_fill_gives_what_one_substitution_pass_gives(template: str) -> None:
+    values = {"prompt": "p {response} {metadata.k-1}", "response": "r", "reference": ""}
+    metadata: dict[str, object] = {"k-1": "v {prompt}", "n": 3}
+    try:
+        expected: str | Exception = _substituted(template, values, metadata)
+    except TemplateError as exc:
+        expected = exc
+    for _ in range(2):  # cut, then remembered
+        if isinstance(expected, Exception):
+            with pytest.raises(TemplateError) as raised:
+                fill(template, values, metadata)
+            assert str(raised.value) == str(expected)
+        else:
+            assert fill(template, values, metadata) == expected
