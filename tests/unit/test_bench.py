@@ -308,5 +308,8 @@ def test_the_naive_baseline_uses_the_judge_servers_kv_block_size(
     monkeypatch.setattr(servers, "runs_on_cpu", lambda: True)
     cmd = vllm_server_cmd(8000, "/models/judge", Settings(), "float32")
     assert cmd[cmd.index("--block-size") + 1] == "32"
+    # the routing section's replicas run as a user's fleet would: vLLM's own unless one is set
+    fleet = vllm_server_cmd(8000, "/models/judge", Settings(), "float32", engine_blocks=False)
+    assert "--block-size" not in fleet
     monkeypatch.setattr(servers, "runs_on_cpu", lambda: False)
     assert "--block-size" not in vllm_server_cmd(8000, "/models/judge", Settings(), "float32")

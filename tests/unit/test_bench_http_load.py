@@ -95,6 +95,7 @@ async def test_an_answer_that_is_not_every_item_ok_raises(
     async with scoring(answer, status) as (url, _), http_load.client() as http:
         with pytest.raises(RuntimeError, match=message.replace("{", r"\{")):
             await http_load.batches(http, url, "r", short_items(8, 0), batch_size=4, cache=False)
+    assert gc.isenabled()  # the collector is back on after a failed timed region too
 
 
 async def test_bodies_are_encoded_before_the_clock_starts_and_sent_as_encoded(

@@ -29,9 +29,10 @@ _JSON = {"content-type": "application/json"}
 
 
 def client() -> aiohttp.ClientSession:
-    """One session for a whole section: connections are kept and reused, none is refused."""
+    """One session for a whole section: connections are kept and reused."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0),
+        # 256 sockets at most (a full run has 1,024 batches in flight; the rest queue here)
+        connector=aiohttp.TCPConnector(limit=256),
         timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
     )
 

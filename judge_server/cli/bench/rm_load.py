@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import httpx
 
+from judge_server.cli.bench.http_load import REQUEST_TIMEOUT_S
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -33,7 +35,6 @@ class Sample:
 
 
 Send = Callable[[httpx.AsyncClient, Sample], Awaitable[float]]
-REQUEST_TIMEOUT_S = 3600.0
 
 
 def client() -> httpx.AsyncClient:

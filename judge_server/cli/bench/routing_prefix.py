@@ -81,7 +81,10 @@ def replica_launches(settings: Settings, model_path: str, work: Path) -> list[La
         env = kv_cache_env(settings)
         if len(cpus) >= 2:
             env["VLLM_CPU_OMP_THREADS_BIND"] = str(cpus[i % len(cpus)])
-        cmd = vllm_server_cmd(port, model_path, settings, naive_dtype(settings))
+        # vLLM's own block size unless one is set: the figures below assume its 128 on a CPU
+        cmd = vllm_server_cmd(
+            port, model_path, settings, naive_dtype(settings), engine_blocks=False
+        )
         cmd.append("--enable-prompt-tokens-details")
         url = f"http://127.0.0.1:{port}/health"
         launches.append((cmd, env, url, work / f"replica-{i}.log"))

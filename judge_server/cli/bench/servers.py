@@ -73,7 +73,12 @@ def instant_server_cmd(port: int, mode: str) -> list[str]:
     return [sys.executable, "-m", module, "--port", str(port), "--mode", mode]
 
 
-def vllm_server_cmd(port: int, model_path: str, settings: Settings, dtype: str) -> list[str]:
+def vllm_server_cmd(
+    port: int, model_path: str, settings: Settings, dtype: str, *, engine_blocks: bool = True
+) -> list[str]:
+    """``vllm serve`` on the judge's model. ``engine_blocks``: with the judge engine's KV block
+    size (the one set, else its CPU default); otherwise only a size that was set, as a fleet a
+    user starts would run (the routing section's replicas)."""
     cmd = [
         sys.executable,
         "-m",
@@ -90,7 +95,9 @@ def vllm_server_cmd(port: int, model_path: str, settings: Settings, dtype: str) 
         str(settings.max_model_len),
     ]
     # the same KV blocks as the judge server's engine (which picks 32 on a CPU by default)
-    block_size = kv_block_size_for(settings.kv_block_size, on_cpu=runs_on_cpu())
+    block_size = settings.kv_block_size
+    if engine_blocks:
+        block_size = kv_block_size_for(block_size, on_cpu=runs_on_cpu())
     if block_size is not None:
         cmd += ["--block-size", str(block_size)]
     return [*cmd, "--enforce-eager"] if settings.enforce_eager else cmd
