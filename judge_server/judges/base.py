@@ -82,8 +82,10 @@ def shape(rubric: RubricSpec, judgment: Judgment) -> Judgment:
         # Checked before shaping, whose clamp would turn NaN into a plausible 0.0.
         raise JudgeFailure(f"the judge computed a non-finite reward ({judgment.reward})")
     shaping = rubric.shaping
-    if shaping.kind == "none" and 0.0 < judgment.reward <= 1.0:
-        return judgment  # what shaping gives it back (0.0 goes the long way: -0.0 becomes 0.0)
+    if shaping.kind == "none" and type(judgment.reward) is float and 0.0 < judgment.reward <= 1.0:
+        # what shaping gives back (0.0 goes the long way, -0.0 becoming 0.0; an int or bool
+        # becomes a float)
+        return judgment
     details = judgment.details
     if shaping.kind != "none":
         details = {**details, "unshaped_reward": judgment.reward}

@@ -37,7 +37,7 @@ def check_template(template: str, allowed: frozenset[str] = KNOWN_FIELDS) -> Non
 
 
 #: Templates longer than this are cut at their placeholders for every fill, not remembered.
-_REMEMBERED_CHARS = 65_536
+_REMEMBERED_CHARS = 16_384  # real templates are a few KB; 256 of these stay under ~16 MiB
 
 
 @functools.lru_cache(maxsize=256)

@@ -56,14 +56,14 @@ def _spec(kind: str) -> Any:
 
 
 @pytest.mark.parametrize("kind", ["none", "power"])
-@pytest.mark.parametrize("reward", [-0.5, -0.0, 0.0, 5e-324, 0.25, 1.0, 1.5])
+@pytest.mark.parametrize("reward", [-0.5, -0.0, 0.0, 5e-324, 0.25, 1.0, 1.5, 1, True])
 def test_shape_gives_the_clamped_reward_and_its_details(kind: str, reward: float) -> None:
     rubric = _spec(kind)
     details = {"x": 1}
     shaped = shape(rubric, Judgment(reward, details))
     expected = rubric.shaping.apply(reward)
     assert math.copysign(1, shaped.reward) == math.copysign(1, expected)  # never -0.0
-    assert shaped.reward == expected
+    assert shaped.reward == expected and type(shaped.reward) is float
     assert shaped.details == (details if kind == "none" else {"x": 1, "unshaped_reward": reward})
 
 
@@ -100,3 +100,12 @@ async def test_memory_get_many_is_get_of_each_key() -> None:
     assert got[0] is not None and got[3] is not None and got[0].details is not got[3].details
     got[0].details["d"]["x"].append(2)  # a copy: the cache keeps its own
     assert (await many.get("a")) == CachedResult(0.5, {"d": {"x": [1]}})
+
+
+def test_usage_copy_keeps_every_field() -> None:
+    """``copy`` lists the fields by hand: a field added to ``Usage`` must be added there too."""
+    from dataclasses import fields
+
+    usage = Usage(**{f.name: i + 1 for i, f in enumerate(fields(Usage))})
+    copied = usage.copy()
+    assert copied == usage and copied is not usage
