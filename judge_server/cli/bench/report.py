@@ -25,7 +25,6 @@ CPU_KEYS = (
     "overhead_server_cpu_us_per_item",
     "cache_hit_server_cpu_us_per_item",
     "bare_framework_server_cpu_us_per_item",
-    "server_batch_server_cpu_us_per_item",
 )
 #: The load generator's (the bench process's) CPU time per item on the same paths: where it is
 #: above the server's, the load generator bounded the rate, not the server.

@@ -169,7 +169,7 @@ async def _measure(
             figures["server_start_s"] = started.start_s
             progress.done("judge-server serve started")
             await sections.server_warmup(http, server.url, sizes)
-            figures.update(await sections.server_batch(http, server.url, sizes, started.cpu_s))
+            figures.update(await sections.server_batch(http, server.url, sizes))
             progress.done(f"server batch ({sizes.batch_size} items per request)")
             figures.update(await sections.server_concurrent(http, server.url, sizes))
             progress.done(f"server concurrent ({sizes.clients} single-item clients)")

@@ -122,28 +122,19 @@ async def server_warmup(http: aiohttp.ClientSession, base_url: str, sizes: Sizes
     )
 
 
-async def server_batch(
-    http: aiohttp.ClientSession, base_url: str, sizes: Sizes, cpu: CpuClock
-) -> dict[str, Any]:
-    """Batches of ``batch_size`` items, all in flight at once, result cache off; and the
-    server process's own CPU per item there (the median of the runs): the judging layers plus
-    vLLM's front end (tokenising, request and output processing), which run in the server
-    process, not in the engine core's."""
+async def server_batch(http: aiohttp.ClientSession, base_url: str, sizes: Sizes) -> dict[str, Any]:
+    """Batches of ``batch_size`` items, all in flight at once, result cache off."""
     n = sizes.throughput_items
 
-    async def run(first: int) -> tuple[float, float]:
+    async def run(first: int) -> float:
         items = short_items(n, first)
         load = http_load.batches(
             http, base_url, POINTWISE_NAME, items, batch_size=sizes.batch_size, cache=False
         )
-        timed, cpu_us = await _with_cpu(cpu, n, load)
-        return n / timed.elapsed_s, cpu_us
+        return (await load).elapsed_s
 
-    runs = [await run(BATCH + i * n) for i in range(sizes.engine_runs)]
-    return {
-        **_best("server_batch_items_per_s", [rate for rate, _ in runs]),
-        "server_batch_server_cpu_us_per_item": statistics.median(c for _, c in runs),
-    }
+    rates = [n / await run(BATCH + i * n) for i in range(sizes.engine_runs)]
+    return _best("server_batch_items_per_s", rates)
 
 
 async def server_concurrent(
