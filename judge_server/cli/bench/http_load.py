@@ -1,7 +1,7 @@
 """Load generators: batches over HTTP, N concurrent single-item clients, naive chat clients.
 
 The load generator must cost the bench process less CPU per item than the server it measures,
-or it, not the server, bounds the rate: aiohttp on one session with unlimited connections (httpx
+or it, not the server, bounds the rate: aiohttp on one session of at most 256 connections (httpx
 cost about 300 us of client CPU per item, more than a bare FastAPI route's whole serving cost),
 every request body JSON-encoded to bytes before the clock starts, answers decoded with orjson
 (the standard library's ``json.loads`` alone took about 13 us per item of a 64-item answer),

@@ -20,7 +20,7 @@ from typing import Any
 
 from judge_server.cli.bench.report import write_json
 from judge_server.cli.bench.run import Progress
-from judge_server.engines.config import kv_block_size_for, runs_on_cpu
+from judge_server.cli.bench.servers import engine_kv_block_size
 from judge_server.engines.factory import vllm_config
 from judge_server.engines.reward_models import RewardModels
 from judge_server.judges import Judge, JudgeItem
@@ -116,7 +116,7 @@ async def run_process(
     figures: dict[str, Any] = {
         "model": engine.model_id,
         "cpus": os.cpu_count(),
-        "kv_block_size": kv_block_size_for(settings.kv_block_size, on_cpu=runs_on_cpu()),
+        "kv_block_size": engine_kv_block_size(settings),
     }
     try:
         service = build_service(

@@ -27,9 +27,8 @@ from judge_server.cli.bench.generation_cost import rubric_generation
 from judge_server.cli.bench.http_load import client
 from judge_server.cli.bench.rubric_cost import rubric_k1_vs_k8
 from judge_server.cli.bench.sections import FULL, QUICK, Sizes
-from judge_server.cli.bench.servers import free_port, serving
+from judge_server.cli.bench.servers import engine_kv_block_size, free_port, serving
 from judge_server.cli.bench.workload import POINTWISE_NAME, pointwise_definition, pointwise_rubric
-from judge_server.engines.config import kv_block_size_for, runs_on_cpu
 from judge_server.engines.reward_models import RewardModels
 from judge_server.service import build_service
 from judge_server.settings import Settings
@@ -88,7 +87,7 @@ async def run(
         "dtype": settings.dtype,
         "kv_cache_gib": settings.kv_cache_gib,
         # what the in-process engine asks vLLM for (32 on a CPU unless set)
-        "kv_block_size": kv_block_size_for(settings.kv_block_size, on_cpu=runs_on_cpu()),
+        "kv_block_size": engine_kv_block_size(settings),
         "max_model_len": settings.max_model_len,
         "throughput_items": sizes.throughput_items,
         "batch_size": sizes.batch_size,

@@ -73,6 +73,12 @@ def instant_server_cmd(port: int, mode: str) -> list[str]:
     return [sys.executable, "-m", module, "--port", str(port), "--mode", mode]
 
 
+def engine_kv_block_size(settings: Settings) -> int | None:
+    """The KV block size the in-process engine asks vLLM for on this machine: the one set,
+    else its CPU default (None: vLLM's own, on GPU)."""
+    return kv_block_size_for(settings.kv_block_size, on_cpu=runs_on_cpu())
+
+
 def vllm_server_cmd(
     port: int, model_path: str, settings: Settings, dtype: str, *, engine_blocks: bool = True
 ) -> list[str]:
@@ -95,9 +101,7 @@ def vllm_server_cmd(
         str(settings.max_model_len),
     ]
     # the same KV blocks as the judge server's engine (which picks 32 on a CPU by default)
-    block_size = settings.kv_block_size
-    if engine_blocks:
-        block_size = kv_block_size_for(block_size, on_cpu=runs_on_cpu())
+    block_size = engine_kv_block_size(settings) if engine_blocks else settings.kv_block_size
     if block_size is not None:
         cmd += ["--block-size", str(block_size)]
     return [*cmd, "--enforce-eager"] if settings.enforce_eager else cmd
